@@ -1,0 +1,39 @@
+"""Time helpers: UTC everywhere, int nanoseconds inside."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+NANOS_PER_SECOND = 1_000_000_000
+NANOS_PER_MINUTE = 60 * NANOS_PER_SECOND
+NANOS_PER_HOUR = 60 * NANOS_PER_MINUTE
+NANOS_PER_DAY = 24 * NANOS_PER_HOUR
+
+
+def dt_to_ns(moment: datetime) -> int:
+    """Convert a timezone-aware datetime to integer nanoseconds since the Unix epoch.
+
+    Parameters
+    ----------
+    moment : datetime
+        Must be timezone-aware.
+
+    Returns
+    -------
+    int
+        Nanoseconds since 1970-01-01T00:00:00Z.
+    """
+    if moment.tzinfo is None:
+        raise ValueError(f"naive datetime {moment.isoformat()}: pass a timezone-aware datetime")
+    delta = moment.astimezone(UTC) - datetime(1970, 1, 1, tzinfo=UTC)
+    return (delta.days * 86_400 + delta.seconds) * NANOS_PER_SECOND + delta.microseconds * 1_000
+
+
+def ns_to_dt(ns: int) -> datetime:
+    """Convert integer nanoseconds since the epoch to a UTC datetime (microsecond precision)."""
+    return datetime.fromtimestamp(ns // 1_000 / 1_000_000, tz=UTC)
+
+
+def ns_to_iso(ns: int) -> str:
+    """Format nanoseconds since the epoch as an ISO 8601 UTC string."""
+    return ns_to_dt(ns).isoformat().replace("+00:00", "Z")

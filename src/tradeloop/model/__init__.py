@@ -1,0 +1,43 @@
+"""The domain model: instruments, market data, orders, events, positions, accounts."""
+
+from tradeloop.model.account import Account
+from tradeloop.model.cache import Cache
+from tradeloop.model.data import Bar, BarSeries, QuoteTick, TradeTick
+from tradeloop.model.enums import (
+    AccountType,
+    AssetClass,
+    ContingencyType,
+    LiquiditySide,
+    OmsType,
+    OrderSide,
+    OrderStatus,
+    OrderType,
+    TimeInForce,
+    TrailingOffsetType,
+)
+from tradeloop.model.instrument import Instrument, to_decimal
+from tradeloop.model.orders import Order
+from tradeloop.model.position import Position
+
+__all__ = [
+    "Account",
+    "AccountType",
+    "AssetClass",
+    "Bar",
+    "BarSeries",
+    "Cache",
+    "ContingencyType",
+    "Instrument",
+    "LiquiditySide",
+    "OmsType",
+    "Order",
+    "OrderSide",
+    "OrderStatus",
+    "OrderType",
+    "Position",
+    "QuoteTick",
+    "TimeInForce",
+    "TradeTick",
+    "TrailingOffsetType",
+    "to_decimal",
+]

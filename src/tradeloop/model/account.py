@@ -1,0 +1,48 @@
+"""Accounts: a balance in the account currency, cash or margin."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from tradeloop.model.enums import AccountType
+
+
+@dataclass(slots=True, eq=False)
+class Account:
+    """A trading account.
+
+    ``balance`` moves with realised PnL (converted to the account currency when the fill
+    happens) and commissions. Equity is the balance plus the unrealised PnL of open positions,
+    which the portfolio computes because it needs prices and FX rates.
+
+    Attributes
+    ----------
+    account_id : str
+    currency : str
+    account_type : AccountType
+    balance : Decimal
+    leverage : Decimal
+        Maximum notional over equity; 1 for cash accounts.
+    """
+
+    account_id: str
+    currency: str
+    account_type: AccountType
+    balance: Decimal
+    leverage: Decimal = Decimal(1)
+    starting_balance: Decimal = Decimal(0)
+    commissions: Decimal = Decimal(0)
+
+    def __post_init__(self) -> None:
+        if self.leverage <= 0:
+            raise ValueError(f"leverage must be positive, got {self.leverage}")
+        if self.account_type is AccountType.CASH and self.leverage != 1:
+            raise ValueError("a cash account cannot use leverage; use a margin account")
+        if not self.starting_balance:
+            self.starting_balance = self.balance
+
+    def apply(self, realized_pnl: Decimal, commission: Decimal) -> None:
+        """Book realised PnL and a commission, both already in the account currency."""
+        self.balance += realized_pnl - commission
+        self.commissions += commission

@@ -1,0 +1,87 @@
+"""The cache: the one in-memory store of instruments, orders, positions, accounts and the latest
+prices, shared by every component of a kernel."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from tradeloop.model.account import Account
+from tradeloop.model.instrument import Instrument
+from tradeloop.model.orders import Order
+from tradeloop.model.position import Position
+
+
+class Cache:
+    """Shared state of one kernel. Components read it; only their owners write each part."""
+
+    def __init__(self) -> None:
+        self.instruments: dict[str, Instrument] = {}
+        self.orders: dict[str, Order] = {}
+        self.positions: dict[str, Position] = {}
+        self.accounts: dict[str, Account] = {}
+        self.last_prices: dict[str, float] = {}
+        self._open_orders: dict[str, Order] = {}
+
+    def add_instrument(self, instrument: Instrument) -> None:
+        """Register an instrument under its symbol."""
+        self.instruments[instrument.symbol] = instrument
+
+    def instrument(self, symbol: str) -> Instrument:
+        """Return the instrument for ``symbol``.
+
+        Raises
+        ------
+        KeyError
+            With the known symbols, when ``symbol`` is unknown.
+        """
+        try:
+            return self.instruments[symbol]
+        except KeyError:
+            known = ", ".join(sorted(self.instruments)) or "none"
+            raise KeyError(f"unknown symbol {symbol!r} (known: {known})") from None
+
+    def add_order(self, order: Order) -> None:
+        """Store a new order.
+
+        Raises
+        ------
+        ValueError
+            If an order with the same client order id exists.
+        """
+        if order.client_order_id in self.orders:
+            raise ValueError(f"duplicate client order id {order.client_order_id}")
+        self.orders[order.client_order_id] = order
+        self._open_orders[order.client_order_id] = order
+
+    def order(self, client_order_id: str) -> Order | None:
+        """Return the order with that id, or None."""
+        return self.orders.get(client_order_id)
+
+    def refresh_order(self, order: Order) -> None:
+        """Update the open-order index after ``order`` changed state."""
+        if order.is_closed:
+            self._open_orders.pop(order.client_order_id, None)
+        else:
+            self._open_orders[order.client_order_id] = order
+
+    def open_orders(
+        self, symbol: str | None = None, strategy_id: str | None = None
+    ) -> list[Order]:
+        """Orders not yet in a terminal state, optionally for one symbol or strategy."""
+        return [
+            o
+            for o in self._open_orders.values()
+            if (symbol is None or o.symbol == symbol)
+            and (strategy_id is None or o.strategy_id == strategy_id)
+        ]
+
+    def positions_for(
+        self, symbol: str | None = None, strategy_id: str | None = None
+    ) -> Iterable[Position]:
+        """Positions, optionally filtered, flat ones included."""
+        return (
+            p
+            for p in self.positions.values()
+            if (symbol is None or p.symbol == symbol)
+            and (strategy_id is None or p.strategy_id == strategy_id)
+        )

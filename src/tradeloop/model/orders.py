@@ -1,0 +1,271 @@
+"""Orders and their state machine.
+
+An order changes only by applying an event (:meth:`Order.apply`). Each event moves the order
+along an explicit transition table; a transition the table does not list raises
+:class:`~tradeloop.core.errors.InvalidStateTransition`. ``CANCELED -> FILLED`` is allowed
+because venues do report fills that raced a cancellation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from tradeloop.core.errors import InvalidStateTransition
+from tradeloop.model import events as ev
+from tradeloop.model.enums import (
+    ContingencyType,
+    OrderSide,
+    OrderStatus,
+    OrderType,
+    TimeInForce,
+    TrailingOffsetType,
+)
+
+S = OrderStatus
+
+#: Allowed ``(from, to)`` status transitions.
+TRANSITIONS: frozenset[tuple[OrderStatus, OrderStatus]] = frozenset(
+    [
+        (S.INITIALIZED, S.DENIED),
+        (S.INITIALIZED, S.SUBMITTED),
+        (S.INITIALIZED, S.CANCELED),  # an emulated or held order cancelled before release
+        (S.INITIALIZED, S.EXPIRED),
+        (S.SUBMITTED, S.ACCEPTED),
+        (S.SUBMITTED, S.REJECTED),
+        (S.SUBMITTED, S.CANCELED),  # IOC/FOK with nothing to fill, or a cancel before the ack
+        (S.SUBMITTED, S.PENDING_CANCEL),
+        (S.SUBMITTED, S.PENDING_UPDATE),
+        (S.SUBMITTED, S.TRIGGERED),
+        (S.SUBMITTED, S.PARTIALLY_FILLED),  # venues may fill before acknowledging
+        (S.SUBMITTED, S.FILLED),
+        (S.SUBMITTED, S.EXPIRED),
+        (S.ACCEPTED, S.PENDING_UPDATE),
+        (S.ACCEPTED, S.PENDING_CANCEL),
+        (S.ACCEPTED, S.TRIGGERED),
+        (S.ACCEPTED, S.PARTIALLY_FILLED),
+        (S.ACCEPTED, S.FILLED),
+        (S.ACCEPTED, S.CANCELED),
+        (S.ACCEPTED, S.EXPIRED),
+        (S.ACCEPTED, S.REJECTED),  # a stop-limit refused when its trigger releases it
+        (S.PENDING_UPDATE, S.ACCEPTED),
+        (S.PENDING_UPDATE, S.PENDING_CANCEL),
+        (S.PENDING_UPDATE, S.TRIGGERED),
+        (S.PENDING_UPDATE, S.PARTIALLY_FILLED),
+        (S.PENDING_UPDATE, S.FILLED),
+        (S.PENDING_UPDATE, S.CANCELED),
+        (S.PENDING_UPDATE, S.EXPIRED),
+        (S.PENDING_CANCEL, S.ACCEPTED),  # the cancel was rejected
+        (S.PENDING_CANCEL, S.CANCELED),
+        (S.PENDING_CANCEL, S.PARTIALLY_FILLED),
+        (S.PENDING_CANCEL, S.FILLED),
+        (S.PENDING_CANCEL, S.EXPIRED),
+        (S.TRIGGERED, S.PENDING_UPDATE),
+        (S.TRIGGERED, S.PENDING_CANCEL),
+        (S.TRIGGERED, S.PARTIALLY_FILLED),
+        (S.TRIGGERED, S.FILLED),
+        (S.TRIGGERED, S.CANCELED),
+        (S.TRIGGERED, S.EXPIRED),
+        (S.TRIGGERED, S.REJECTED),
+        (S.PARTIALLY_FILLED, S.PARTIALLY_FILLED),
+        (S.PARTIALLY_FILLED, S.FILLED),
+        (S.PARTIALLY_FILLED, S.PENDING_UPDATE),
+        (S.PARTIALLY_FILLED, S.PENDING_CANCEL),
+        (S.PARTIALLY_FILLED, S.CANCELED),
+        (S.PARTIALLY_FILLED, S.EXPIRED),
+        (S.CANCELED, S.PARTIALLY_FILLED),  # late fills reported after a cancel
+        (S.CANCELED, S.FILLED),
+    ]
+)
+
+TERMINAL = frozenset({S.DENIED, S.REJECTED, S.FILLED, S.CANCELED, S.EXPIRED})
+#: States in which an order may still fill at the venue.
+OPEN = frozenset(
+    {S.SUBMITTED, S.ACCEPTED, S.PENDING_UPDATE, S.PENDING_CANCEL, S.TRIGGERED, S.PARTIALLY_FILLED}
+)
+
+
+@dataclass(slots=True, eq=False)
+class Order:
+    """One order and everything that has happened to it.
+
+    Create orders through a strategy (``self.buy()``) or :func:`new_order`; change them only by
+    applying events.
+    """
+
+    client_order_id: str
+    strategy_id: str
+    symbol: str
+    side: OrderSide
+    order_type: OrderType
+    quantity: Decimal
+    ts_init: int
+    price: Decimal | None = None
+    trigger_price: Decimal | None = None
+    trailing_offset: Decimal | None = None
+    trailing_offset_type: TrailingOffsetType = TrailingOffsetType.PRICE
+    time_in_force: TimeInForce = TimeInForce.GTC
+    expire_ns: int | None = None
+    reduce_only: bool = False
+    contingency: ContingencyType = ContingencyType.NONE
+    linked_ids: tuple[str, ...] = ()
+    parent_id: str | None = None
+    position_id: str | None = None
+    tags: tuple[str, ...] = ()
+    status: OrderStatus = OrderStatus.INITIALIZED
+    venue_order_id: str | None = None
+    filled_qty: Decimal = Decimal(0)
+    avg_px: Decimal | None = None
+    commission: Decimal = Decimal(0)
+    ts_last: int = 0
+    reason: str = ""
+    events: list[ev.OrderEvent] = field(default_factory=list)
+    trade_ids: set[str] = field(default_factory=set)
+    _status_before_pending: OrderStatus | None = None
+
+    def __post_init__(self) -> None:
+        problem = _field_problem(self)
+        if problem:
+            raise ValueError(f"{self.order_type} order {self.client_order_id}: {problem}")
+
+    @property
+    def leaves_qty(self) -> Decimal:
+        """Quantity still to fill."""
+        return self.quantity - self.filled_qty
+
+    @property
+    def is_open(self) -> bool:
+        """True while the order can still fill at the venue."""
+        return self.status in OPEN
+
+    @property
+    def is_closed(self) -> bool:
+        """True once the order reached a terminal state."""
+        return self.status in TERMINAL
+
+    @property
+    def signed_quantity(self) -> Decimal:
+        """Quantity with the side's sign."""
+        return self.quantity if self.side is OrderSide.BUY else -self.quantity
+
+    def _move(self, to: OrderStatus) -> None:
+        if (self.status, to) not in TRANSITIONS:
+            raise InvalidStateTransition(
+                f"order {self.client_order_id}: {self.status} -> {to} is not allowed"
+            )
+        self.status = to
+
+    def apply(self, event: ev.OrderEvent) -> bool:
+        """Apply an event to the order.
+
+        Returns
+        -------
+        bool
+            False when the event was a duplicate fill (a trade id already applied) and was
+            ignored; True otherwise.
+
+        Raises
+        ------
+        InvalidStateTransition
+            When the event implies a transition the state machine forbids.
+        """
+        if event.client_order_id != self.client_order_id:
+            raise ValueError(f"event for {event.client_order_id} applied to {self.client_order_id}")
+        if isinstance(event, ev.OrderFilled):
+            if event.trade_id in self.trade_ids:
+                return False
+            self._fill(event)
+        elif isinstance(event, ev.OrderPendingUpdate | ev.OrderPendingCancel):
+            before = self.status
+            self._move(S.PENDING_UPDATE if isinstance(event, ev.OrderPendingUpdate) else S.PENDING_CANCEL)
+            if before not in (S.PENDING_UPDATE, S.PENDING_CANCEL):
+                self._status_before_pending = before
+        elif isinstance(event, ev.OrderModifyRejected | ev.OrderCancelRejected):
+            self._restore_after_pending()
+        elif isinstance(event, ev.OrderUpdated):
+            self._update(event)
+        else:
+            self._move(_STATUS_OF[type(event)])
+            if isinstance(event, ev.OrderAccepted):
+                self.venue_order_id = event.venue_order_id
+            elif isinstance(event, ev.OrderDenied | ev.OrderRejected | ev.OrderCanceled):
+                self.reason = event.reason
+        self.ts_last = event.ts
+        self.events.append(event)
+        return True
+
+    def _restore_after_pending(self) -> None:
+        if self.status not in (S.PENDING_UPDATE, S.PENDING_CANCEL):
+            return  # the answer raced a fill or cancel: nothing to undo
+        previous = self._status_before_pending or S.ACCEPTED
+        self.status = previous
+        self._status_before_pending = None
+
+    def _update(self, event: ev.OrderUpdated) -> None:
+        if self.is_closed:
+            raise InvalidStateTransition(
+                f"order {self.client_order_id}: cannot update a {self.status} order"
+            )
+        if event.quantity is not None:
+            if event.quantity < self.filled_qty:
+                raise InvalidStateTransition(
+                    f"order {self.client_order_id}: quantity {event.quantity} "
+                    f"below filled {self.filled_qty}"
+                )
+            self.quantity = event.quantity
+        if event.price is not None:
+            self.price = event.price
+        if event.trigger_price is not None:
+            self.trigger_price = event.trigger_price
+        self._restore_after_pending()
+
+    def _fill(self, event: ev.OrderFilled) -> None:
+        if event.last_qty <= 0:
+            raise ValueError(f"order {self.client_order_id}: fill quantity must be positive")
+        new_filled = self.filled_qty + event.last_qty
+        if new_filled > self.quantity:
+            raise InvalidStateTransition(
+                f"order {self.client_order_id}: overfill {new_filled} > {self.quantity}"
+            )
+        self._move(S.FILLED if new_filled == self.quantity else S.PARTIALLY_FILLED)
+        previous_value = (self.avg_px or Decimal(0)) * self.filled_qty
+        self.avg_px = (previous_value + event.last_px * event.last_qty) / new_filled
+        self.filled_qty = new_filled
+        self.commission += event.commission
+        self.trade_ids.add(event.trade_id)
+        if event.venue_order_id and not self.venue_order_id:
+            self.venue_order_id = event.venue_order_id
+
+
+def _field_problem(order: Order) -> str:
+    kind = order.order_type
+    if order.quantity <= 0:
+        return f"quantity must be positive, got {order.quantity}"
+    if kind in (OrderType.LIMIT, OrderType.STOP_LIMIT) and order.price is None:
+        return "needs a limit price"
+    if kind in (OrderType.STOP, OrderType.STOP_LIMIT, OrderType.MARKET_IF_TOUCHED) and (
+        order.trigger_price is None
+    ):
+        return "needs a trigger price"
+    if kind is OrderType.TRAILING_STOP and (
+        order.trailing_offset is None or order.trailing_offset <= 0
+    ):
+        return "needs a positive trailing offset"
+    if order.time_in_force is TimeInForce.GTD and order.expire_ns is None:
+        return "GTD needs an expiry time"
+    for name in ("price", "trigger_price"):
+        value = getattr(order, name)
+        if value is not None and value <= 0:
+            return f"{name} must be positive, got {value}"
+    return ""
+
+
+_STATUS_OF: dict[type[ev.OrderEvent], OrderStatus] = {
+    ev.OrderDenied: S.DENIED,
+    ev.OrderSubmitted: S.SUBMITTED,
+    ev.OrderAccepted: S.ACCEPTED,
+    ev.OrderRejected: S.REJECTED,
+    ev.OrderTriggered: S.TRIGGERED,
+    ev.OrderCanceled: S.CANCELED,
+    ev.OrderExpired: S.EXPIRED,
+}

@@ -1,0 +1,93 @@
+"""Positions: quantity, average price, realised and unrealised PnL, commissions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from tradeloop.model.enums import OrderSide
+
+ZERO = Decimal(0)
+
+
+@dataclass(slots=True, eq=False)
+class Position:
+    """A position in one instrument (netting), or one leg opened by one order (hedging).
+
+    ``quantity`` is signed: positive long, negative short. PnL is in the instrument's quote
+    currency; ``realized_pnl`` is before commissions, which are tracked separately.
+    """
+
+    position_id: str
+    symbol: str
+    strategy_id: str
+    currency: str
+    multiplier: Decimal = Decimal(1)
+    quantity: Decimal = ZERO
+    avg_px: Decimal = ZERO
+    realized_pnl: Decimal = ZERO
+    commissions: Decimal = ZERO
+    ts_opened: int = 0
+    ts_closed: int | None = None
+    entry_side: OrderSide | None = None
+
+    @property
+    def is_flat(self) -> bool:
+        """True when no quantity is held."""
+        return self.quantity == 0
+
+    @property
+    def is_long(self) -> bool:
+        """True when the quantity is positive."""
+        return self.quantity > 0
+
+    @property
+    def is_short(self) -> bool:
+        """True when the quantity is negative."""
+        return self.quantity < 0
+
+    def unrealized_pnl(self, mark: Decimal) -> Decimal:
+        """PnL of the open quantity at price ``mark``, in the quote currency."""
+        return (mark - self.avg_px) * self.quantity * self.multiplier
+
+    def market_value(self, mark: Decimal) -> Decimal:
+        """Signed value of the open quantity at ``mark``."""
+        return mark * self.quantity * self.multiplier
+
+    def apply_fill(
+        self, side: OrderSide, qty: Decimal, px: Decimal, commission: Decimal, ts: int
+    ) -> Decimal:
+        """Apply an execution and return the PnL it realised (before commission).
+
+        A fill that crosses through zero closes the old side at ``px`` and opens the rest on the
+        other side at ``px``.
+        """
+        if qty <= 0:
+            raise ValueError(f"fill quantity must be positive, got {qty}")
+        signed = qty if side is OrderSide.BUY else -qty
+        realized = ZERO
+        self.commissions += commission
+        if self.quantity == 0:
+            self.ts_opened, self.ts_closed, self.entry_side = ts, None, side
+            self.avg_px = px
+            self.quantity = signed
+        elif (self.quantity > 0) == (signed > 0):
+            total = self.quantity + signed
+            self.avg_px = (self.avg_px * self.quantity + px * signed) / total
+            self.quantity = total
+        else:
+            closing = min(abs(signed), abs(self.quantity))
+            direction = 1 if self.quantity > 0 else -1
+            realized = (px - self.avg_px) * closing * direction * self.multiplier
+            remaining = self.quantity + signed
+            if remaining == 0:
+                self.quantity = ZERO
+                self.ts_closed = ts
+            elif (remaining > 0) == (self.quantity > 0):
+                self.quantity = remaining
+            else:
+                self.quantity = remaining
+                self.avg_px = px
+                self.ts_opened, self.entry_side = ts, side
+        self.realized_pnl += realized
+        return realized
