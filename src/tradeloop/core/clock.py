@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 AlertHandler = Callable[[str, int], None]
+_NEVER = 2**63 - 1
 
 
 class Clock(Protocol):
@@ -68,6 +69,11 @@ class _AlertQueue:
             return alert
         return None
 
+    def earliest(self) -> int:
+        while self._heap and self._heap[0].cancelled:
+            heapq.heappop(self._heap)
+        return self._heap[0].at_ns if self._heap else _NEVER
+
     def __len__(self) -> int:
         return len(self._by_name)
 
@@ -86,6 +92,9 @@ class TestClock:
     def __init__(self, start_ns: int = 0) -> None:
         self._now = start_ns
         self._alerts = _AlertQueue()
+        #: Earliest pending alert time (a far-future sentinel when none), so a data loop can
+        #: skip :meth:`advance_to` while nothing is due.
+        self.next_alert_ns = _NEVER
 
     def now_ns(self) -> int:
         """Return the simulated time."""
@@ -94,6 +103,7 @@ class TestClock:
     def set_alert(self, name: str, at_ns: int, handler: AlertHandler) -> None:
         """Schedule ``handler`` for when the clock is advanced to or past ``at_ns``."""
         self._alerts.add(name, at_ns, handler)
+        self.next_alert_ns = min(self.next_alert_ns, at_ns)
 
     def cancel_alert(self, name: str) -> None:
         """Forget a pending alert."""
@@ -118,6 +128,7 @@ class TestClock:
             while (alert := self._alerts.next_due(ns)) is not None:
                 self._now = max(self._now, alert.at_ns)
                 alert.handler(alert.name, alert.at_ns)
+        self.next_alert_ns = self._alerts.earliest()
         self._now = ns
 
 

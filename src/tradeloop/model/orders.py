@@ -60,6 +60,7 @@ TRANSITIONS: frozenset[tuple[OrderStatus, OrderStatus]] = frozenset(
         (S.PENDING_CANCEL, S.PARTIALLY_FILLED),
         (S.PENDING_CANCEL, S.FILLED),
         (S.PENDING_CANCEL, S.EXPIRED),
+        (S.TRIGGERED, S.ACCEPTED),  # an emulated order released to its venue
         (S.TRIGGERED, S.PENDING_UPDATE),
         (S.TRIGGERED, S.PENDING_CANCEL),
         (S.TRIGGERED, S.PARTIALLY_FILLED),

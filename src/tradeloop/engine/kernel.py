@@ -1,0 +1,207 @@
+"""The kernel: one wiring of bus, cache, risk, execution and portfolio for every mode.
+
+Backtest, paper and live differ only in the clock, the data source and the execution client
+they hand the kernel. User strategy code runs behind :class:`StrategyRunner`, the one safe
+wrapper: an exception stops that strategy cleanly, is logged with its name, the time and the
+error, and never takes the run down.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from tradeloop.core.bus import MessageBus
+from tradeloop.core.clock import Clock
+from tradeloop.core.logging import get_logger
+from tradeloop.core.time import ns_to_iso
+from tradeloop.execution.engine import ExecutionEngine
+from tradeloop.execution.ports import ExecutionClient
+from tradeloop.indicators.base import Indicator
+from tradeloop.model import commands as cmd
+from tradeloop.model import events as ev
+from tradeloop.model.account import Account
+from tradeloop.model.cache import Cache
+from tradeloop.model.enums import OmsType
+from tradeloop.model.instrument import Instrument
+from tradeloop.portfolio.fx import FxRates
+from tradeloop.portfolio.portfolio import Portfolio
+from tradeloop.risk.engine import EXECUTE as RISK_EXECUTE
+from tradeloop.risk.engine import RiskEngine
+from tradeloop.strategy.base import Strategy
+
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class StrategyFailure:
+    """A strategy stopped by an exception in its own code."""
+
+    strategy_id: str
+    hook: str
+    ts: int
+    error: str
+
+    def __str__(self) -> str:
+        return (
+            f"strategy {self.strategy_id} stopped: {self.error} in {self.hook} "
+            f"at {ns_to_iso(self.ts)}"
+        )
+
+
+@dataclass(eq=False)
+class StrategyRunner:
+    """Runs one strategy inside a kernel and is the strategy's view of it."""
+
+    strategy: Strategy
+    kernel: Kernel
+    symbols: tuple[str, ...]
+    indicators: list[tuple[Indicator, str]] = field(default_factory=list)
+    failure: StrategyFailure | None = None
+
+    @property
+    def clock(self) -> Clock:
+        """The kernel's clock."""
+        return self.kernel.clock
+
+    @property
+    def cache(self) -> Cache:
+        """The kernel's cache."""
+        return self.kernel.cache
+
+    @property
+    def portfolio(self) -> Portfolio:
+        """The kernel's portfolio."""
+        return self.kernel.portfolio
+
+    @property
+    def active(self) -> bool:
+        """False once the strategy has failed."""
+        return self.failure is None
+
+    def send(self, command: cmd.Command) -> None:
+        """Send a command through the risk gate."""
+        if self.failure is not None:
+            raise RuntimeError(f"strategy {self.strategy.id} has stopped")
+        self.kernel.bus.send(RISK_EXECUTE, command)
+
+    def register_indicator(self, indicator: Indicator, symbol: str) -> None:
+        """Keep ``indicator`` updated with the bars of ``symbol``."""
+        if symbol not in self.symbols:
+            raise ValueError(
+                f"{self.strategy.id}: no data for {symbol!r} (has {', '.join(self.symbols)})"
+            )
+        self.indicators.append((indicator, symbol))
+
+    def call(self, hook: str, *args: Any) -> None:
+        """Call a strategy hook behind the safety wrapper."""
+        if self.failure is not None:
+            return
+        try:
+            getattr(self.strategy, hook)(*args)
+        except Exception as exc:
+            self.fail(hook, exc)
+
+    def fail(self, hook: str, exc: BaseException) -> None:
+        """Stop the strategy after ``exc`` escaped its ``hook``; cancel its working orders."""
+        if self.failure is not None:
+            return
+        self.failure = StrategyFailure(
+            self.strategy.id, hook, self.kernel.clock.now_ns(), f"{type(exc).__name__}: {exc}"
+        )
+        log.error(str(self.failure), exc_info=exc, extra={"fields": {
+            "strategy": self.strategy.id, "hook": hook, "ts": ns_to_iso(self.failure.ts)}})
+        self.kernel.on_strategy_failed(self)
+        for order in self.cache.open_orders(strategy_id=self.strategy.id):
+            self.kernel.bus.send(RISK_EXECUTE, cmd.CancelOrder(
+                order.client_order_id, self.kernel.clock.now_ns()))
+
+    def on_order_event(self, event: ev.OrderEvent) -> None:
+        """Deliver an order event to ``on_order`` and, for fills, ``on_fill``."""
+        self.call("on_order", event)
+        if isinstance(event, ev.OrderFilled):
+            self.call("on_fill", event)
+
+
+class Kernel:
+    """Bus, cache, risk gate, execution engine and portfolio wired together.
+
+    Parameters
+    ----------
+    clock : Clock
+        A ``TestClock`` for backtests, a ``LiveClock`` otherwise.
+    account : Account
+    oms : OmsType
+    fx_rates : mapping, optional
+        Fixed FX rates (``{"JPY/USD": 0.0067}``) for currencies no instrument converts.
+    """
+
+    def __init__(
+        self,
+        clock: Clock,
+        account: Account,
+        oms: OmsType = OmsType.NETTING,
+        fx_rates: Mapping[str, float | Decimal] | None = None,
+    ) -> None:
+        self.clock = clock
+        self.bus = MessageBus()
+        self.cache = Cache()
+        self.portfolio = Portfolio(
+            self.cache, account, oms, FxRates(self.cache, fx_rates), self._publish_position
+        )
+        self.execution = ExecutionEngine(self.bus, self.cache, clock, self.portfolio.on_fill)
+        self.risk = RiskEngine(self.bus, self.cache, clock)
+        self.runners: list[StrategyRunner] = []
+        self.failure_listeners: list[Callable[[StrategyRunner], None]] = []
+
+    def _publish_position(self, event: ev.PositionEvent) -> None:
+        self.bus.publish(f"events.position.{event.strategy_id}", event)
+
+    def add_instrument(self, instrument: Instrument) -> None:
+        """Make an instrument tradable."""
+        self.cache.add_instrument(instrument)
+
+    def add_execution_client(self, client: ExecutionClient, default: bool = False) -> None:
+        """Route orders for ``client.venue`` to ``client``."""
+        self.execution.register_client(client, default)
+
+    def add_strategy(self, strategy: Strategy, symbols: tuple[str, ...]) -> StrategyRunner:
+        """Attach a strategy that receives data for ``symbols``.
+
+        Raises
+        ------
+        ValueError
+            If a strategy with the same id is already attached.
+        """
+        if any(r.strategy.id == strategy.id for r in self.runners):
+            raise ValueError(f"two strategies share the id {strategy.id!r}: give one another id")
+        for symbol in symbols:
+            self.cache.instrument(symbol)
+        runner = StrategyRunner(strategy, self, symbols)
+        strategy.attach(runner)
+        self.bus.subscribe(f"events.order.{strategy.id}", runner.on_order_event)
+        self.runners.append(runner)
+        return runner
+
+    def on_strategy_failed(self, runner: StrategyRunner) -> None:
+        """Tell listeners (the data loop) that a strategy stopped."""
+        self.bus.unsubscribe(f"events.order.{runner.strategy.id}", runner.on_order_event)
+        for listener in self.failure_listeners:
+            listener(runner)
+
+    def start(self) -> None:
+        """Call every strategy's ``on_start``."""
+        for runner in self.runners:
+            runner.call("on_start")
+
+    def stop(self) -> None:
+        """Call every active strategy's ``on_stop``."""
+        for runner in self.runners:
+            runner.call("on_stop")
+
+    @property
+    def failures(self) -> list[StrategyFailure]:
+        """Strategies stopped by their own exceptions."""
+        return [r.failure for r in self.runners if r.failure is not None]

@@ -1,0 +1,179 @@
+"""The execution engine: routes commands to venues and applies what comes back.
+
+Every order event passes through :meth:`ExecutionEngine.process`, which applies it to the
+cached order (a duplicate fill is dropped there), books fills into the portfolio, lets the order
+emulator react, and publishes the event on ``events.order.<strategy_id>``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from tradeloop.core.bus import MessageBus
+from tradeloop.core.clock import Clock
+from tradeloop.core.errors import InvalidStateTransition
+from tradeloop.core.logging import get_logger
+from tradeloop.execution.emulator import OrderEmulator
+from tradeloop.execution.ports import ExecutionClient
+from tradeloop.model import commands as cmd
+from tradeloop.model import events as ev
+from tradeloop.model.cache import Cache
+from tradeloop.model.orders import Order
+
+log = get_logger(__name__)
+
+EXECUTE = "ExecEngine.execute"
+PROCESS = "ExecEngine.process"
+
+FillHandler = Callable[[ev.OrderFilled], object]
+
+
+class ExecutionEngine:
+    """Sends orders to execution clients and keeps the cache true to their reports.
+
+    Parameters
+    ----------
+    bus : MessageBus
+        Registers the ``ExecEngine.execute`` and ``ExecEngine.process`` endpoints.
+    cache : Cache
+    clock : Clock
+    on_fill : callable
+        Books a fill (the portfolio's ``on_fill``).
+    """
+
+    def __init__(
+        self, bus: MessageBus, cache: Cache, clock: Clock, on_fill: FillHandler
+    ) -> None:
+        self._bus = bus
+        self._cache = cache
+        self._clock = clock
+        self._on_fill = on_fill
+        self._clients: dict[str, ExecutionClient] = {}
+        self._default: ExecutionClient | None = None
+        self._topics: dict[str, str] = {}
+        self.emulator = OrderEmulator(cache, self._send_to_venue, self.process, clock)
+        self.emulator.cancel_at_venue = self._cancel_at_venue
+        bus.register(EXECUTE, self.execute)
+        bus.register(PROCESS, self.process)
+
+    def register_client(self, client: ExecutionClient, default: bool = False) -> None:
+        """Route orders for instruments of ``client.venue`` to ``client``."""
+        client.bind(self.process)
+        self._clients[client.venue] = client
+        if default or self._default is None:
+            self._default = client
+
+    def client_for(self, order: Order) -> ExecutionClient:
+        """The client that trades ``order``'s instrument."""
+        venue = self._cache.instrument(order.symbol).venue
+        client = self._clients.get(venue, self._default)
+        if client is None:
+            raise RuntimeError("no execution client registered")
+        return client
+
+    def execute(self, command: cmd.Command) -> None:
+        """Carry out a command that passed the risk gate."""
+        if isinstance(command, cmd.SubmitOrder):
+            self._submit((command.order,))
+        elif isinstance(command, cmd.SubmitOrderList):
+            self._submit(command.orders)
+        elif isinstance(command, cmd.CancelOrder):
+            self._cancel(command)
+        else:
+            self._modify(command)
+
+    def _submit(self, orders: tuple[Order, ...]) -> None:
+        now = self._clock.now_ns()
+        for order in orders:
+            self.process(ev.OrderSubmitted(
+                ts=now, client_order_id=order.client_order_id,
+                strategy_id=order.strategy_id, symbol=order.symbol,
+            ))
+        client = self.client_for(orders[0])
+        for order in orders:
+            if self.emulator.should_hold(order, client.capabilities):
+                self.emulator.hold(order)
+            else:
+                client.submit_order(order)
+
+    def _send_to_venue(self, order: Order) -> None:
+        self.client_for(order).submit_order(order)
+
+    def _cancel(self, command: cmd.CancelOrder) -> None:
+        order = self._cache.order(command.client_order_id)
+        if order is None or not (order.is_open or self.emulator.holds(order)):
+            self._reject_request(command.client_order_id, ev.OrderCancelRejected,
+                                 "order is not open")
+            return
+        if self.emulator.holds(order):
+            self.emulator.cancel(order)
+            return
+        self.process(ev.OrderPendingCancel(
+            ts=self._clock.now_ns(), client_order_id=order.client_order_id,
+            strategy_id=order.strategy_id, symbol=order.symbol,
+        ))
+        self.client_for(order).cancel_order(order)
+
+    def _cancel_at_venue(self, order: Order) -> None:
+        self._cancel(cmd.CancelOrder(order.client_order_id, self._clock.now_ns()))
+
+    def _modify(self, command: cmd.ModifyOrder) -> None:
+        order = self._cache.order(command.client_order_id)
+        if order is None or not (order.is_open or self.emulator.holds(order)):
+            self._reject_request(command.client_order_id, ev.OrderModifyRejected,
+                                 "order is not open")
+            return
+        if self.emulator.holds(order):
+            self.emulator.modify(order, command.quantity, command.price, command.trigger_price)
+            return
+        self.process(ev.OrderPendingUpdate(
+            ts=self._clock.now_ns(), client_order_id=order.client_order_id,
+            strategy_id=order.strategy_id, symbol=order.symbol,
+        ))
+        self.client_for(order).modify_order(
+            order, command.quantity, command.price, command.trigger_price
+        )
+
+    def _reject_request(
+        self, client_order_id: str,
+        kind: type[ev.OrderCancelRejected] | type[ev.OrderModifyRejected], reason: str,
+    ) -> None:
+        order = self._cache.order(client_order_id)
+        event = kind(
+            ts=self._clock.now_ns(), client_order_id=client_order_id,
+            strategy_id=order.strategy_id if order else "", symbol=order.symbol if order else "",
+            reason=reason,
+        )
+        if order is not None:
+            self._publish(order.strategy_id, event)
+
+    def process(self, event: ev.OrderEvent) -> None:
+        """Apply a venue's (or the risk gate's) event to its order and pass it on."""
+        order = self._cache.order(event.client_order_id)
+        if order is None:
+            log.warning("event for an unknown order", extra={"fields": {
+                "client_order_id": event.client_order_id, "event": event.kind}})
+            return
+        try:
+            applied = order.apply(event)
+        except InvalidStateTransition as exc:
+            log.error("ignored an impossible order event", extra={"fields": {
+                "client_order_id": order.client_order_id, "event": event.kind,
+                "error": str(exc)}})
+            return
+        if not applied:
+            log.info("ignored a duplicate fill", extra={"fields": {
+                "client_order_id": order.client_order_id,
+                "trade_id": getattr(event, "trade_id", "")}})
+            return
+        self._cache.refresh_order(order)
+        if isinstance(event, ev.OrderFilled):
+            self._on_fill(event)
+        self.emulator.on_event(order, event)
+        self._publish(order.strategy_id, event)
+
+    def _publish(self, strategy_id: str, event: ev.OrderEvent) -> None:
+        topic = self._topics.get(strategy_id)
+        if topic is None:
+            topic = self._topics[strategy_id] = f"events.order.{strategy_id}"
+        self._bus.publish(topic, event)

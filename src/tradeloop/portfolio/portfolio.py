@@ -1,0 +1,204 @@
+"""The portfolio: positions and the account, kept up to date from fills."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+
+from tradeloop.model import events as ev
+from tradeloop.model.account import Account
+from tradeloop.model.cache import Cache
+from tradeloop.model.enums import AccountType, OmsType
+from tradeloop.model.instrument import to_decimal
+from tradeloop.model.position import Position
+from tradeloop.portfolio.fx import FxRates
+
+ZERO = Decimal(0)
+
+
+@dataclass(frozen=True, slots=True)
+class BookEntry:
+    """The state of one position and the account balance right after a fill.
+
+    A backtest keeps these to rebuild the equity curve without marking every bar.
+    """
+
+    ts: int
+    symbol: str
+    position_id: str
+    quantity: float
+    avg_px: float
+    balance: float
+
+
+class Portfolio:
+    """Books fills into positions and the account and values them.
+
+    Parameters
+    ----------
+    cache : Cache
+        Holds instruments, positions, accounts and latest prices.
+    account : Account
+        The account fills are booked to.
+    oms : OmsType
+        Netting (one position per symbol and strategy) or hedging (one per opening order).
+    fx : FxRates, optional
+        Converts quote-currency PnL to the account currency.
+    publish : callable, optional
+        Receives every position event.
+    """
+
+    def __init__(
+        self,
+        cache: Cache,
+        account: Account,
+        oms: OmsType = OmsType.NETTING,
+        fx: FxRates | None = None,
+        publish: Callable[[ev.PositionEvent], None] | None = None,
+    ) -> None:
+        self.cache = cache
+        self.account = account
+        self.oms = oms
+        self.fx = fx or FxRates(cache)
+        self._publish = publish
+        self.book: list[BookEntry] = []
+        cache.accounts[account.account_id] = account
+
+    def position_id_for(self, fill: ev.OrderFilled) -> str:
+        """The id of the position a fill belongs to."""
+        if fill.position_id:
+            return fill.position_id
+        if self.oms is OmsType.HEDGING:
+            return fill.client_order_id
+        return f"{fill.symbol}-{fill.strategy_id}"
+
+    def on_fill(self, fill: ev.OrderFilled) -> Position:
+        """Book one execution: update its position and the account, publish the change."""
+        instrument = self.cache.instrument(fill.symbol)
+        position_id = self.position_id_for(fill)
+        position = self.cache.positions.get(position_id)
+        if position is None:
+            position = Position(
+                position_id, fill.symbol, fill.strategy_id, instrument.quote_currency,
+                instrument.multiplier,
+            )
+            self.cache.positions[position_id] = position
+        was_flat = position.is_flat
+        realized = position.apply_fill(
+            fill.side, fill.last_qty, fill.last_px, ZERO, fill.ts
+        )
+        commission_ccy = fill.commission_currency or instrument.quote_currency
+        commission = fill.commission * self.fx.rate(commission_ccy, self.account.currency)
+        position.commissions += commission
+        rate = self.fx.rate(instrument.quote_currency, self.account.currency)
+        self.account.apply(realized * rate, commission)
+        self.book.append(
+            BookEntry(
+                fill.ts, fill.symbol, position_id, float(position.quantity),
+                float(position.avg_px), float(self.account.balance),
+            )
+        )
+        if self._publish is not None:
+            cls: type[ev.PositionEvent]
+            if was_flat:
+                cls = ev.PositionOpened
+            elif position.is_flat:
+                cls = ev.PositionClosed
+            else:
+                cls = ev.PositionChanged
+            self._publish(
+                cls(
+                    ts=fill.ts, position_id=position_id, symbol=fill.symbol,
+                    strategy_id=fill.strategy_id, quantity=position.quantity,
+                    avg_px=position.avg_px, realized_pnl=position.realized_pnl,
+                    currency=position.currency,
+                )
+            )
+        return position
+
+    def rate_to_account(self, currency: str) -> Decimal:
+        """Account currency per unit of ``currency``, at the latest rates."""
+        return self.fx.rate(currency, self.account.currency)
+
+    def mark(self, symbol: str) -> Decimal | None:
+        """The latest price of ``symbol`` as a Decimal, or None before any."""
+        price = self.cache.last_prices.get(symbol)
+        return None if price is None else to_decimal(price)
+
+    def unrealized_pnl(self, symbol: str | None = None) -> Decimal:
+        """Unrealised PnL of open positions in the account currency."""
+        total = ZERO
+        for position in self.cache.positions_for(symbol):
+            if position.is_flat:
+                continue
+            mark = self.mark(position.symbol)
+            if mark is None:
+                continue
+            rate = self.fx.rate(position.currency, self.account.currency)
+            total += position.unrealized_pnl(mark) * rate
+        return total
+
+    def realized_pnl(self, symbol: str | None = None) -> Decimal:
+        """Realised PnL before commissions, in the account currency at today's rates."""
+        return sum(
+            (
+                p.realized_pnl * self.fx.rate(p.currency, self.account.currency)
+                for p in self.cache.positions_for(symbol)
+            ),
+            ZERO,
+        )
+
+    @property
+    def balance(self) -> Decimal:
+        """Account balance: starting cash plus realised PnL less commissions."""
+        return self.account.balance
+
+    @property
+    def equity(self) -> Decimal:
+        """Balance plus unrealised PnL."""
+        return self.account.balance + self.unrealized_pnl()
+
+    def gross_exposure(self) -> Decimal:
+        """Sum of the absolute market values of open positions, in the account currency."""
+        total = ZERO
+        for position in self.cache.positions_for():
+            mark = self.mark(position.symbol)
+            if position.is_flat or mark is None:
+                continue
+            rate = self.fx.rate(position.currency, self.account.currency)
+            total += abs(position.market_value(mark)) * rate
+        return total
+
+    @property
+    def cash(self) -> Decimal:
+        """Cash left after paying for open positions (balance less their cost)."""
+        cost = ZERO
+        for position in self.cache.positions_for():
+            if position.is_flat:
+                continue
+            rate = self.fx.rate(position.currency, self.account.currency)
+            cost += position.avg_px * position.quantity * position.multiplier * rate
+        return self.account.balance - cost
+
+    def buying_power(self) -> Decimal:
+        """Notional that can still be opened: cash for a cash account, levered equity less
+        exposure for a margin account."""
+        if self.account.account_type is AccountType.CASH:
+            return max(self.cash, ZERO)
+        return max(self.equity * self.account.leverage - self.gross_exposure(), ZERO)
+
+    def net_quantity(self, symbol: str, strategy_id: str | None = None) -> Decimal:
+        """Signed quantity held in ``symbol`` across positions."""
+        return sum(
+            (p.quantity for p in self.cache.positions_for(symbol, strategy_id)), ZERO
+        )
+
+    def snapshot(self, ts: int) -> ev.AccountState:
+        """The account as an event."""
+        unrealized = self.unrealized_pnl()
+        return ev.AccountState(
+            ts=ts, account_id=self.account.account_id, currency=self.account.currency,
+            balance=self.account.balance, equity=self.account.balance + unrealized,
+            margin_used=self.gross_exposure() / self.account.leverage,
+        )

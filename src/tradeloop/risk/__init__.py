@@ -1,0 +1,5 @@
+"""Pre-trade risk checks and trading state."""
+
+from tradeloop.risk.engine import DEFAULT_CHECKS, PreTradeCheck, RiskEngine
+
+__all__ = ["DEFAULT_CHECKS", "PreTradeCheck", "RiskEngine"]

@@ -1,0 +1,348 @@
+"""The strategy base class: subclass it, declare parameters, implement the hooks you need.
+
+.. code-block:: python
+
+    class SmaCross(Strategy):
+        fast: int = 10
+        slow: int = 30
+
+        def on_start(self):
+            self.fast_ma = self.indicator(SMA(self.fast))
+            self.slow_ma = self.indicator(SMA(self.slow))
+
+        def on_bar(self, bar):
+            if crossed_above(self.fast_ma, self.slow_ma) and self.position().is_flat:
+                self.buy(1)
+            elif crossed_below(self.fast_ma, self.slow_ma) and self.position().is_long:
+                self.close()
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+
+from tradeloop.core.identifiers import ClientOrderIdGenerator
+from tradeloop.core.logging import get_logger
+from tradeloop.core.time import ns_to_dt
+from tradeloop.model import commands as cmd
+from tradeloop.model.data import Bar, QuoteTick, TradeTick
+from tradeloop.model.enums import (
+    ContingencyType,
+    OrderSide,
+    OrderType,
+    TimeInForce,
+    TrailingOffsetType,
+)
+from tradeloop.model.events import OrderEvent, OrderFilled
+from tradeloop.model.instrument import Instrument, to_decimal
+from tradeloop.model.orders import Order
+from tradeloop.model.position import Position
+from tradeloop.strategy import sizing
+from tradeloop.strategy.context import PortfolioView, StrategyContext
+from tradeloop.strategy.params import Parameter, declared_parameters, resolve_parameters
+
+if TYPE_CHECKING:
+    from tradeloop.indicators.base import Indicator
+
+Number = Decimal | float | int | str
+IndicatorT = TypeVar("IndicatorT", bound="Indicator")
+
+
+class Strategy:
+    """Base class of every strategy.
+
+    Parameters are annotated class attributes (``fast: int = 10``). Pass values as keyword
+    arguments; an unknown name raises with a "did you mean" hint.
+
+    Parameters
+    ----------
+    strategy_id : str, optional
+        Stable id used in client order ids and logs; defaults to the class name.
+    **params
+        Values for declared parameters.
+    """
+
+    parameters: ClassVar[dict[str, Parameter]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.parameters = declared_parameters(cls, Strategy)
+
+    def __init__(self, strategy_id: str | None = None, **params: Any) -> None:
+        values = resolve_parameters(type(self).__name__, type(self).parameters, params)
+        for name, value in values.items():
+            setattr(self, name, value)
+        self.params: dict[str, Any] = values
+        self.id = strategy_id or type(self).__name__
+        self.log = get_logger(f"tradeloop.strategy.{self.id}")
+        self._ctx: StrategyContext | None = None
+        self._ids = ClientOrderIdGenerator(self.id)
+
+    # -- hooks: override what you need -------------------------------------------------------
+
+    def on_start(self) -> None:
+        """Called once before the first bar: declare indicators here."""
+
+    def on_bar(self, bar: Bar) -> None:
+        """Called with every completed bar of the strategy's symbols."""
+
+    def on_tick(self, tick: QuoteTick | TradeTick) -> None:
+        """Called with every tick of the strategy's symbols."""
+
+    def on_fill(self, fill: OrderFilled) -> None:
+        """Called after each execution of one of this strategy's orders."""
+
+    def on_order(self, event: OrderEvent) -> None:
+        """Called with every event of this strategy's orders (fills included)."""
+
+    def on_stop(self) -> None:
+        """Called once after the last bar, or when the run is stopped."""
+
+    # -- the kernel, as the strategy sees it ------------------------------------------------
+
+    def attach(self, context: StrategyContext) -> None:
+        """Connect the strategy to a kernel (done by the engine)."""
+        self._ctx = context
+
+    @property
+    def context(self) -> StrategyContext:
+        """The kernel context; raises before the strategy is added to an engine."""
+        if self._ctx is None:
+            raise RuntimeError(f"strategy {self.id} is not attached to an engine yet")
+        return self._ctx
+
+    @property
+    def symbol(self) -> str:
+        """The strategy's first (main) symbol."""
+        return self.context.symbols[0]
+
+    @property
+    def symbols(self) -> tuple[str, ...]:
+        """Every symbol the strategy receives data for."""
+        return self.context.symbols
+
+    @property
+    def now_ns(self) -> int:
+        """Current time in UTC nanoseconds."""
+        return self.context.clock.now_ns()
+
+    @property
+    def now(self) -> datetime:
+        """Current time as a UTC datetime."""
+        return ns_to_dt(self.context.clock.now_ns())
+
+    @property
+    def portfolio(self) -> PortfolioView:
+        """Equity, balance, cash and buying power of the account."""
+        return self.context.portfolio
+
+    def instrument(self, symbol: str | None = None) -> Instrument:
+        """The instrument of ``symbol`` (default: the main symbol)."""
+        return self.context.cache.instrument(symbol or self.symbol)
+
+    def indicator(self, indicator: IndicatorT, symbol: str | None = None) -> IndicatorT:
+        """Register an indicator that updates itself with each bar of ``symbol``."""
+        self.context.register_indicator(indicator, symbol or self.symbol)
+        return indicator
+
+    def position(self, symbol: str | None = None) -> Position:
+        """The strategy's net position in ``symbol``; a flat position when there is none."""
+        sym = symbol or self.symbol
+        cache = self.context.cache
+        found = cache.positions.get(f"{sym}-{self.id}")
+        if found is not None:
+            return found
+        total = [p for p in cache.positions_for(sym, self.id) if not p.is_flat]
+        if len(total) == 1:
+            return total[0]
+        inst = cache.instrument(sym)
+        merged = Position(f"{sym}-{self.id}", sym, self.id, inst.quote_currency, inst.multiplier)
+        for p in total:
+            merged.quantity += p.quantity
+        return merged
+
+    def open_orders(self, symbol: str | None = None) -> list[Order]:
+        """This strategy's orders that can still fill."""
+        return self.context.cache.open_orders(symbol, self.id)
+
+    def last_price(self, symbol: str | None = None) -> float:
+        """The latest price seen for ``symbol`` (NaN before any)."""
+        return self.context.cache.last_prices.get(symbol or self.symbol, float("nan"))
+
+    # -- orders -------------------------------------------------------------------------------
+
+    def buy(self, quantity: Number, symbol: str | None = None, **options: Any) -> Order:
+        """Buy ``quantity`` units. See :meth:`order` for ``limit``, ``stop``, ``trail`` and more."""
+        return self.order(OrderSide.BUY, quantity, symbol, **options)
+
+    def sell(self, quantity: Number, symbol: str | None = None, **options: Any) -> Order:
+        """Sell ``quantity`` units. See :meth:`order`."""
+        return self.order(OrderSide.SELL, quantity, symbol, **options)
+
+    def order(
+        self,
+        side: OrderSide,
+        quantity: Number,
+        symbol: str | None = None,
+        *,
+        limit: Number | None = None,
+        stop: Number | None = None,
+        touch: Number | None = None,
+        trail: Number | None = None,
+        trail_percent: Number | None = None,
+        tif: TimeInForce | str = TimeInForce.GTC,
+        expire_ns: int | None = None,
+        reduce_only: bool = False,
+        tag: str = "",
+    ) -> Order:
+        """Create and send one order.
+
+        The type follows from the prices given: none is a market order, ``limit`` a limit,
+        ``stop`` a stop, ``stop`` and ``limit`` a stop-limit, ``touch`` a market-if-touched,
+        ``trail`` (price distance) or ``trail_percent`` a trailing stop.
+
+        Returns
+        -------
+        Order
+            The order as sent; later events update it in place.
+        """
+        order = self._make_order(
+            side, quantity, symbol, limit=limit, stop=stop, touch=touch, trail=trail,
+            trail_percent=trail_percent, tif=tif, expire_ns=expire_ns, reduce_only=reduce_only,
+            tag=tag,
+        )
+        self._send_new((order,))
+        return order
+
+    def close(self, symbol: str | None = None, tag: str = "close") -> Order | None:
+        """Flatten the strategy's position in ``symbol`` with a market order (None if flat)."""
+        qty = self.position(symbol).quantity
+        if qty == 0:
+            return None
+        side = OrderSide.SELL if qty > 0 else OrderSide.BUY
+        return self.order(side, abs(qty), symbol, reduce_only=True, tag=tag)
+
+    def cancel(self, order: Order | str) -> None:
+        """Cancel a working order (an ``Order`` or its client order id)."""
+        oid = order if isinstance(order, str) else order.client_order_id
+        self.context.send(cmd.CancelOrder(oid, self.now_ns))
+
+    def modify(
+        self, order: Order | str, quantity: Number | None = None, price: Number | None = None,
+        trigger_price: Number | None = None,
+    ) -> None:
+        """Change a working order; ``None`` keeps a field as it is."""
+        oid = order if isinstance(order, str) else order.client_order_id
+        target = self.context.cache.order(oid)
+        inst = self.instrument(target.symbol if target else None)
+        self.context.send(cmd.ModifyOrder(
+            oid, self.now_ns,
+            None if quantity is None else inst.make_quantity(quantity),
+            None if price is None else inst.make_price(price),
+            None if trigger_price is None else inst.make_price(trigger_price),
+        ))
+
+    def bracket(
+        self,
+        side: OrderSide | str,
+        quantity: Number,
+        stop_loss: Number,
+        take_profit: Number,
+        symbol: str | None = None,
+        entry: Number | None = None,
+        tag: str = "",
+    ) -> tuple[Order, Order, Order]:
+        """Send an entry with a stop-loss and a take-profit that cancel each other.
+
+        The entry is a market order, or a limit order at ``entry``. The two exits start working
+        once the entry fills; when one of them fills the other is cancelled.
+        """
+        entry_side = OrderSide(side.upper()) if isinstance(side, str) else side
+        exit_side = entry_side.opposite
+        parent = self._make_order(entry_side, quantity, symbol, limit=entry, tag=tag or "entry")
+        sl = self._make_order(exit_side, quantity, symbol, stop=stop_loss, reduce_only=True,
+                              tag="stop_loss")
+        tp = self._make_order(exit_side, quantity, symbol, limit=take_profit, reduce_only=True,
+                              tag="take_profit")
+        parent.contingency, parent.linked_ids = ContingencyType.OTO, (
+            sl.client_order_id, tp.client_order_id)
+        for leg, other in ((sl, tp), (tp, sl)):
+            leg.parent_id = parent.client_order_id
+            leg.contingency, leg.linked_ids = ContingencyType.OCO, (other.client_order_id,)
+        self._send_new((parent, sl, tp))
+        return parent, sl, tp
+
+    # -- sizing -------------------------------------------------------------------------------
+
+    def size_percent_of_equity(self, percent: Number, symbol: str | None = None) -> Decimal:
+        """Units worth ``percent`` % of equity at the last price, rounded down to the lot."""
+        inst = self.instrument(symbol)
+        rate = self.portfolio.rate_to_account(inst.quote_currency)
+        return sizing.percent_of_equity(
+            inst, self.portfolio.equity, self.last_price(inst.symbol), to_decimal(percent), rate
+        )
+
+    def size_for_risk(
+        self, risk_percent: Number, stop_distance: Number, symbol: str | None = None
+    ) -> Decimal:
+        """Units that lose ``risk_percent`` % of equity over ``stop_distance``, rounded down."""
+        inst = self.instrument(symbol)
+        rate = self.portfolio.rate_to_account(inst.quote_currency)
+        return sizing.risk_based(
+            inst, self.portfolio.equity, to_decimal(risk_percent), to_decimal(stop_distance), rate
+        )
+
+    # -- internals ----------------------------------------------------------------------------
+
+    def _make_order(
+        self, side: OrderSide, quantity: Number, symbol: str | None, *,
+        limit: Number | None = None, stop: Number | None = None, touch: Number | None = None,
+        trail: Number | None = None, trail_percent: Number | None = None,
+        tif: TimeInForce | str = TimeInForce.GTC, expire_ns: int | None = None,
+        reduce_only: bool = False, tag: str = "",
+    ) -> Order:
+        inst = self.instrument(symbol)
+        qty = inst.make_quantity(quantity)
+        if qty <= 0:
+            raise ValueError(
+                f"{self.id}: quantity {quantity} rounds down to 0 at lot step {inst.lot_step}"
+            )
+        price = None if limit is None else inst.make_price(limit)
+        trigger = None if stop is None and touch is None else inst.make_price(
+            stop if stop is not None else touch  # type: ignore[arg-type]
+        )
+        offset: Decimal | None = None
+        offset_type = TrailingOffsetType.PRICE
+        if trail is not None or trail_percent is not None:
+            kind = OrderType.TRAILING_STOP
+            if trail_percent is not None:
+                offset, offset_type = to_decimal(trail_percent), TrailingOffsetType.PERCENT
+            else:
+                offset = inst.make_price(trail)  # type: ignore[arg-type]
+        elif touch is not None:
+            kind = OrderType.MARKET_IF_TOUCHED
+        elif stop is not None:
+            kind = OrderType.STOP_LIMIT if limit is not None else OrderType.STOP
+        else:
+            kind = OrderType.LIMIT if limit is not None else OrderType.MARKET
+        now = self.now_ns
+        return Order(
+            client_order_id=self._ids.next_id(now), strategy_id=self.id, symbol=inst.symbol,
+            side=side, order_type=kind, quantity=qty, ts_init=now, price=price,
+            trigger_price=trigger, trailing_offset=offset, trailing_offset_type=offset_type,
+            time_in_force=TimeInForce(tif), expire_ns=expire_ns, reduce_only=reduce_only,
+            tags=(tag,) if tag else (),
+        )
+
+    def _send_new(self, orders: tuple[Order, ...]) -> None:
+        cache = self.context.cache
+        for order in orders:
+            cache.add_order(order)
+        now = self.now_ns
+        command: cmd.Command = (
+            cmd.SubmitOrder(orders[0], now) if len(orders) == 1
+            else cmd.SubmitOrderList(orders, now)
+        )
+        self.context.send(command)

@@ -1,0 +1,77 @@
+"""What a strategy sees of the kernel. The engine provides it; strategies never import the
+engine, a broker or the database."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import TYPE_CHECKING, Protocol
+
+from tradeloop.core.clock import Clock
+from tradeloop.model.cache import Cache
+from tradeloop.model.commands import Command
+
+if TYPE_CHECKING:
+    from tradeloop.indicators.base import Indicator
+
+
+class PortfolioView(Protocol):
+    """The account figures a strategy may read."""
+
+    @property
+    def equity(self) -> Decimal:
+        """Balance plus unrealised PnL, in the account currency."""
+        ...
+
+    @property
+    def balance(self) -> Decimal:
+        """Starting cash plus realised PnL less commissions."""
+        ...
+
+    @property
+    def cash(self) -> Decimal:
+        """Balance less the cost of open positions."""
+        ...
+
+    def buying_power(self) -> Decimal:
+        """Notional that can still be opened."""
+        ...
+
+    def unrealized_pnl(self, symbol: str | None = None) -> Decimal:
+        """Unrealised PnL in the account currency."""
+        ...
+
+    def rate_to_account(self, currency: str) -> Decimal:
+        """Account currency per unit of ``currency``."""
+        ...
+
+
+class StrategyContext(Protocol):
+    """The kernel as one strategy sees it."""
+
+    @property
+    def clock(self) -> Clock:
+        """The kernel's clock."""
+        ...
+
+    @property
+    def cache(self) -> Cache:
+        """Instruments, orders, positions and latest prices."""
+        ...
+
+    @property
+    def portfolio(self) -> PortfolioView:
+        """The account figures."""
+        ...
+
+    @property
+    def symbols(self) -> tuple[str, ...]:
+        """The symbols the strategy receives data for."""
+        ...
+
+    def send(self, command: Command) -> None:
+        """Send a command through the risk gate."""
+        ...
+
+    def register_indicator(self, indicator: Indicator, symbol: str) -> None:
+        """Keep ``indicator`` updated with the bars of ``symbol``."""
+        ...

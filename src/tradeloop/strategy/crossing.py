@@ -1,0 +1,32 @@
+"""Crossovers of indicators or numbers, judged on the last two values (``prev`` and ``value``)."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+
+class Series(Protocol):
+    """Anything with a current and a previous value, such as an indicator."""
+
+    value: float
+    prev: float
+
+
+def _pair(x: Series | float) -> tuple[float, float]:
+    if isinstance(x, int | float):
+        return float(x), float(x)
+    return x.prev, x.value
+
+
+def crossed_above(a: Series | float, b: Series | float) -> bool:
+    """True when ``a`` was below ``b`` on the previous value and is above it now."""
+    a_prev, a_now = _pair(a)
+    b_prev, b_now = _pair(b)
+    return a_prev < b_prev and a_now > b_now
+
+
+def crossed_below(a: Series | float, b: Series | float) -> bool:
+    """True when ``a`` was above ``b`` on the previous value and is below it now."""
+    a_prev, a_now = _pair(a)
+    b_prev, b_now = _pair(b)
+    return a_prev > b_prev and a_now < b_now
