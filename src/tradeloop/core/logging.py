@@ -9,6 +9,7 @@ import json
 import logging
 import sys
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 _RESERVED = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None)))
@@ -49,23 +50,40 @@ class TextFormatter(logging.Formatter):
         return f"{line} {extra}" if extra else line
 
 
-def setup_logging(level: str = "INFO", json_lines: bool | None = None) -> None:
+def setup_logging(
+    level: str = "INFO", json_lines: bool | None = None, log_file: Path | None = None,
+    file_level: str = "INFO",
+) -> None:
     """Configure the ``tradeloop`` logger.
 
     Parameters
     ----------
     level : str
-        Minimum level name.
+        Minimum level written to stderr.
     json_lines : bool, optional
-        Force JSON (True) or text (False); by default JSON unless stderr is a terminal.
+        Force JSON (True) or text (False) on stderr; by default JSON unless it is a terminal.
+    log_file : Path, optional
+        Also append JSON lines, tracebacks included, to this file.
+    file_level : str
+        Minimum level written to ``log_file``.
     """
     if json_lines is None:
         json_lines = not sys.stderr.isatty()
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter() if json_lines else TextFormatter())
+    console = logging.StreamHandler(sys.stderr)
+    console.setFormatter(JsonFormatter() if json_lines else TextFormatter())
+    console.setLevel(level.upper())
+    handlers: list[logging.Handler] = [console]
+    if log_file is not None:
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        to_file = logging.FileHandler(log_file, encoding="utf-8")
+        to_file.setFormatter(JsonFormatter())
+        to_file.setLevel(file_level.upper())
+        handlers.append(to_file)
     root = logging.getLogger("tradeloop")
-    root.handlers[:] = [handler]
-    root.setLevel(level.upper())
+    for old in root.handlers:
+        old.close()
+    root.handlers[:] = handlers
+    root.setLevel(min(h.level for h in handlers))
     root.propagate = False
 
 

@@ -81,6 +81,8 @@ class BacktestRun:
     fills: list[ev.OrderFilled]
     positions: list[Position]
     book: list[BookEntry]
+    marks: dict[str, FloatArray]
+    to_account: dict[str, FloatArray]
     start_equity: Decimal
     final_balance: Decimal
     final_equity: Decimal
@@ -254,7 +256,7 @@ class BacktestEngine:
 
     def _record(self, total: int, elapsed: float) -> BacktestRun:
         kernel = self.kernel
-        timeline = np.unique(np.concatenate([s.ts for s in self._series.values()]))
+        timeline = _union_of_times([s.ts for s in self._series.values()])
         marks: dict[str, FloatArray] = {}
         for symbol, series in self._series.items():
             idx = np.searchsorted(series.ts, timeline, side="right") - 1
@@ -274,7 +276,8 @@ class BacktestEngine:
             config=self.config, instruments=instruments, series=dict(self._series),
             timeline=timeline, equity=curve, in_market=in_market(timeline, book),
             orders=list(kernel.cache.orders.values()), fills=list(self._fills),
-            positions=list(kernel.cache.positions.values()), book=list(book),
+            positions=list(kernel.cache.positions.values()), book=list(book), marks=marks,
+            to_account=to_account,
             start_equity=account.starting_balance, final_balance=account.balance,
             final_equity=kernel.portfolio.equity, failures=kernel.failures,
             strategies={r.strategy.id: dict(r.strategy.params) for r in kernel.runners},
@@ -298,12 +301,22 @@ class BacktestEngine:
         return np.full(n, float(fixed or 0))
 
 
+def _union_of_times(columns: list[IntArray]) -> IntArray:
+    if len(columns) == 1:
+        return columns[0]
+    merged = np.sort(np.concatenate(columns), kind="stable")
+    keep = np.empty(merged.shape[0], dtype=bool)
+    keep[:1] = True
+    np.not_equal(merged[1:], merged[:-1], out=keep[1:])
+    return merged[keep]
+
+
 def _guard(runner: StrategyRunner, on_bar: Callable[[Bar], None]) -> Callable[[Bar], None]:
     def handler(bar: Bar) -> None:
         try:
             on_bar(bar)
         except Exception as exc:
-            runner.fail("on_bar", exc)
+            runner.fail("on_bar", exc, bar.ts)
 
     handler.runner = runner  # type: ignore[attr-defined]
     return handler

@@ -43,11 +43,13 @@ class StrategyFailure:
     hook: str
     ts: int
     error: str
+    """``ts`` is the bar's own time for ``on_bar``, else the clock time."""
 
     def __str__(self) -> str:
+        where = "bar" if self.hook == "on_bar" else "time"
         return (
             f"strategy {self.strategy_id} stopped: {self.error} in {self.hook} "
-            f"at {ns_to_iso(self.ts)}"
+            f"at {where} {ns_to_iso(self.ts)}"
         )
 
 
@@ -104,12 +106,14 @@ class StrategyRunner:
         except Exception as exc:
             self.fail(hook, exc)
 
-    def fail(self, hook: str, exc: BaseException) -> None:
-        """Stop the strategy after ``exc`` escaped its ``hook``; cancel its working orders."""
+    def fail(self, hook: str, exc: BaseException, ts: int | None = None) -> None:
+        """Stop the strategy after ``exc`` escaped its ``hook`` (at the bar or time ``ts``);
+        cancel its working orders."""
         if self.failure is not None:
             return
         self.failure = StrategyFailure(
-            self.strategy.id, hook, self.kernel.clock.now_ns(), f"{type(exc).__name__}: {exc}"
+            self.strategy.id, hook, self.kernel.clock.now_ns() if ts is None else ts,
+            f"{type(exc).__name__}: {exc}",
         )
         log.error(str(self.failure), exc_info=exc, extra={"fields": {
             "strategy": self.strategy.id, "hook": hook, "ts": ns_to_iso(self.failure.ts)}})

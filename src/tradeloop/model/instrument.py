@@ -8,7 +8,10 @@ from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal
 from tradeloop.model.enums import AssetClass
 
 _CURRENCIES = frozenset(
-    "USD EUR JPY GBP CHF AUD NZD CAD SEK NOK DKK HKD SGD CNH MXN ZAR PLN TRY INR".split()
+    [
+        "USD", "EUR", "JPY", "GBP", "CHF", "AUD", "NZD", "CAD", "SEK", "NOK", "DKK", "HKD",
+        "SGD", "CNH", "MXN", "ZAR", "PLN", "TRY", "INR",
+    ]
 )
 
 
@@ -19,6 +22,12 @@ def to_decimal(value: Decimal | float | int | str) -> Decimal:
     if isinstance(value, float):
         return Decimal(repr(value))
     return Decimal(value)
+
+
+def _plain(value: Decimal) -> Decimal:
+    """Drop trailing zeros without turning whole numbers into exponents (100, not 1E+2)."""
+    value = value.normalize()
+    return value.quantize(Decimal(1)) if value == value.to_integral_value() else value
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,12 +75,12 @@ class Instrument:
     def make_price(self, value: Decimal | float | int | str) -> Decimal:
         """Round a price to the nearest tick."""
         ticks = (to_decimal(value) / self.tick_size).to_integral_value(ROUND_HALF_EVEN)
-        return (ticks * self.tick_size).normalize() if ticks else Decimal(0)
+        return _plain(ticks * self.tick_size) if ticks else Decimal(0)
 
     def make_quantity(self, value: Decimal | float | int | str) -> Decimal:
         """Round a quantity *down* to the lot step (never trade more than asked)."""
         steps = (to_decimal(value) / self.lot_step).to_integral_value(ROUND_DOWN)
-        return (steps * self.lot_step).normalize() if steps else Decimal(0)
+        return _plain(steps * self.lot_step) if steps else Decimal(0)
 
     def is_price_on_tick(self, price: Decimal) -> bool:
         """True when ``price`` is a whole number of ticks."""

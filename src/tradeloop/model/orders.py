@@ -178,7 +178,8 @@ class Order:
             self._fill(event)
         elif isinstance(event, ev.OrderPendingUpdate | ev.OrderPendingCancel):
             before = self.status
-            self._move(S.PENDING_UPDATE if isinstance(event, ev.OrderPendingUpdate) else S.PENDING_CANCEL)
+            pending = isinstance(event, ev.OrderPendingUpdate)
+            self._move(S.PENDING_UPDATE if pending else S.PENDING_CANCEL)
             if before not in (S.PENDING_UPDATE, S.PENDING_CANCEL):
                 self._status_before_pending = before
         elif isinstance(event, ev.OrderModifyRejected | ev.OrderCancelRejected):

@@ -2,6 +2,6 @@
 
 from tradeloop.portfolio.curve import equity_curve, in_market
 from tradeloop.portfolio.fx import FxRates
-from tradeloop.portfolio.portfolio import BookEntry, Portfolio
+from tradeloop.portfolio.portfolio import BookEntry, Portfolio, position_id_for
 
-__all__ = ["BookEntry", "FxRates", "Portfolio", "equity_curve", "in_market"]
+__all__ = ["BookEntry", "FxRates", "Portfolio", "equity_curve", "in_market", "position_id_for"]

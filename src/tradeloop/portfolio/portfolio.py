@@ -32,6 +32,16 @@ class BookEntry:
     balance: float
 
 
+def position_id_for(fill: ev.OrderFilled, oms: OmsType) -> str:
+    """The id of the position a fill belongs to: the fill's own, else one per symbol and
+    strategy (netting) or one per opening order (hedging)."""
+    if fill.position_id:
+        return fill.position_id
+    if oms is OmsType.HEDGING:
+        return fill.client_order_id
+    return f"{fill.symbol}-{fill.strategy_id}"
+
+
 class Portfolio:
     """Books fills into positions and the account and values them.
 
@@ -67,11 +77,7 @@ class Portfolio:
 
     def position_id_for(self, fill: ev.OrderFilled) -> str:
         """The id of the position a fill belongs to."""
-        if fill.position_id:
-            return fill.position_id
-        if self.oms is OmsType.HEDGING:
-            return fill.client_order_id
-        return f"{fill.symbol}-{fill.strategy_id}"
+        return position_id_for(fill, self.oms)
 
     def on_fill(self, fill: ev.OrderFilled) -> Position:
         """Book one execution: update its position and the account, publish the change."""

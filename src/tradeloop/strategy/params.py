@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import inspect
 import typing
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -33,7 +34,7 @@ def declared_parameters(cls: type, stop_at: type) -> dict[str, Parameter]:
         if klass is stop_at or not issubclass(klass, stop_at):
             continue
         hints = typing.get_type_hints(klass)
-        for name in klass.__dict__.get("__annotations__", {}):
+        for name in inspect.get_annotations(klass):
             if name.startswith("_") or typing.get_origin(hints[name]) is typing.ClassVar:
                 continue
             kind = hints[name]

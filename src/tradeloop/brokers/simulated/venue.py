@@ -234,7 +234,10 @@ class SimulatedVenue:
                     working.triggered = True
                     self._emit(ev.OrderTriggered, working.order)
                 self._fill(working, t, price, volume, ts, candidates)
-            self._cancel_unfilled_immediate(book)
+            for w in candidates:  # trailing stops keep the best price of the whole bar
+                if w.order.order_type is OrderType.TRAILING_STOP and not w.order.is_closed:
+                    self._trail(w, buy_path if w.order.side is OrderSide.BUY else sell_path, True)
+            self._cancel_unfilled_immediate(candidates)
         finally:
             self._processing = None
 
@@ -277,6 +280,7 @@ class SimulatedVenue:
                      else matching.first_at_or_above(path, limit, trig_t))
             if touch is None:
                 w.triggered = True  # the limit part works from now on
+                w.start = trig_t
                 self._emit(ev.OrderTriggered, o)
                 return None
         else:  # trailing stop
@@ -287,7 +291,11 @@ class SimulatedVenue:
             return None
         return touch[0], touch[1], trig_t
 
-    def _trail(self, w: _Working, path: matching.Path) -> matching.Touch | None:
+    def _trail(
+        self, w: _Working, path: matching.Path, keep: bool = False
+    ) -> matching.Touch | None:
+        # The book is looked at again after every fill, so the best price is stored (``keep``)
+        # only once the whole bar has been matched.
         o = w.order
         assert o.trailing_offset is not None
         sell = o.side is OrderSide.SELL
@@ -296,7 +304,7 @@ class SimulatedVenue:
             path, w.start, ref, float(o.trailing_offset),
             o.trailing_offset_type is TrailingOffsetType.PERCENT, sell,
         )
-        if touch is None:
+        if keep:
             w.trail_ref = ref
         return touch
 
@@ -307,7 +315,8 @@ class SimulatedVenue:
     ) -> tuple[float, int, _Working, float, float | None]:
         order = best[2].order
         policy = self.config.conflict
-        if policy == "path" or order.contingency is not ContingencyType.OCO or best[0] <= best[2].start:
+        at_start = best[0] <= best[2].start
+        if policy == "path" or order.contingency is not ContingencyType.OCO or at_start:
             return best
         rivals = [x for x in touches if x[2].order.client_order_id in order.linked_ids]
         if not rivals:
@@ -373,10 +382,12 @@ class SimulatedVenue:
                     self._emit(ev.OrderUpdated, sibling.order,
                                quantity=sibling.order.filled_qty + o.leaves_qty)
 
-    def _cancel_unfilled_immediate(self, book: list[_Working]) -> None:
-        for w in list(book):
+    def _cancel_unfilled_immediate(self, candidates: list[_Working]) -> None:
+        # Only orders that met this bar: one sent while it was matched waits for the next.
+        for w in candidates:
             o = w.order
-            if w.active and o.time_in_force in (TimeInForce.IOC, TimeInForce.FOK):
+            if (o.client_order_id in self._by_id
+                    and o.time_in_force in (TimeInForce.IOC, TimeInForce.FOK)):
                 self._close(w, ev.OrderCanceled,
                             reason=f"{o.time_in_force}: not marketable when it arrived")
 

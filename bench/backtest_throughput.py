@@ -1,0 +1,119 @@
+"""Backtest throughput: sma_cross over 1,000,000 synthetic one-minute bars.
+
+Prints bars per second for tradeloop and, measured in the same run, for a bare Python loop that
+computes the same signals (SMA 10/30 crossovers, long only) with no engine around it, plus
+tradeloop's peak RSS. Each side runs in its own process so the RSS is tradeloop's alone.
+
+    python bench/backtest_throughput.py [--bars N] [--repeat R]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+from decimal import Decimal
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _synthetic import minute_bars
+
+
+def run_tradeloop(n: int) -> dict[str, float]:
+    from tradeloop.engine.backtest import BacktestConfig, BacktestEngine
+    from tradeloop.examples.sma_cross import SmaCross
+
+    bars = minute_bars("SYN", n, seed=42)
+    engine = BacktestEngine(BacktestConfig(cash=Decimal(1_000_000)))
+    engine.add_data(bars)
+    engine.add_strategy(SmaCross(fast=10, slow=30, size=1))
+    started = time.perf_counter()
+    run = engine.run()
+    elapsed = time.perf_counter() - started
+    trips = sum(1 for f in run.fills if f.side == "BUY")
+    return {
+        "seconds": elapsed,
+        "bars_per_s": n / elapsed,
+        "entries": trips,
+        "final_equity": float(run.final_equity),
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+
+
+def run_bare_loop(n: int) -> dict[str, float]:
+    bars = minute_bars("SYN", n, seed=42)
+    closes = bars.close.tolist()
+    opens = bars.open.tolist()
+    started = time.perf_counter()
+    fast_n, slow_n = 10, 30
+    fast_sum = slow_sum = 0.0
+    prev_fast = prev_slow = float("nan")
+    long = pending = False
+    entries = 0
+    cash = 1_000_000.0
+    for i, close in enumerate(closes):
+        if pending:  # fill at this bar's open
+            cash += -opens[i] if not long else opens[i]
+            long = not long
+            entries += long
+            pending = False
+        fast_sum += close
+        slow_sum += close
+        if i >= fast_n:
+            fast_sum -= closes[i - fast_n]
+        if i >= slow_n:
+            slow_sum -= closes[i - slow_n]
+        fast = fast_sum / fast_n if i >= fast_n - 1 else float("nan")
+        slow = slow_sum / slow_n if i >= slow_n - 1 else float("nan")
+        up = prev_fast < prev_slow and fast > slow
+        down = prev_fast > prev_slow and fast < slow
+        if (up and not long) or (down and long):
+            pending = True
+        prev_fast, prev_slow = fast, slow
+    elapsed = time.perf_counter() - started
+    return {"seconds": elapsed, "bars_per_s": n / elapsed, "entries": entries}
+
+
+def _child(kind: str, n: int) -> dict[str, float]:
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", kind, "--bars", str(n)],
+        check=True, capture_output=True, text=True,
+    )
+    result: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--bars", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--child", choices=["tradeloop", "bare"])
+    args = parser.parse_args()
+    if args.child:
+        fn = run_tradeloop if args.child == "tradeloop" else run_bare_loop
+        print(json.dumps(fn(args.bars)))
+        return
+    best: dict[str, dict[str, float]] = {}
+    for _ in range(args.repeat):
+        for kind in ("bare", "tradeloop"):
+            result = _child(kind, args.bars)
+            if kind not in best or result["bars_per_s"] > best[kind]["bars_per_s"]:
+                best[kind] = result
+    tl, bare = best["tradeloop"], best["bare"]
+    print(f"workload: sma_cross(10, 30) long-only over {args.bars:,} synthetic 1-minute bars, "
+          f"best of {args.repeat}")
+    print(f"  bare Python loop : {bare['bars_per_s']:>12,.0f} bars/s  "
+          f"({bare['entries']:,.0f} entries)")
+    print(f"  tradeloop        : {tl['bars_per_s']:>12,.0f} bars/s  "
+          f"({tl['entries']:,.0f} entries, final equity {tl['final_equity']:,.2f})")
+    print(f"  ratio bare/tradeloop: {bare['bars_per_s'] / tl['bars_per_s']:.2f}x "
+          f"(target <= 3x, >= 1,000,000 bars/s)")
+    print(f"  tradeloop peak RSS: {tl['peak_rss_mb']:.0f} MB (target <= 300 MB)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,3 @@
+from tradeloop.cli.app import main
+
+main()

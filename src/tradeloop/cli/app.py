@@ -1,0 +1,131 @@
+"""The ``tradeloop`` command line."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from tradeloop.cli.render import LazyProgress, summary_table
+from tradeloop.config.home import home_dir
+from tradeloop.core.errors import UserError
+from tradeloop.core.logging import setup_logging
+from tradeloop.services.backtest import (
+    BacktestOutcome,
+    BacktestRequest,
+    parse_params,
+    run_backtest,
+)
+from tradeloop.services.demo import run_demo
+
+app = typer.Typer(
+    name="tradeloop", add_completion=False, no_args_is_help=True,
+    help="Write a strategy once; backtest, paper trade and run it live on one kernel.",
+)
+console = Console()
+errors = Console(stderr=True, soft_wrap=True)
+
+
+@app.callback()
+def _setup(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log to stderr.")] = False,
+) -> None:
+    setup_logging(
+        level="INFO" if verbose else "CRITICAL", json_lines=False,
+        log_file=home_dir() / "logs" / "tradeloop.log",
+    )
+
+
+def _report(outcome: BacktestOutcome) -> None:
+    for loaded in outcome.data:
+        report = loaded.report
+        if not report.clean:
+            errors.print(f"[yellow]data[/yellow] {loaded.bars.source}: {report.summary()}")
+    console.print(summary_table(outcome))
+    console.print(f"results in {outcome.out_dir}")
+    for failure in outcome.result.run.failures:
+        errors.print(f"[red]error:[/red] {failure}")
+
+
+@app.command()
+def backtest(
+    strategy: Annotated[str, typer.Argument(
+        help="module:Class, a path to a .py file, or a bundled example (sma_cross, ...).")],
+    data: Annotated[list[str] | None, typer.Option(
+        "--data", help="Bar file (CSV or Parquet) or bundled data name; repeat for more.")] = None,
+    symbol: Annotated[list[str] | None, typer.Option(
+        "--symbol", help="Symbol of each --data file, in order.")] = None,
+    start: Annotated[str | None, typer.Option("--from", help="First date (UTC).")] = None,
+    end: Annotated[str | None, typer.Option("--to", help="Last date, inclusive (UTC).")] = None,
+    cash: Annotated[str, typer.Option(help="Starting cash.")] = "100000",
+    currency: Annotated[str, typer.Option(help="Account currency.")] = "USD",
+    commission: Annotated[str | None, typer.Option(
+        help="e.g. 0.1%, 0.005/share, 7/lot, min=1 (comma-separated).")] = None,
+    slippage: Annotated[str | None, typer.Option(help="e.g. 1tick, 0.05%, spread.")] = None,
+    conflict: Annotated[str, typer.Option(
+        help="Stop-loss and take-profit in one bar: stop_first, target_first or path.")
+    ] = "stop_first",
+    param: Annotated[list[str] | None, typer.Option(
+        "--param", help="Strategy parameter name=value; repeat for more.")] = None,
+    out: Annotated[Path | None, typer.Option(
+        "--out", help="Directory for the result files.")] = None,
+    repair: Annotated[bool, typer.Option(
+        help="Drop or sort bad rows instead of stopping at the first.")] = False,
+    timezone: Annotated[str, typer.Option(
+        help="Timezone of naive timestamps in the data.")] = "UTC",
+) -> None:
+    """Backtest a strategy on historical bars and write its results."""
+    request = BacktestRequest(
+        strategy=strategy, data=tuple(data or ()), symbols=tuple(symbol or ()), start=start,
+        end=end, cash=cash, currency=currency, commission=commission, slippage=slippage,
+        conflict=conflict, params=parse_params(param or []), out_dir=out, repair=repair,
+        timezone=timezone,
+    )
+    bar = LazyProgress(errors, strategy)
+    try:
+        outcome = run_backtest(request, bar)
+    finally:
+        bar.close()
+    _report(outcome)
+    if outcome.result.run.failures:
+        raise typer.Exit(1)
+
+
+@app.command()
+def demo(
+    out: Annotated[Path | None, typer.Option(
+        "--out", help="Directory for the result files.")] = None,
+) -> None:
+    """Backtest every bundled example strategy on the bundled data."""
+    root = out or home_dir() / "demo"
+    failed = False
+    for outcome in run_demo(root, progress=lambda name: LazyProgress(errors, name)):
+        _report(outcome)
+        failed = failed or bool(outcome.result.run.failures)
+    if failed:
+        raise typer.Exit(1)
+
+
+def main() -> None:
+    """Entry point: run the CLI, turning user mistakes into one clear line on stderr."""
+    try:
+        code = app(standalone_mode=False)  # click returns an Exit's code in this mode
+    except UserError as exc:
+        errors.print(f"[red]error:[/red] {exc}", highlight=False)
+        sys.exit(2)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        errors.print("interrupted")
+        sys.exit(130)
+    except Exception as exc:  # click usage errors arrive here in non-standalone mode
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise
+    sys.exit(code if isinstance(code, int) else 0)

@@ -1,0 +1,111 @@
+"""Rich rendering of results for the terminal."""
+
+from __future__ import annotations
+
+import math
+import time
+from decimal import Decimal
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from tradeloop.services.backtest import BacktestOutcome
+
+_ROWS: tuple[tuple[str, str, str], ...] = (
+    ("Start equity", "start_equity", "money"),
+    ("Final equity", "final_equity", "money"),
+    ("Total return", "total_return", "pct"),
+    ("CAGR", "cagr", "pct"),
+    ("Annual volatility", "annual_volatility", "pct"),
+    ("Sharpe", "sharpe", "ratio"),
+    ("Sortino", "sortino", "ratio"),
+    ("Calmar", "calmar", "ratio"),
+    ("Max drawdown", "max_drawdown", "pct"),
+    ("Max drawdown duration", "max_drawdown_duration_days", "days"),
+    ("Trades", "num_trades", "int"),
+    ("Win rate", "win_rate", "pct"),
+    ("Profit factor", "profit_factor", "ratio"),
+    ("Expectancy", "expectancy", "money"),
+    ("Average win", "average_win", "money"),
+    ("Average loss", "average_loss", "money"),
+    ("Exposure time", "exposure_time", "pct"),
+    ("Commissions", "commissions", "money"),
+)
+
+
+def _fmt(value: Any, kind: str) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    if isinstance(value, float) and math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    if kind == "pct":
+        return f"{100 * value:,.2f} %"
+    if kind == "ratio":
+        return f"{value:,.3f}"
+    if kind == "int":
+        return f"{int(value):,}"
+    if kind == "days":
+        return f"{value:,.0f} days"
+    if isinstance(value, Decimal):
+        exponent = value.normalize().as_tuple().exponent
+        if isinstance(exponent, int) and exponent < -2:
+            return format(value.normalize(), ",f")
+        return f"{value:,.2f}"
+    return f"{value:,.2f}"
+
+
+def summary_table(outcome: BacktestOutcome) -> Table:
+    """The metrics of one backtest as a two-column table."""
+    result = outcome.result
+    run = result.run
+    symbols = ", ".join(run.series)
+    first, last = run.timeline[0], run.timeline[-1]
+    from tradeloop.core.time import ns_to_iso
+
+    table = Table(
+        title=f"{outcome.strategy_name} on {symbols}",
+        caption=f"{ns_to_iso(int(first))[:10]} to {ns_to_iso(int(last))[:10]}, "
+        f"{run.bars:,} bars",
+        show_header=False,
+    )
+    table.add_column("metric", style="bold")
+    table.add_column("value", justify="right")
+    for label, key, kind in _ROWS:
+        value: Any = result.final_equity if key == "final_equity" else result.metrics.get(key)
+        table.add_row(label, _fmt(value, kind))
+    return table
+
+
+class LazyProgress:
+    """A progress bar that appears only when a run lasts more than ``delay`` seconds."""
+
+    def __init__(self, console: Console, label: str, delay: float = 1.0) -> None:
+        self._console = console
+        self._label = label
+        self._delay = delay
+        self._started = time.perf_counter()
+        self._progress: Progress | None = None
+        self._task: Any = None
+
+    def __call__(self, done: int, total: int) -> None:
+        if self._progress is None:
+            if time.perf_counter() - self._started < self._delay or done >= total:
+                return
+            self._progress = Progress(
+                TextColumn("{task.description}"), BarColumn(),
+                TextColumn("{task.completed:,}/{task.total:,} bars"), TimeRemainingColumn(),
+                console=self._console, transient=True,
+            )
+            self._progress.start()
+            self._task = self._progress.add_task(self._label, total=total)
+        self._progress.update(self._task, completed=done)
+        if done >= total:
+            self.close()
+
+    def close(self) -> None:
+        """Remove the bar from the screen."""
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None

@@ -1,0 +1,193 @@
+"""The backtest use case, shared by the CLI, the API and Telegram."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+
+from tradeloop.analytics.export import write_result
+from tradeloop.analytics.results import BacktestResult, build_result
+from tradeloop.brokers.simulated.fees import parse_commission, parse_slippage
+from tradeloop.brokers.simulated.venue import SimulatedVenueConfig
+from tradeloop.config.home import home_dir
+from tradeloop.core.errors import ConfigError
+from tradeloop.core.time import dt_to_ns
+from tradeloop.data import LoadResult, bundled_names, bundled_path, load_bars
+from tradeloop.engine.backtest import BacktestConfig, BacktestEngine
+from tradeloop.examples import EXAMPLE_DATA
+from tradeloop.services.strategies import resolve_strategy
+
+Progress = Callable[[int, int], None]
+_CONFLICTS = ("stop_first", "target_first", "path")
+
+
+@dataclass(frozen=True)
+class BacktestRequest:
+    """What to backtest and how.
+
+    Attributes
+    ----------
+    strategy : str
+        ``module:Class``, a ``.py`` file, or a bundled example name.
+    data : tuple of str
+        Bar files (CSV or Parquet), or bundled data names (``GOOG``). Empty uses the bundled
+        example's own data.
+    symbols : tuple of str
+        One symbol per data file; default: each file's name.
+    start, end : str, optional
+        ISO dates or datetimes (UTC unless they carry an offset); ``end`` includes its whole day.
+    params : mapping
+        Strategy parameters as given on the command line (converted by the strategy).
+    out_dir : Path, optional
+        Where result files go; default a new folder under ``$TRADELOOP_HOME/backtests``.
+    """
+
+    strategy: str
+    data: tuple[str, ...] = ()
+    symbols: tuple[str, ...] = ()
+    start: str | None = None
+    end: str | None = None
+    cash: str = "100000"
+    currency: str = "USD"
+    commission: str | None = None
+    slippage: str | None = None
+    conflict: str = "stop_first"
+    params: Mapping[str, str] = field(default_factory=dict)
+    out_dir: Path | None = None
+    repair: bool = False
+    timezone: str = "UTC"
+    streaming_indicators: bool = False
+
+
+@dataclass
+class BacktestOutcome:
+    """A finished backtest: its result, where its files went, and the data reports."""
+
+    request: BacktestRequest
+    strategy_name: str
+    result: BacktestResult
+    out_dir: Path
+    files: list[Path]
+    data: list[LoadResult]
+
+
+def parse_params(pairs: list[str]) -> dict[str, str]:
+    """Turn ``["fast=5", "slow=20"]`` into a dict.
+
+    Raises
+    ------
+    ConfigError
+        For an item without ``=`` or with an empty name.
+    """
+    params: dict[str, str] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.strip():
+            raise ConfigError(f"--param {pair!r}: write it as name=value")
+        params[name.strip()] = value.strip()
+    return params
+
+
+def parse_time(text: str, what: str, end_of_day: bool = False) -> int:
+    """Parse an ISO date or datetime to UTC nanoseconds (naive means UTC).
+
+    Raises
+    ------
+    ConfigError
+        If the text is not a date.
+    """
+    value = text.strip()
+    try:
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+            day = date.fromisoformat(value)
+            moment = datetime(day.year, day.month, day.day, tzinfo=UTC)
+            if end_of_day:
+                moment += timedelta(days=1) - timedelta(microseconds=1)
+        else:
+            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            if moment.tzinfo is None:
+                moment = moment.replace(tzinfo=UTC)
+    except ValueError:
+        raise ConfigError(
+            f"{what} {text!r} is not a date: use YYYY-MM-DD or an ISO datetime"
+        ) from None
+    return dt_to_ns(moment)
+
+
+def _data_path(item: str) -> Path:
+    path = Path(item).expanduser()
+    if path.exists():
+        return path
+    if item.upper() in (name.upper() for name in bundled_names()):
+        return bundled_path(item)
+    raise ConfigError(
+        f"data file {item} does not exist (bundled data: {', '.join(bundled_names())})"
+    )
+
+
+def _cash(text: str) -> Decimal:
+    try:
+        value = Decimal(text.replace(",", "").replace("_", ""))
+    except InvalidOperation:
+        raise ConfigError(f"--cash {text!r} is not a number") from None
+    if not value.is_finite() or value <= 0:
+        raise ConfigError(f"--cash must be positive, got {text}")
+    return value
+
+
+def _default_out_dir(strategy_name: str) -> Path:
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    return home_dir() / "backtests" / f"{stamp}-{strategy_name}"
+
+
+def run_backtest(request: BacktestRequest, progress: Progress | None = None) -> BacktestOutcome:
+    """Load the data, run the strategy, write the result files.
+
+    Raises
+    ------
+    UserError
+        (ConfigError or DataError) for any mistake in the request or the data; nothing is
+        written then.
+    """
+    strategy_cls = resolve_strategy(request.strategy)
+    strategy = strategy_cls(**dict(request.params))
+    if request.conflict not in _CONFLICTS:
+        raise ConfigError(f"--conflict must be one of {', '.join(_CONFLICTS)}")
+    default = EXAMPLE_DATA.get(request.strategy.strip())
+    items = request.data or ((default,) if default else ())
+    if not items:
+        raise ConfigError("give at least one --data FILE")
+    if request.symbols and len(request.symbols) != len(items):
+        raise ConfigError(
+            f"{len(request.symbols)} --symbol values for {len(items)} --data files: give one "
+            "per file, in the same order"
+        )
+    start = parse_time(request.start, "--from") if request.start else None
+    end = parse_time(request.end, "--to", end_of_day=True) if request.end else None
+    if start is not None and end is not None and start > end:
+        raise ConfigError(f"--from {request.start} is after --to {request.end}")
+    venue = SimulatedVenueConfig(
+        commission=parse_commission(request.commission),
+        slippage=parse_slippage(request.slippage),
+        conflict=request.conflict,  # type: ignore[arg-type]
+    )
+    engine = BacktestEngine(BacktestConfig(
+        cash=_cash(request.cash), currency=request.currency.upper(), venue=venue,
+        precompute_indicators=not request.streaming_indicators,
+    ))
+    loaded: list[LoadResult] = []
+    for k, item in enumerate(items):
+        symbol = request.symbols[k] if request.symbols else None
+        bars = load_bars(_data_path(item), symbol=symbol, timezone=request.timezone,
+                         repair=request.repair)
+        loaded.append(bars)
+        engine.add_data(bars.bars.slice_time(start, end))
+    engine.add_strategy(strategy)
+    result = build_result(engine.run(progress))
+    out_dir = request.out_dir or _default_out_dir(strategy.id)
+    files = write_result(result, out_dir)
+    return BacktestOutcome(request, strategy.id, result, out_dir, files, loaded)
