@@ -51,11 +51,27 @@ No function emits a NumPy floating-point warning for these cases.
 from __future__ import annotations
 
 import math
-from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
 
+from tradeloop.analytics._arrays import (
+    NAN,
+    FloatArray,
+    as_float_1d,
+    as_int_1d,
+    count_present,
+)
+from tradeloop.analytics.drawdown import drawdown_curve, max_drawdown, max_drawdown_duration
+from tradeloop.analytics.trade_stats import (
+    as_trade_pnls,
+    average_loss,
+    average_win,
+    expectancy,
+    exposure_time,
+    profit_factor,
+    win_rate,
+)
 from tradeloop.core.time import NANOS_PER_DAY
 
 __all__ = [
@@ -80,8 +96,6 @@ __all__ = [
     "total_return",
     "win_rate",
 ]
-
-FloatArray = npt.NDArray[np.float64]
 
 NANOS_PER_YEAR: int = 365 * NANOS_PER_DAY + NANOS_PER_DAY // 4
 """A year of 365.25 days, in nanoseconds."""
@@ -108,31 +122,7 @@ METRIC_KEYS: tuple[str, ...] = (
 )
 """The keys of :func:`compute_metrics`'s result, in order."""
 
-_NAN = math.nan
-# Anchor of the wealth index built from returns; empyrical uses the same, so drawdowns of a
-# return series agree with it bit for bit.
-_WEALTH_ANCHOR = 100.0
 
-
-# --------------------------------------------------------------------------------------------
-# Helpers
-# --------------------------------------------------------------------------------------------
-
-
-def _as_float_1d(values: npt.ArrayLike, name: str) -> FloatArray:
-    array = np.asarray(values, dtype=np.float64)
-    if array.ndim != 1:
-        raise ValueError(f"{name} must be one-dimensional, got shape {array.shape}")
-    return array
-
-
-def _as_int_1d(values: npt.ArrayLike, name: str) -> npt.NDArray[np.int64]:
-    array = np.asarray(values)
-    if array.ndim != 1:
-        raise ValueError(f"{name} must be one-dimensional, got shape {array.shape}")
-    if array.size and not np.issubdtype(array.dtype, np.integer):
-        raise TypeError(f"{name} must hold integer nanoseconds, got dtype {array.dtype}")
-    return array.astype(np.int64, copy=False)
 
 
 def _check_periods(periods: float) -> float:
@@ -143,33 +133,18 @@ def _check_periods(periods: float) -> float:
     return value
 
 
-def _count_present(returns: FloatArray) -> int:
-    return int(returns.size - np.count_nonzero(np.isnan(returns)))
-
-
 def _annual_return(returns: FloatArray, periods: float) -> float:
     """CAGR of a return series: ``prod(1 + r) ** (P / n) - 1`` (NaN returns count as 0)."""
     n = returns.size
     if n < 1:
-        return _NAN
+        return NAN
     growth = np.nanprod(returns + 1.0)
     if growth < 0.0:
-        return _NAN
+        return NAN
     num_years = n / periods
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         # Scalar float64 power (libm pow, as empyrical): overflows to inf instead of raising.
         return float(np.float64(growth) ** (1.0 / num_years) - 1.0)
-
-
-def _wealth_from_returns(returns: FloatArray) -> FloatArray:
-    """Wealth index ``W_0 = 100``, ``W_t = 100 * prod_{s<=t}(1 + r_s)``; length ``n + 1``."""
-    wealth = np.empty(returns.size + 1, dtype=np.float64)
-    wealth[0] = _WEALTH_ANCHOR
-    growth = wealth[1:]
-    np.add(np.where(np.isnan(returns), 0.0, returns), 1.0, out=growth)
-    np.cumprod(growth, out=growth)
-    np.multiply(growth, _WEALTH_ANCHOR, out=growth)
-    return wealth
 
 
 # --------------------------------------------------------------------------------------------
@@ -193,7 +168,7 @@ def returns_from_equity(equity: npt.ArrayLike) -> FloatArray:
         The returns. A bar following an equity of 0 has a return of ``nan`` (0 / 0) or
         ``±inf``, without a warning.
     """
-    values = _as_float_1d(equity, "equity")
+    values = as_float_1d(equity, "equity")
     if values.size < 2:
         return np.empty(0, dtype=np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -219,13 +194,13 @@ def periods_per_year(ts_ns: npt.ArrayLike) -> float:
     float
         ``P``; ``nan`` when there are fewer than 2 bars or the span is not positive.
     """
-    ts = _as_int_1d(ts_ns, "ts_ns")
+    ts = as_int_1d(ts_ns, "ts_ns")
     n = ts.size
     if n < 2:
-        return _NAN
+        return NAN
     span = int(ts[-1]) - int(ts[0])
     if span <= 0:
-        return _NAN
+        return NAN
     return (n - 1) * NANOS_PER_YEAR / span
 
 
@@ -248,9 +223,9 @@ def total_return(equity: npt.ArrayLike) -> float:
     float
         ``R``; 0 for a single bar, ``nan`` when empty or when ``E_0`` is not positive.
     """
-    values = _as_float_1d(equity, "equity")
+    values = as_float_1d(equity, "equity")
     if values.size == 0 or not values[0] > 0.0:
-        return _NAN
+        return NAN
     return float(values[-1] / values[0] - 1.0)
 
 
@@ -278,14 +253,14 @@ def cagr(equity: npt.ArrayLike, periods_per_year: float) -> float:
         equity is negative; -1 when the final equity is 0; ``inf`` on overflow.
     """
     periods = _check_periods(periods_per_year)
-    values = _as_float_1d(equity, "equity")
+    values = as_float_1d(equity, "equity")
     n = values.size
     if n < 2 or not values[0] > 0.0:
-        return _NAN
+        return NAN
     growth = values[-1] / values[0]
     if growth < 0.0:
         # No real root in general; do not let an even integer exponent flip the sign.
-        return _NAN
+        return NAN
     num_years = (n - 1) / periods
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         # Scalar float64 power (libm pow, as empyrical): overflows to inf instead of raising.
@@ -312,9 +287,9 @@ def annual_volatility(returns: npt.ArrayLike, periods_per_year: float) -> float:
         ``sigma_ann``; ``nan`` with fewer than 2 (non-NaN) returns.
     """
     periods = _check_periods(periods_per_year)
-    values = _as_float_1d(returns, "returns")
-    if values.size < 2 or _count_present(values) < 2:
-        return _NAN
+    values = as_float_1d(returns, "returns")
+    if values.size < 2 or count_present(values) < 2:
+        return NAN
     return float(np.nanstd(values, ddof=1) * periods**0.5)
 
 
@@ -340,9 +315,9 @@ def sharpe(returns: npt.ArrayLike, periods_per_year: float) -> float:
         ``±inf`` when all returns are equal and non-zero.
     """
     periods = _check_periods(periods_per_year)
-    values = _as_float_1d(returns, "returns")
-    if values.size < 2 or _count_present(values) < 2:
-        return _NAN
+    values = as_float_1d(returns, "returns")
+    if values.size < 2 or count_present(values) < 2:
+        return NAN
     std = np.nanstd(values, ddof=1)
     if np.isfinite(std) and np.nanmax(values) == np.nanmin(values):
         std = np.float64(0.0)
@@ -373,9 +348,9 @@ def sortino(returns: npt.ArrayLike, periods_per_year: float) -> float:
         positive.
     """
     periods = _check_periods(periods_per_year)
-    values = _as_float_1d(returns, "returns")
-    if values.size < 2 or _count_present(values) < 1:
-        return _NAN
+    values = as_float_1d(returns, "returns")
+    if values.size < 2 or count_present(values) < 1:
+        return NAN
     mean_annual = np.nanmean(values) * periods
     downside = np.clip(values, -np.inf, 0.0)
     np.square(downside, out=downside)
@@ -404,263 +379,14 @@ def calmar(returns: npt.ArrayLike, periods_per_year: float) -> float:
         when the compounded growth is negative, or when the ratio is infinite.
     """
     periods = _check_periods(periods_per_year)
-    values = _as_float_1d(returns, "returns")
+    values = as_float_1d(returns, "returns")
     mdd = max_drawdown(values, kind="returns")
     if not mdd < 0.0:
-        return _NAN
+        return NAN
     ratio = _annual_return(values, periods) / abs(mdd)
     if math.isinf(ratio):
-        return _NAN
+        return NAN
     return ratio
-
-
-# --------------------------------------------------------------------------------------------
-# Drawdowns
-# --------------------------------------------------------------------------------------------
-
-
-def drawdown_curve(equity: npt.ArrayLike) -> FloatArray:
-    """Drawdown of each bar: the fraction of equity below its running peak.
-
-    .. math:: D_t = \\frac{E_t - M_t}{M_t}, \\quad M_t = \\max_{s \\le t} E_s
-
-    Parameters
-    ----------
-    equity : array_like of float, shape (n,)
-        NaN values are skipped by the running peak.
-
-    Returns
-    -------
-    numpy.ndarray of float64, shape (n,)
-        ``D_t <= 0``; -1 where equity is 0, below -1 where it is negative, ``nan`` where
-        equity is NaN or the running peak is not positive.
-    """
-    values = _as_float_1d(equity, "equity")
-    peak = np.fmax.accumulate(values)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        curve = (values - peak) / peak
-    curve[~(peak > 0.0)] = np.nan
-    return curve
-
-
-def max_drawdown(values: npt.ArrayLike, *, kind: Literal["equity", "returns"] = "equity") -> float:
-    """Maximum drawdown, as a negative fraction (like empyrical).
-
-    .. math:: \\mathrm{MDD} = \\min_t D_t
-
-    with ``D_t`` from :func:`drawdown_curve`. For ``kind="returns"`` the curve is the wealth
-    index ``W_0 = 100``, ``W_t = W_0 \\prod_{s \\le t} (1 + r_s)`` (NaN returns count as 0),
-    so the starting capital is a peak, exactly as in ``empyrical.max_drawdown``.
-
-    Parameters
-    ----------
-    values : array_like of float, shape (n,)
-        An equity curve, or simple returns when ``kind="returns"``.
-    kind : {"equity", "returns"}, default "equity"
-        What ``values`` holds.
-
-    Returns
-    -------
-    float
-        ``MDD <= 0``; 0 for a single equity bar, ``nan`` for empty input or when no drawdown
-        is defined.
-    """
-    array = _as_float_1d(values, "values")
-    if kind == "returns":
-        if array.size == 0:
-            return _NAN
-        curve = drawdown_curve(_wealth_from_returns(array))
-    elif kind == "equity":
-        curve = drawdown_curve(array)
-    else:
-        raise ValueError(f"kind must be 'equity' or 'returns', got {kind!r}")
-    if _count_present(curve) == 0:
-        return _NAN
-    return float(np.nanmin(curve))
-
-
-def max_drawdown_duration(ts_ns: npt.ArrayLike, equity: npt.ArrayLike) -> int:
-    """Longest time spent below a previous peak, in nanoseconds.
-
-    A drawdown starts at the last bar at the running peak (``E_t >= M_{t-1}``) before equity
-    falls below it, and ends at the first later bar where equity is back at or above that
-    peak, or at the last bar if it never is:
-
-    .. math:: \\Delta = \\max_{\\text{drawdowns}} (t_{\\text{end}} - t_{\\text{peak}})
-
-    Parameters
-    ----------
-    ts_ns : array_like of int64, shape (n,)
-        Bar timestamps, UTC nanoseconds, non-decreasing.
-    equity : array_like of float, shape (n,)
-        Equity; NaN bars count as below the peak.
-
-    Returns
-    -------
-    int
-        ``Delta`` in nanoseconds; 0 when equity never falls below a previous peak.
-    """
-    ts = _as_int_1d(ts_ns, "ts_ns")
-    values = _as_float_1d(equity, "equity")
-    if ts.size != values.size:
-        raise ValueError(f"ts_ns has {ts.size} bars but equity has {values.size}")
-    if values.size == 0:
-        return 0
-    peak = np.fmax.accumulate(values)
-    highs = np.flatnonzero(values >= peak)
-    if highs.size == 0:
-        return 0
-    starts = highs[:-1]
-    ends = highs[1:]
-    underwater = ends - starts > 1
-    longest = 0
-    if np.any(underwater):
-        longest = int(np.max(ts[ends[underwater]] - ts[starts[underwater]]))
-    last_high = int(highs[-1])
-    if last_high < values.size - 1:
-        longest = max(longest, int(ts[-1]) - int(ts[last_high]))
-    return longest
-
-
-# --------------------------------------------------------------------------------------------
-# Trade statistics
-# --------------------------------------------------------------------------------------------
-
-
-def _pnls(trade_pnls: npt.ArrayLike) -> FloatArray:
-    values = _as_float_1d(trade_pnls, "trade_pnls")
-    if not np.all(np.isfinite(values)):
-        raise ValueError("trade_pnls must be finite")
-    return values
-
-
-def win_rate(trade_pnls: npt.ArrayLike) -> float:
-    """Fraction of round trips with a positive net PnL.
-
-    .. math:: \\mathrm{WR} = \\frac{\\#\\{i : p_i > 0\\}}{N}
-
-    Parameters
-    ----------
-    trade_pnls : array_like of float, shape (N,)
-        Net PnL of each round trip (after costs); must be finite.
-
-    Returns
-    -------
-    float
-        ``WR`` in [0, 1]; ``nan`` with no trades. Break-even trades count as non-wins.
-    """
-    pnls = _pnls(trade_pnls)
-    if pnls.size == 0:
-        return _NAN
-    return int(np.count_nonzero(pnls > 0.0)) / pnls.size
-
-
-def profit_factor(trade_pnls: npt.ArrayLike) -> float:
-    """Gross profit over gross loss.
-
-    .. math:: \\mathrm{PF} = \\frac{\\sum_{p_i > 0} p_i}{-\\sum_{p_i < 0} p_i}
-
-    Parameters
-    ----------
-    trade_pnls : array_like of float, shape (N,)
-        Net PnL of each round trip; must be finite.
-
-    Returns
-    -------
-    float
-        ``PF >= 0``; ``inf`` with profits and no losses; ``nan`` with no trades or with
-        neither profits nor losses.
-    """
-    pnls = _pnls(trade_pnls)
-    gross_profit = float(pnls[pnls > 0.0].sum())
-    gross_loss = -float(pnls[pnls < 0.0].sum())
-    if gross_loss > 0.0:
-        return gross_profit / gross_loss
-    return math.inf if gross_profit > 0.0 else _NAN
-
-
-def expectancy(trade_pnls: npt.ArrayLike) -> float:
-    """Mean net PnL per round trip.
-
-    .. math:: \\mathbb{E} = \\frac{1}{N} \\sum_i p_i
-
-    Parameters
-    ----------
-    trade_pnls : array_like of float, shape (N,)
-        Net PnL of each round trip; must be finite.
-
-    Returns
-    -------
-    float
-        The mean, in account currency; ``nan`` with no trades.
-    """
-    pnls = _pnls(trade_pnls)
-    if pnls.size == 0:
-        return _NAN
-    return float(np.mean(pnls))
-
-
-def average_win(trade_pnls: npt.ArrayLike) -> float:
-    """Mean PnL of the winning round trips.
-
-    .. math:: \\bar W = \\operatorname{mean}\\{p_i : p_i > 0\\}
-
-    Parameters
-    ----------
-    trade_pnls : array_like of float, shape (N,)
-        Net PnL of each round trip; must be finite.
-
-    Returns
-    -------
-    float
-        ``W > 0``; ``nan`` without a winning trade.
-    """
-    pnls = _pnls(trade_pnls)
-    wins = pnls[pnls > 0.0]
-    return float(np.mean(wins)) if wins.size else _NAN
-
-
-def average_loss(trade_pnls: npt.ArrayLike) -> float:
-    """Mean PnL of the losing round trips (a negative number).
-
-    .. math:: \\bar L = \\operatorname{mean}\\{p_i : p_i < 0\\}
-
-    Parameters
-    ----------
-    trade_pnls : array_like of float, shape (N,)
-        Net PnL of each round trip; must be finite.
-
-    Returns
-    -------
-    float
-        ``L < 0``; ``nan`` without a losing trade.
-    """
-    pnls = _pnls(trade_pnls)
-    losses = pnls[pnls < 0.0]
-    return float(np.mean(losses)) if losses.size else _NAN
-
-
-def exposure_time(in_market: npt.ArrayLike) -> float:
-    """Fraction of bars with an open position.
-
-    .. math:: X = \\frac{\\#\\{t : \\text{in\\_market}_t\\}}{n}
-
-    Parameters
-    ----------
-    in_market : array_like of bool, shape (n,)
-        Whether a position was open during each bar.
-
-    Returns
-    -------
-    float
-        ``X`` in [0, 1]; ``nan`` with no bars.
-    """
-    flags = np.asarray(in_market, dtype=np.bool_)
-    if flags.ndim != 1:
-        raise ValueError(f"in_market must be one-dimensional, got shape {flags.shape}")
-    if flags.size == 0:
-        return _NAN
-    return int(np.count_nonzero(flags)) / flags.size
 
 
 # --------------------------------------------------------------------------------------------
@@ -671,7 +397,7 @@ def exposure_time(in_market: npt.ArrayLike) -> float:
 def compute_metrics(
     ts_ns: npt.ArrayLike,
     equity: npt.ArrayLike,
-    trade_pnls: npt.ArrayLike,
+    tradeas_trade_pnls: npt.ArrayLike,
     in_market: npt.ArrayLike,
     *,
     periods: float | None = None,
@@ -694,13 +420,13 @@ def compute_metrics(
     ``calmar``                     :func:`calmar` ``(r, P)``
     ``max_drawdown``               :func:`max_drawdown` ``(equity)``
     ``max_drawdown_duration_days`` :func:`max_drawdown_duration` ``(ts_ns, equity)`` / 1 day
-    ``win_rate``                   :func:`win_rate` ``(trade_pnls)``
-    ``profit_factor``              :func:`profit_factor` ``(trade_pnls)``
-    ``expectancy``                 :func:`expectancy` ``(trade_pnls)``
-    ``average_win``                :func:`average_win` ``(trade_pnls)``
-    ``average_loss``               :func:`average_loss` ``(trade_pnls)``
+    ``win_rate``                   :func:`win_rate` ``(tradeas_trade_pnls)``
+    ``profit_factor``              :func:`profit_factor` ``(tradeas_trade_pnls)``
+    ``expectancy``                 :func:`expectancy` ``(tradeas_trade_pnls)``
+    ``average_win``                :func:`average_win` ``(tradeas_trade_pnls)``
+    ``average_loss``               :func:`average_loss` ``(tradeas_trade_pnls)``
     ``exposure_time``              :func:`exposure_time` ``(in_market)``
-    ``num_trades``                 ``N = len(trade_pnls)``
+    ``num_trades``                 ``N = len(tradeas_trade_pnls)``
     ``periods_per_year``           ``P``
     ============================== ===========================================================
 
@@ -710,7 +436,7 @@ def compute_metrics(
         Bar timestamps, UTC nanoseconds, non-decreasing.
     equity : array_like of float, shape (n,)
         Equity at each bar; should start positive.
-    trade_pnls : array_like of float, shape (N,)
+    tradeas_trade_pnls : array_like of float, shape (N,)
         Net PnL of each closed round trip; must be finite.
     in_market : array_like of bool, shape (n,)
         Whether a position was open during each bar.
@@ -730,10 +456,10 @@ def compute_metrics(
         If there are no bars, the arrays have different lengths, the timestamps decrease,
         ``periods`` is not positive and finite, or a trade PnL is not finite.
     """
-    ts = _as_int_1d(ts_ns, "ts_ns")
-    values = _as_float_1d(equity, "equity")
+    ts = as_int_1d(ts_ns, "ts_ns")
+    values = as_float_1d(equity, "equity")
     flags = np.asarray(in_market, dtype=np.bool_)
-    pnls = _pnls(trade_pnls)
+    pnls = as_trade_pnls(tradeas_trade_pnls)
     n = values.size
     if n == 0:
         raise ValueError("equity is empty: metrics need at least one bar")

@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
+from functools import partial
 from itertools import repeat
 
 import numpy as np
@@ -96,7 +97,7 @@ class BacktestRun:
 class _Stream:
     series: BarSeries
     step_ns: int
-    handlers: list[Callable[[Bar], None]] = field(default_factory=list)
+    handlers: list[tuple[StrategyRunner, Callable[[Bar], None]]] = field(default_factory=list)
     precomputed: list[tuple[Indicator, list[float], list[tuple[str, list[float]]]]] = field(
         default_factory=list
     )
@@ -177,9 +178,7 @@ class BacktestEngine:
         if not runner.active:
             return
         for symbol in runner.symbols:
-            streams[symbols.index(symbol)].handlers.append(
-                _guard(runner, runner.strategy.on_bar)
-            )
+            streams[symbols.index(symbol)].handlers.append((runner, runner.strategy.on_bar))
         for indicator, symbol in runner.indicators:
             stream = streams[symbols.index(symbol)]
             if self.config.precompute_indicators:
@@ -192,7 +191,7 @@ class BacktestEngine:
 
     def _unwire(self, runner: StrategyRunner, streams: list[_Stream]) -> None:
         for stream in streams:
-            stream.handlers[:] = [h for h in stream.handlers if h.runner is not runner]  # type: ignore[attr-defined]
+            stream.handlers[:] = [h for h in stream.handlers if h[0] is not runner]
 
     def _loop(self, streams: list[_Stream], total: int, progress: ProgressHandler | None) -> None:
         clock = self.clock
@@ -217,16 +216,18 @@ class BacktestEngine:
                 for f in ("ts", "open", "high", "low", "close", "volume")
             ]
         names = [s.series.symbol for s in streams]
-        make_bar = Bar._make
+        make_bar = partial(tuple.__new__, Bar)  # C-level construction of the immutable Bar
+        single = len(streams) == 1
         for lo in range(0, total, _CHUNK):
             hi = min(lo + _CHUNK, total)
             sid_c = stream_ids[lo:hi].tolist()
             ts_c, o_c, h_c, l_c, c_c, v_c = (col[lo:hi].tolist() for col in cols)
-            sym_c = repeat(names[0], hi - lo) if len(streams) == 1 else [names[s] for s in sid_c]
-            bars = map(make_bar, zip(sym_c, ts_c, o_c, h_c, l_c, c_c, v_c, strict=True))
-            for s, i, bar in zip(sid_c, rows[lo:hi].tolist(), bars, strict=True):
+            sym_c = repeat(names[0], hi - lo) if single else [names[s] for s in sid_c]
+            bars = map(make_bar, zip(sym_c, ts_c, o_c, h_c, l_c, c_c, v_c))
+            row_c = range(lo, hi) if single else rows[lo:hi].tolist()
+            for s, i, ts, close, bar in zip(sid_c, row_c, ts_c, c_c, bars):
                 stream = streams[s]
-                sym, ts, close = bar[0], bar[1], bar[5]
+                sym = bar[0]
                 if ts >= clock.next_alert_ns:
                     clock.advance_to(ts)
                 else:
@@ -249,8 +250,11 @@ class BacktestEngine:
                     ind.update_bar(bar)
                 if emulator.watching:
                     emulator.on_price(sym, close)
-                for handler in stream.handlers:
-                    handler(bar)
+                for runner, on_bar in stream.handlers:
+                    try:
+                        on_bar(bar)
+                    except Exception as exc:  # noqa: BLE001 - user code stops, the run goes on
+                        runner.fail("on_bar", exc, ts)
             if progress is not None:
                 progress(hi, total)
 
@@ -309,17 +313,6 @@ def _union_of_times(columns: list[IntArray]) -> IntArray:
     keep[:1] = True
     np.not_equal(merged[1:], merged[:-1], out=keep[1:])
     return merged[keep]
-
-
-def _guard(runner: StrategyRunner, on_bar: Callable[[Bar], None]) -> Callable[[Bar], None]:
-    def handler(bar: Bar) -> None:
-        try:
-            on_bar(bar)
-        except Exception as exc:
-            runner.fail("on_bar", exc, bar.ts)
-
-    handler.runner = runner  # type: ignore[attr-defined]
-    return handler
 
 
 def _step_ns(series: BarSeries) -> int:

@@ -20,6 +20,10 @@ def _pair(x: Series | float) -> tuple[float, float]:
 
 def crossed_above(a: Series | float, b: Series | float) -> bool:
     """True when ``a`` was below ``b`` on the previous value and is above it now."""
+    try:
+        return a.prev < b.prev and a.value > b.value  # type: ignore[union-attr]
+    except AttributeError:
+        pass
     a_prev, a_now = _pair(a)
     b_prev, b_now = _pair(b)
     return a_prev < b_prev and a_now > b_now
@@ -27,6 +31,10 @@ def crossed_above(a: Series | float, b: Series | float) -> bool:
 
 def crossed_below(a: Series | float, b: Series | float) -> bool:
     """True when ``a`` was above ``b`` on the previous value and is below it now."""
+    try:
+        return a.prev > b.prev and a.value < b.value  # type: ignore[union-attr]
+    except AttributeError:
+        pass
     a_prev, a_now = _pair(a)
     b_prev, b_now = _pair(b)
     return a_prev > b_prev and a_now < b_now

@@ -1,0 +1,45 @@
+"""Array checks and helpers shared by the analytics modules."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import numpy.typing as npt
+
+FloatArray = npt.NDArray[np.float64]
+NAN = math.nan
+#: Anchor of the wealth index built from returns; empyrical uses the same, so drawdowns of a
+#: return series agree with it bit for bit.
+WEALTH_ANCHOR = 100.0
+
+
+def as_float_1d(values: npt.ArrayLike, name: str) -> FloatArray:
+    array = np.asarray(values, dtype=np.float64)
+    if array.ndim != 1:
+        raise ValueError(f"{name} must be one-dimensional, got shape {array.shape}")
+    return array
+
+
+def as_int_1d(values: npt.ArrayLike, name: str) -> npt.NDArray[np.int64]:
+    array = np.asarray(values)
+    if array.ndim != 1:
+        raise ValueError(f"{name} must be one-dimensional, got shape {array.shape}")
+    if array.size and not np.issubdtype(array.dtype, np.integer):
+        raise TypeError(f"{name} must hold integer nanoseconds, got dtype {array.dtype}")
+    return array.astype(np.int64, copy=False)
+
+
+def count_present(returns: FloatArray) -> int:
+    return int(returns.size - np.count_nonzero(np.isnan(returns)))
+
+
+def wealth_from_returns(returns: FloatArray) -> FloatArray:
+    """Wealth index ``W_0 = 100``, ``W_t = 100 * prod_{s<=t}(1 + r_s)``; length ``n + 1``."""
+    wealth = np.empty(returns.size + 1, dtype=np.float64)
+    wealth[0] = WEALTH_ANCHOR
+    growth = wealth[1:]
+    np.add(np.where(np.isnan(returns), 0.0, returns), 1.0, out=growth)
+    np.cumprod(growth, out=growth)
+    np.multiply(growth, WEALTH_ANCHOR, out=growth)
+    return wealth
