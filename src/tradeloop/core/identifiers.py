@@ -24,11 +24,16 @@ def client_order_id(strategy_id: str, ts_ns: int, seq: int) -> str:
     str
         At most 32 characters of ``[A-Za-z0-9-]``, which every venue we support accepts.
     """
-    digest = hashlib.blake2b(
-        f"{strategy_id}|{ts_ns}|{seq}".encode(), digest_size=10
-    ).hexdigest()
-    prefix = "".join(ch for ch in strategy_id if ch.isalnum())[:10] or "S"
-    return f"{prefix}-{digest}"[:32]
+    return _id(_prefix(strategy_id), strategy_id, ts_ns, seq)
+
+
+def _prefix(strategy_id: str) -> str:
+    return "".join(ch for ch in strategy_id if ch.isalnum())[:10] or "S"
+
+
+def _id(prefix: str, strategy_id: str, ts_ns: int, seq: int) -> str:
+    digest = hashlib.blake2b(f"{strategy_id}|{ts_ns}|{seq}".encode(), digest_size=10)
+    return f"{prefix}-{digest.hexdigest()}"
 
 
 class ClientOrderIdGenerator:
@@ -40,6 +45,7 @@ class ClientOrderIdGenerator:
 
     def __init__(self, strategy_id: str) -> None:
         self._strategy_id = strategy_id
+        self._prefix = _prefix(strategy_id)
         self._ts_ns = -1
         self._seq = 0
 
@@ -49,4 +55,4 @@ class ClientOrderIdGenerator:
             self._ts_ns = ts_ns
             self._seq = 0
         self._seq += 1
-        return client_order_id(self._strategy_id, ts_ns, self._seq)
+        return _id(self._prefix, self._strategy_id, ts_ns, self._seq)

@@ -223,9 +223,9 @@ class BacktestEngine:
             sid_c = stream_ids[lo:hi].tolist()
             ts_c, o_c, h_c, l_c, c_c, v_c = (col[lo:hi].tolist() for col in cols)
             sym_c = repeat(names[0], hi - lo) if single else [names[s] for s in sid_c]
-            bars = map(make_bar, zip(sym_c, ts_c, o_c, h_c, l_c, c_c, v_c))
+            bars = map(make_bar, zip(sym_c, ts_c, o_c, h_c, l_c, c_c, v_c, strict=True))
             row_c = range(lo, hi) if single else rows[lo:hi].tolist()
-            for s, i, ts, close, bar in zip(sid_c, row_c, ts_c, c_c, bars):
+            for s, i, ts, close, bar in zip(sid_c, row_c, ts_c, c_c, bars, strict=True):
                 stream = streams[s]
                 sym = bar[0]
                 if ts >= clock.next_alert_ns:
@@ -253,7 +253,7 @@ class BacktestEngine:
                 for runner, on_bar in stream.handlers:
                     try:
                         on_bar(bar)
-                    except Exception as exc:  # noqa: BLE001 - user code stops, the run goes on
+                    except Exception as exc:  # user code stops, the run goes on
                         runner.fail("on_bar", exc, ts)
             if progress is not None:
                 progress(hi, total)

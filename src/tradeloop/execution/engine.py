@@ -90,11 +90,16 @@ class ExecutionEngine:
                 strategy_id=order.strategy_id, symbol=order.symbol,
             ))
         client = self.client_for(orders[0])
+        # Hold first: a parent the venue rejects at once must find its children held, to
+        # cancel them.
+        to_send = []
         for order in orders:
             if self.emulator.should_hold(order, client.capabilities):
                 self.emulator.hold(order)
             else:
-                client.submit_order(order)
+                to_send.append(order)
+        for order in to_send:
+            client.submit_order(order)
 
     def _send_to_venue(self, order: Order) -> None:
         self.client_for(order).submit_order(order)

@@ -98,6 +98,8 @@ def trailing_walk(
     stop = stop_of(ref)
     if (sell and prev_p <= stop) or (not sell and prev_p >= stop):
         return (prev_t, prev_p), ref
+    ref = max(ref, prev_p) if sell else min(ref, prev_p)  # a favourable gap moves the stop too
+    stop = stop_of(ref)
     for t, p in points[1:]:
         favourable = p > prev_p if sell else p < prev_p
         if favourable:

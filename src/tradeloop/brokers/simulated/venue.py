@@ -137,8 +137,12 @@ class SimulatedVenue:
         if order.symbol not in self._cache.instruments:
             self._emit(ev.OrderRejected, order, reason=f"unknown symbol {order.symbol}")
             return
-        seq = next(self._seq)
         parent = self._cache.order(order.parent_id) if order.parent_id else None
+        if parent is not None and parent.is_closed and parent.filled_qty == 0:
+            self._emit(ev.OrderCanceled, order,
+                       reason=f"parent {parent.client_order_id} {parent.status.lower()}")
+            return
+        seq = next(self._seq)
         active = parent is None or parent.filled_qty > 0
         working = _Working(order, seq, active)
         if order.order_type is OrderType.TRAILING_STOP:
@@ -192,8 +196,8 @@ class SimulatedVenue:
         self._quotes[quote.symbol] = quote
         book = self._books.get(quote.symbol)
         if book:
-            size = min(quote.bid_size, quote.ask_size) or float("inf")
-            self._process(quote.symbol, book, quote.ts, (quote.ask,), (quote.bid,), size)
+            self._process(quote.symbol, book, quote.ts, (quote.ask,), (quote.bid,),
+                          quote.ask_size or float("inf"), quote.bid_size or float("inf"))
 
     def process_trade(self, symbol: str, ts: int, price: float, size: float) -> None:
         """Match working orders against a trade print."""
@@ -206,7 +210,9 @@ class SimulatedVenue:
     def _process(
         self, symbol: str, book: list[_Working], ts: int,
         buy_path: matching.Path, sell_path: matching.Path, volume: float,
+        sell_volume: float | None = None,
     ) -> None:
+        """Match ``book``; buys may take ``volume``, sells ``sell_volume`` (default: the same)."""
         self._processing = symbol
         try:
             self._expire(book, ts)
@@ -233,7 +239,9 @@ class SimulatedVenue:
                 if triggered_at is not None and not working.triggered:
                     working.triggered = True
                     self._emit(ev.OrderTriggered, working.order)
-                self._fill(working, t, price, volume, ts, candidates)
+                buy = working.order.side is OrderSide.BUY
+                size = volume if buy or sell_volume is None else sell_volume
+                self._fill(working, t, price, size, ts, candidates)
             for w in candidates:  # trailing stops keep the best price of the whole bar
                 if w.order.order_type is OrderType.TRAILING_STOP and not w.order.is_closed:
                     self._trail(w, buy_path if w.order.side is OrderSide.BUY else sell_path, True)
@@ -342,6 +350,10 @@ class SimulatedVenue:
                             "increase a position")
                 return
             qty = min(qty, abs(net))
+            if o.time_in_force is TimeInForce.FOK and qty < o.leaves_qty:
+                self._close(w, ev.OrderCanceled,
+                            reason=f"FOK: reduce-only allows only {qty} of {o.leaves_qty}")
+                return
         if self.config.volume_limit is not None and volume != float("inf"):
             cap = inst.make_quantity(volume * self.config.volume_limit)
             if cap < qty:
@@ -421,12 +433,18 @@ class SimulatedVenue:
                 if sibling is not None:
                     self._close(sibling, ev.OrderCanceled,
                                 reason=f"OCO: {o.client_order_id} {o.status.lower()}")
-        elif o.contingency is ContingencyType.OTO and o.filled_qty == 0:
+        elif o.contingency is ContingencyType.OTO:
             for child_id in linked:
                 child = self._by_id.get(child_id)
-                if child is not None:
+                if child is None:
+                    continue
+                # the children now only cover what the parent did fill
+                qty = child.order.quantity - o.leaves_qty
+                if o.filled_qty == 0 or qty <= child.order.filled_qty:
                     self._close(child, ev.OrderCanceled,
                                 reason=f"parent {o.client_order_id} {o.status.lower()}")
+                elif qty < child.order.quantity:
+                    self._emit(ev.OrderUpdated, child.order, quantity=qty)
 
     def _remove(self, w: _Working) -> None:
         if self._by_id.pop(w.order.client_order_id, None) is not None:
