@@ -1,8 +1,9 @@
 """The execution engine: routes commands to venues and applies what comes back.
 
 Every order event passes through :meth:`ExecutionEngine.process`, which applies it to the
-cached order (a duplicate fill is dropped there), books fills into the portfolio, lets the order
-emulator react, and publishes the event on ``events.order.<strategy_id>``.
+cached order (a duplicate fill is dropped there), books fills into the portfolio, publishes the
+event on ``events.order.<strategy_id>``, and then lets the order emulator react to it, so
+subscribers see a cause (a fill) before its consequences (the cancelled sibling).
 """
 
 from __future__ import annotations
@@ -174,8 +175,8 @@ class ExecutionEngine:
         self._cache.refresh_order(order)
         if isinstance(event, ev.OrderFilled):
             self._on_fill(event)
-        self.emulator.on_event(order, event)
         self._publish(order.strategy_id, event)
+        self.emulator.on_event(order, event)  # after the strategy saw the cause
 
     def _publish(self, strategy_id: str, event: ev.OrderEvent) -> None:
         topic = self._topics.get(strategy_id)

@@ -71,6 +71,16 @@ def test_emulator_cancels_the_target_when_the_stop_fills(bare: Harness) -> None:
     assert not bare.venue.has_orders(bare.symbol)
 
 
+def test_subscribers_see_the_fill_before_the_cancel_it_causes(bare: Harness) -> None:
+    _, sl, tp = bare.bracket(BUY, 10, 95, 110)
+    bare.bar(*FLAT)
+    bare.bar(99, 99.5, 93, 94)
+    order = [(e.kind, e.client_order_id) for e in bare.events]
+    fill = order.index(("OrderFilled", sl.client_order_id))
+    cancel = order.index(("OrderPendingCancel", tp.client_order_id))
+    assert fill < cancel
+
+
 def test_emulator_cancels_the_stop_when_the_target_fills(bare: Harness) -> None:
     _, sl, tp = bare.bracket(BUY, 10, 95, 110)
     bare.bar(*FLAT)
