@@ -82,6 +82,10 @@ class Portfolio:
     def on_fill(self, fill: ev.OrderFilled) -> Position:
         """Book one execution: update its position and the account, publish the change."""
         instrument = self.cache.instrument(fill.symbol)
+        # rates first: a missing rate must raise before the position is touched
+        commission_ccy = fill.commission_currency or instrument.quote_currency
+        commission = fill.commission * self._fill_rate(commission_ccy, fill)
+        rate = self._fill_rate(instrument.quote_currency, fill)
         position_id = self.position_id_for(fill)
         position = self.cache.positions.get(position_id)
         if position is None:
@@ -94,10 +98,7 @@ class Portfolio:
         realized = position.apply_fill(
             fill.side, fill.last_qty, fill.last_px, ZERO, fill.ts
         )
-        commission_ccy = fill.commission_currency or instrument.quote_currency
-        commission = fill.commission * self.fx.rate(commission_ccy, self.account.currency)
         position.commissions += commission
-        rate = self.fx.rate(instrument.quote_currency, self.account.currency)
         self.account.apply(realized * rate, commission)
         self.book.append(
             BookEntry(
@@ -122,6 +123,18 @@ class Portfolio:
                 )
             )
         return position
+
+    def _fill_rate(self, currency: str, fill: ev.OrderFilled) -> Decimal:
+        """Account currency per unit of ``currency`` to book ``fill``. A fill in the very pair
+        that converts, before any price of it was recorded, converts at its own price."""
+        source = self.fx.source(currency, self.account.currency)
+        if (
+            source is not None
+            and source[0] == fill.symbol
+            and not self.cache.last_prices.get(fill.symbol)
+        ):
+            return Decimal(1) / fill.last_px if source[1] else fill.last_px
+        return self.fx.rate(currency, self.account.currency)
 
     def rate_to_account(self, currency: str) -> Decimal:
         """Account currency per unit of ``currency``, at the latest rates."""
