@@ -2,38 +2,35 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from decimal import Decimal
+
+import msgspec
 
 from tradeloop.model.orders import Order
 
 
-@dataclass(frozen=True, slots=True)
-class SubmitOrder:
+class SubmitOrder(msgspec.Struct, frozen=True):
     """Send one order (which may carry contingent children) to its venue."""
 
     order: Order
     ts: int
 
 
-@dataclass(frozen=True, slots=True)
-class SubmitOrderList:
+class SubmitOrderList(msgspec.Struct, frozen=True):
     """Send linked orders together: a bracket, an OCO pair or an OTO chain."""
 
     orders: tuple[Order, ...]
     ts: int
 
 
-@dataclass(frozen=True, slots=True)
-class CancelOrder:
+class CancelOrder(msgspec.Struct, frozen=True):
     """Cancel a working order."""
 
     client_order_id: str
     ts: int
 
 
-@dataclass(frozen=True, slots=True)
-class ModifyOrder:
+class ModifyOrder(msgspec.Struct, frozen=True):
     """Change a working order's quantity, price or trigger price (``None`` keeps it)."""
 
     client_order_id: str

@@ -1,15 +1,20 @@
-"""Events: immutable facts. Every outcome of a command comes back as one of these."""
+"""Events: immutable facts. Every outcome of a command comes back as one of these.
+
+Events are frozen ``msgspec`` structs: immutable, cheap to create on the hot path (about ten
+times cheaper than frozen dataclasses), and serialisable to JSON or MessagePack as they are for
+the audit store and the API.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from decimal import Decimal
+
+import msgspec
 
 from tradeloop.model.enums import LiquiditySide, OrderSide
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Event:
+class Event(msgspec.Struct, frozen=True, kw_only=True):
     """Base of all events; ``ts`` is when it happened, in UTC nanoseconds."""
 
     ts: int
@@ -20,8 +25,7 @@ class Event:
         return type(self).__name__
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class OrderEvent(Event):
+class OrderEvent(Event, frozen=True, kw_only=True):
     """An event about one order, identified by its client order id."""
 
     client_order_id: str
@@ -29,44 +33,37 @@ class OrderEvent(Event):
     symbol: str = ""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class OrderDenied(OrderEvent):
+class OrderDenied(OrderEvent, frozen=True, kw_only=True):
     """The risk gate refused the order before it reached a venue."""
 
     reason: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class OrderSubmitted(OrderEvent):
+class OrderSubmitted(OrderEvent, frozen=True, kw_only=True):
     """The order was sent to the venue."""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class OrderAccepted(OrderEvent):
+class OrderAccepted(OrderEvent, frozen=True, kw_only=True):
     """The venue accepted the order and it is working."""
 
     venue_order_id: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class OrderRejected(OrderEvent):
+class OrderRejected(OrderEvent, frozen=True, kw_only=True):
     """The venue refused the order."""
 
     reason: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class OrderPendingUpdate(OrderEvent):
+class OrderPendingUpdate(OrderEvent, frozen=True, kw_only=True):
     """A modification was sent and awaits the venue's answer."""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class OrderPendingCancel(OrderEvent):
+class OrderPendingCancel(OrderEvent, frozen=True, kw_only=True):
     """A cancellation was sent and awaits the venue's answer."""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class OrderUpdated(OrderEvent):
+class OrderUpdated(OrderEvent, frozen=True, kw_only=True):
     """The venue applied a modification; ``None`` fields kept their value."""
 
     quantity: Decimal | None = None
@@ -74,39 +71,33 @@ class OrderUpdated(OrderEvent):
     trigger_price: Decimal | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class OrderModifyRejected(OrderEvent):
+class OrderModifyRejected(OrderEvent, frozen=True, kw_only=True):
     """The venue refused a modification; the order is as it was."""
 
     reason: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class OrderCancelRejected(OrderEvent):
+class OrderCancelRejected(OrderEvent, frozen=True, kw_only=True):
     """The venue refused a cancellation; the order is still working."""
 
     reason: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class OrderTriggered(OrderEvent):
+class OrderTriggered(OrderEvent, frozen=True, kw_only=True):
     """A stop-limit order's trigger was hit and its limit order is working."""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class OrderCanceled(OrderEvent):
+class OrderCanceled(OrderEvent, frozen=True, kw_only=True):
     """The order was cancelled; ``reason`` says why when it was not asked for."""
 
     reason: str = ""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class OrderExpired(OrderEvent):
+class OrderExpired(OrderEvent, frozen=True, kw_only=True):
     """The order's time in force ran out."""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class OrderFilled(OrderEvent):
+class OrderFilled(OrderEvent, frozen=True, kw_only=True):
     """A (partial) execution.
 
     Attributes
@@ -131,8 +122,7 @@ class OrderFilled(OrderEvent):
     position_id: str = ""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class PositionEvent(Event):
+class PositionEvent(Event, frozen=True, kw_only=True):
     """A change of one position."""
 
     position_id: str
@@ -144,23 +134,19 @@ class PositionEvent(Event):
     currency: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class PositionOpened(PositionEvent):
+class PositionOpened(PositionEvent, frozen=True, kw_only=True):
     """A position went from flat to open."""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class PositionChanged(PositionEvent):
+class PositionChanged(PositionEvent, frozen=True, kw_only=True):
     """An open position's quantity changed (or it flipped side)."""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class PositionClosed(PositionEvent):
+class PositionClosed(PositionEvent, frozen=True, kw_only=True):
     """A position went flat."""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class AccountState(Event):
+class AccountState(Event, frozen=True, kw_only=True):
     """A snapshot of an account."""
 
     account_id: str
@@ -168,4 +154,4 @@ class AccountState(Event):
     balance: Decimal
     equity: Decimal
     margin_used: Decimal
-    extra: dict[str, str] = field(default_factory=dict)
+    extra: dict[str, str] = msgspec.field(default_factory=dict)

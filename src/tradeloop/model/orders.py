@@ -3,13 +3,15 @@
 An order changes only by applying an event (:meth:`Order.apply`). Each event moves the order
 along an explicit transition table; a transition the table does not list raises
 :class:`~tradeloop.core.errors.InvalidStateTransition`. ``CANCELED -> FILLED`` is allowed
-because venues do report fills that raced a cancellation.
+because venues do report fills that raced a cancellation; a late fill that leaves quantity
+unfilled is booked while the order stays cancelled (it cannot fill any more).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from decimal import Decimal
+
+import msgspec
 
 from tradeloop.core.errors import InvalidStateTransition
 from tradeloop.model import events as ev
@@ -74,8 +76,7 @@ TRANSITIONS: frozenset[tuple[OrderStatus, OrderStatus]] = frozenset(
         (S.PARTIALLY_FILLED, S.PENDING_CANCEL),
         (S.PARTIALLY_FILLED, S.CANCELED),
         (S.PARTIALLY_FILLED, S.EXPIRED),
-        (S.CANCELED, S.PARTIALLY_FILLED),  # late fills reported after a cancel
-        (S.CANCELED, S.FILLED),
+        (S.CANCELED, S.FILLED),  # a late fill that completes a cancelled order
     ]
 )
 
@@ -86,8 +87,7 @@ OPEN = frozenset(
 )
 
 
-@dataclass(slots=True, eq=False)
-class Order:
+class Order(msgspec.Struct, eq=False):
     """One order and everything that has happened to it.
 
     Create orders through a strategy (``self.buy()``) or :func:`new_order`; change them only by
@@ -120,8 +120,8 @@ class Order:
     commission: Decimal = Decimal(0)
     ts_last: int = 0
     reason: str = ""
-    events: list[ev.OrderEvent] = field(default_factory=list)
-    trade_ids: set[str] = field(default_factory=set)
+    events: list[ev.OrderEvent] = msgspec.field(default_factory=list)
+    trade_ids: set[str] = msgspec.field(default_factory=set)
     _status_before_pending: OrderStatus | None = None
 
     def __post_init__(self) -> None:
@@ -209,7 +209,7 @@ class Order:
                 f"order {self.client_order_id}: cannot update a {self.status} order"
             )
         if event.quantity is not None:
-            if event.quantity < self.filled_qty:
+            if event.quantity < self.filled_qty or event.quantity <= 0:
                 raise InvalidStateTransition(
                     f"order {self.client_order_id}: quantity {event.quantity} "
                     f"below filled {self.filled_qty}"
@@ -220,16 +220,27 @@ class Order:
         if event.trigger_price is not None:
             self.trigger_price = event.trigger_price
         self._restore_after_pending()
+        if self.filled_qty and self.filled_qty == self.quantity:
+            self.status = S.FILLED  # reduced to what has already filled: nothing left to work
 
     def _fill(self, event: ev.OrderFilled) -> None:
-        if event.last_qty <= 0:
-            raise ValueError(f"order {self.client_order_id}: fill quantity must be positive")
+        if event.last_qty <= 0 or event.last_px <= 0:
+            raise InvalidStateTransition(
+                f"order {self.client_order_id}: fill of {event.last_qty} at {event.last_px} "
+                "needs a positive quantity and price"
+            )
+        if event.side is not self.side:
+            raise InvalidStateTransition(
+                f"order {self.client_order_id}: {event.side} fill on a {self.side} order"
+            )
         new_filled = self.filled_qty + event.last_qty
         if new_filled > self.quantity:
             raise InvalidStateTransition(
                 f"order {self.client_order_id}: overfill {new_filled} > {self.quantity}"
             )
-        self._move(S.FILLED if new_filled == self.quantity else S.PARTIALLY_FILLED)
+        complete = new_filled == self.quantity
+        if complete or self.status is not S.CANCELED:
+            self._move(S.FILLED if complete else S.PARTIALLY_FILLED)
         previous_value = (self.avg_px or Decimal(0)) * self.filled_qty
         self.avg_px = (previous_value + event.last_px * event.last_qty) / new_filled
         self.filled_qty = new_filled

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from decimal import Decimal
+
+import msgspec
 
 from tradeloop.model import events as ev
 from tradeloop.model.account import Account
@@ -17,8 +18,7 @@ from tradeloop.portfolio.fx import FxRates
 ZERO = Decimal(0)
 
 
-@dataclass(frozen=True, slots=True)
-class BookEntry:
+class BookEntry(msgspec.Struct, frozen=True):
     """The state of one position and the account balance right after a fill.
 
     A backtest keeps these to rebuild the equity curve without marking every bar.
