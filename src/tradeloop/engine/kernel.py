@@ -123,10 +123,22 @@ class StrategyRunner:
                 order.client_order_id, self.kernel.clock.now_ns()))
 
     def on_order_event(self, event: ev.OrderEvent) -> None:
-        """Deliver an order event to ``on_order`` and, for fills, ``on_fill``."""
-        self.call("on_order", event)
-        if isinstance(event, ev.OrderFilled):
+        """Deliver an order event to ``on_order`` and, for fills, ``on_fill`` (each only when
+        the strategy overrides it)."""
+        if self.wants_orders:
+            self.call("on_order", event)
+        if self.wants_fills and isinstance(event, ev.OrderFilled):
             self.call("on_fill", event)
+
+    @property
+    def wants_orders(self) -> bool:
+        """True when the strategy overrides ``on_order``."""
+        return type(self.strategy).on_order is not Strategy.on_order
+
+    @property
+    def wants_fills(self) -> bool:
+        """True when the strategy overrides ``on_fill``."""
+        return type(self.strategy).on_fill is not Strategy.on_fill
 
 
 class Kernel:
@@ -185,7 +197,8 @@ class Kernel:
             self.cache.instrument(symbol)
         runner = StrategyRunner(strategy, self, symbols)
         strategy.attach(runner)
-        self.bus.subscribe(f"events.order.{strategy.id}", runner.on_order_event)
+        if runner.wants_orders or runner.wants_fills:
+            self.bus.subscribe(f"events.order.{strategy.id}", runner.on_order_event)
         self.runners.append(runner)
         return runner
 

@@ -88,15 +88,22 @@ class RiskEngine:
         """Accept new orders again."""
         self.halted_reason = ""
 
+    def _first_reason(self, orders: tuple[Order, ...]) -> str:
+        cache = self._cache
+        for order in orders:
+            for check in self.checks:
+                reason = check(order, cache)
+                if reason:
+                    return reason
+        return ""
+
     def execute(self, command: cmd.Command) -> None:
         """Check a command and pass it to the execution engine, or deny it."""
         if isinstance(command, cmd.SubmitOrder | cmd.SubmitOrderList):
             orders = (
                 (command.order,) if isinstance(command, cmd.SubmitOrder) else command.orders
             )
-            reason = self.halted_reason or next(
-                (r for o in orders for check in self.checks if (r := check(o, self._cache))), ""
-            )
+            reason = self.halted_reason or self._first_reason(orders)
             if reason:
                 now = self._clock.now_ns()
                 for order in orders:

@@ -79,6 +79,7 @@ class Strategy:
         self.log = get_logger(f"tradeloop.strategy.{self.id}")
         self._ctx: StrategyContext | None = None
         self._ids = ClientOrderIdGenerator(self.id)
+        self._position_keys: dict[str, str] = {}
 
     # -- hooks: override what you need -------------------------------------------------------
 
@@ -149,9 +150,12 @@ class Strategy:
 
     def position(self, symbol: str | None = None) -> Position:
         """The strategy's net position in ``symbol``; a flat position when there is none."""
-        sym = symbol or self.symbol
+        sym = symbol or self.context.symbols[0]
         cache = self.context.cache
-        found = cache.positions.get(f"{sym}-{self.id}")
+        key = self._position_keys.get(sym)
+        if key is None:
+            key = self._position_keys[sym] = f"{sym}-{self.id}"
+        found = cache.positions.get(key)
         if found is not None:
             return found
         total = [p for p in cache.positions_for(sym, self.id) if not p.is_flat]
@@ -217,12 +221,25 @@ class Strategy:
         return order
 
     def close(self, symbol: str | None = None, tag: str = "close") -> Order | None:
-        """Flatten the strategy's position in ``symbol`` with a market order (None if flat)."""
+        """Flatten the strategy's position in ``symbol`` with a market order.
+
+        Market closing orders already working count: calling ``close()`` on two bars in a row
+        sends one order (working stops and targets do not count). Returns None when nothing is
+        left to close.
+        """
         qty = self.position(symbol).quantity
         if qty == 0:
             return None
         side = OrderSide.SELL if qty > 0 else OrderSide.BUY
-        return self.order(side, abs(qty), symbol, reduce_only=True, tag=tag)
+        pending = sum(
+            (o.leaves_qty for o in self.open_orders(symbol)
+             if o.reduce_only and o.side is side and o.order_type is OrderType.MARKET),
+            Decimal(0),
+        )
+        remaining = abs(qty) - pending
+        if remaining <= 0:
+            return None
+        return self.order(side, remaining, symbol, reduce_only=True, tag=tag)
 
     def cancel(self, order: Order | str) -> None:
         """Cancel a working order (an ``Order`` or its client order id)."""
