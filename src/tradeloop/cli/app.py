@@ -62,9 +62,13 @@ def backtest(
     end: Annotated[str | None, typer.Option("--to", help="Last date, inclusive (UTC).")] = None,
     cash: Annotated[str, typer.Option(help="Starting cash.")] = "100000",
     currency: Annotated[str, typer.Option(help="Account currency.")] = "USD",
+    account: Annotated[str, typer.Option(help="cash or margin.")] = "margin",
+    leverage: Annotated[str, typer.Option(help="Margin account leverage.")] = "1",
     commission: Annotated[str | None, typer.Option(
         help="e.g. 0.1%, 0.005/share, 7/lot, min=1 (comma-separated).")] = None,
     slippage: Annotated[str | None, typer.Option(help="e.g. 1tick, 0.05%, spread.")] = None,
+    volume_limit: Annotated[float | None, typer.Option(
+        help="Fill at most this fraction of a bar's volume per order and bar.")] = None,
     conflict: Annotated[str, typer.Option(
         help="Stop-loss and take-profit in one bar: stop_first, target_first or path.")
     ] = "stop_first",
@@ -81,8 +85,8 @@ def backtest(
     request = BacktestRequest(
         strategy=strategy, data=tuple(data or ()), symbols=tuple(symbol or ()), start=start,
         end=end, cash=cash, currency=currency, commission=commission, slippage=slippage,
-        conflict=conflict, params=parse_params(param or []), out_dir=out, repair=repair,
-        timezone=timezone,
+        conflict=conflict, account=account, leverage=leverage, volume_limit=volume_limit,
+        params=parse_params(param or []), out_dir=out, repair=repair, timezone=timezone,
     )
     bar = LazyProgress(errors, strategy)
     try:

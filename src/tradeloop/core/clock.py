@@ -108,6 +108,7 @@ class TestClock:
     def cancel_alert(self, name: str) -> None:
         """Forget a pending alert."""
         self._alerts.cancel(name)
+        self.next_alert_ns = self._alerts.earliest()
 
     @property
     def has_alerts(self) -> bool:

@@ -28,7 +28,7 @@ def client_order_id(strategy_id: str, ts_ns: int, seq: int) -> str:
 
 
 def _prefix(strategy_id: str) -> str:
-    return "".join(ch for ch in strategy_id if ch.isalnum())[:10] or "S"
+    return "".join(ch for ch in strategy_id if ch.isascii() and ch.isalnum())[:10] or "S"
 
 
 def _id(prefix: str, strategy_id: str, ts_ns: int, seq: int) -> str:
@@ -39,20 +39,22 @@ def _id(prefix: str, strategy_id: str, ts_ns: int, seq: int) -> str:
 class ClientOrderIdGenerator:
     """Issues deterministic client order ids for one strategy.
 
-    The sequence number restarts at every new event time, so ids depend only on the strategy, the
-    event time and the order's position within that event.
+    The sequence number counts the orders issued at each event time, so ids depend only on the
+    strategy, the event time and the order's position within that event, even when the clock
+    comes back to an earlier time (bars of several instruments sharing a timestamp).
     """
+
+    _KEEP = 1024  # event times remembered; the clock never comes back further than this
 
     def __init__(self, strategy_id: str) -> None:
         self._strategy_id = strategy_id
         self._prefix = _prefix(strategy_id)
-        self._ts_ns = -1
-        self._seq = 0
+        self._seqs: dict[int, int] = {}
 
     def next_id(self, ts_ns: int) -> str:
         """Return the next id for an order issued at ``ts_ns``."""
-        if ts_ns != self._ts_ns:
-            self._ts_ns = ts_ns
-            self._seq = 0
-        self._seq += 1
-        return _id(self._prefix, self._strategy_id, ts_ns, self._seq)
+        seqs = self._seqs
+        seq = seqs[ts_ns] = seqs.get(ts_ns, 0) + 1
+        if len(seqs) > self._KEEP:
+            del seqs[next(iter(seqs))]
+        return _id(self._prefix, self._strategy_id, ts_ns, seq)

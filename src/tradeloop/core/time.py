@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 NANOS_PER_SECOND = 1_000_000_000
 NANOS_PER_MINUTE = 60 * NANOS_PER_SECOND
 NANOS_PER_HOUR = 60 * NANOS_PER_MINUTE
 NANOS_PER_DAY = 24 * NANOS_PER_HOUR
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def dt_to_ns(moment: datetime) -> int:
@@ -25,13 +26,13 @@ def dt_to_ns(moment: datetime) -> int:
     """
     if moment.tzinfo is None:
         raise ValueError(f"naive datetime {moment.isoformat()}: pass a timezone-aware datetime")
-    delta = moment.astimezone(UTC) - datetime(1970, 1, 1, tzinfo=UTC)
+    delta = moment.astimezone(UTC) - _EPOCH
     return (delta.days * 86_400 + delta.seconds) * NANOS_PER_SECOND + delta.microseconds * 1_000
 
 
 def ns_to_dt(ns: int) -> datetime:
     """Convert integer nanoseconds since the epoch to a UTC datetime (microsecond precision)."""
-    return datetime.fromtimestamp(ns // 1_000 / 1_000_000, tz=UTC)
+    return _EPOCH + timedelta(microseconds=ns // 1_000)  # exact: no float seconds
 
 
 def ns_to_iso(ns: int) -> str:

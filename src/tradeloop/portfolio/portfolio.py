@@ -16,6 +16,7 @@ from tradeloop.model.position import Position
 from tradeloop.portfolio.fx import FxRates
 
 ZERO = Decimal(0)
+_ONE = Decimal(1)
 
 
 class BookEntry(msgspec.Struct, frozen=True):
@@ -127,6 +128,8 @@ class Portfolio:
     def _fill_rate(self, currency: str, fill: ev.OrderFilled) -> Decimal:
         """Account currency per unit of ``currency`` to book ``fill``. A fill in the very pair
         that converts, before any price of it was recorded, converts at its own price."""
+        if currency == self.account.currency:
+            return _ONE
         source = self.fx.source(currency, self.account.currency)
         if (
             source is not None
@@ -199,6 +202,11 @@ class Portfolio:
             rate = self.fx.rate(position.currency, self.account.currency)
             cost += position.avg_px * position.quantity * position.multiplier * rate
         return self.account.balance - cost
+
+    @property
+    def cash_account(self) -> bool:
+        """True for a cash account, which cannot borrow or sell short."""
+        return self.account.account_type is AccountType.CASH
 
     def buying_power(self) -> Decimal:
         """Notional that can still be opened: cash for a cash account, levered equity less

@@ -1,5 +1,11 @@
 """Pre-trade risk checks and trading state."""
 
-from tradeloop.risk.engine import DEFAULT_CHECKS, PreTradeCheck, RiskEngine
+from tradeloop.risk.engine import (
+    DEFAULT_CHECKS,
+    AccountView,
+    BuyingPowerCheck,
+    PreTradeCheck,
+    RiskEngine,
+)
 
-__all__ = ["DEFAULT_CHECKS", "PreTradeCheck", "RiskEngine"]
+__all__ = ["DEFAULT_CHECKS", "AccountView", "BuyingPowerCheck", "PreTradeCheck", "RiskEngine"]

@@ -19,6 +19,7 @@ from tradeloop.core.time import dt_to_ns
 from tradeloop.data import LoadResult, bundled_names, bundled_path, load_bars
 from tradeloop.engine.backtest import BacktestConfig, BacktestEngine
 from tradeloop.examples import EXAMPLE_DATA
+from tradeloop.model.enums import AccountType
 from tradeloop.services.strategies import resolve_strategy
 
 Progress = Callable[[int, int], None]
@@ -61,6 +62,9 @@ class BacktestRequest:
     repair: bool = False
     timezone: str = "UTC"
     streaming_indicators: bool = False
+    account: str = "margin"
+    leverage: str = "1"
+    volume_limit: float | None = None
 
 
 @dataclass
@@ -139,6 +143,22 @@ def _cash(text: str) -> Decimal:
     return value
 
 
+def _account(kind: str, leverage: str) -> tuple[AccountType, Decimal]:
+    try:
+        account_type = AccountType(kind.strip().upper())
+    except ValueError:
+        raise ConfigError(f"--account must be cash or margin, got {kind!r}") from None
+    try:
+        lev = Decimal(leverage)
+    except InvalidOperation:
+        raise ConfigError(f"--leverage {leverage!r} is not a number") from None
+    if not lev.is_finite() or lev < 1:
+        raise ConfigError(f"--leverage must be at least 1, got {leverage}")
+    if account_type is AccountType.CASH and lev != 1:
+        raise ConfigError("a cash account cannot use leverage: use --account margin")
+    return account_type, lev
+
+
 def _default_out_dir(strategy_name: str) -> Path:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     return home_dir() / "backtests" / f"{stamp}-{strategy_name}"
@@ -170,14 +190,22 @@ def run_backtest(request: BacktestRequest, progress: Progress | None = None) -> 
     end = parse_time(request.end, "--to", end_of_day=True) if request.end else None
     if start is not None and end is not None and start > end:
         raise ConfigError(f"--from {request.start} is after --to {request.end}")
+    if request.volume_limit is not None and not 0 < request.volume_limit <= 1:
+        raise ConfigError(
+            f"--volume-limit is a fraction of each bar's volume in (0, 1], got "
+            f"{request.volume_limit}"
+        )
     venue = SimulatedVenueConfig(
         commission=parse_commission(request.commission),
         slippage=parse_slippage(request.slippage),
         conflict=request.conflict,  # type: ignore[arg-type]
+        volume_limit=request.volume_limit,
     )
+    account_type, leverage = _account(request.account, request.leverage)
     engine = BacktestEngine(BacktestConfig(
         cash=_cash(request.cash), currency=request.currency.upper(), venue=venue,
-        precompute_indicators=not request.streaming_indicators,
+        precompute_indicators=not request.streaming_indicators, account_type=account_type,
+        leverage=leverage,
     ))
     loaded: list[LoadResult] = []
     for k, item in enumerate(items):

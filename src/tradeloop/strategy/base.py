@@ -227,19 +227,20 @@ class Strategy:
         sends one order (working stops and targets do not count). Returns None when nothing is
         left to close.
         """
-        qty = self.position(symbol).quantity
+        sym = symbol or self.symbol
+        qty = self.position(sym).quantity
         if qty == 0:
             return None
         side = OrderSide.SELL if qty > 0 else OrderSide.BUY
         pending = sum(
-            (o.leaves_qty for o in self.open_orders(symbol)
+            (o.leaves_qty for o in self.open_orders(sym)
              if o.reduce_only and o.side is side and o.order_type is OrderType.MARKET),
             Decimal(0),
         )
         remaining = abs(qty) - pending
         if remaining <= 0:
             return None
-        return self.order(side, remaining, symbol, reduce_only=True, tag=tag)
+        return self.order(side, remaining, sym, reduce_only=True, tag=tag)
 
     def cancel(self, order: Order | str) -> None:
         """Cancel a working order (an ``Order`` or its client order id)."""
@@ -320,6 +321,9 @@ class Strategy:
         tif: TimeInForce | str = TimeInForce.GTC, expire_ns: int | None = None,
         reduce_only: bool = False, tag: str = "",
     ) -> Order:
+        clash = _price_clash(limit, stop, touch, trail, trail_percent)
+        if clash:
+            raise ValueError(f"{self.id}: {clash} cannot be combined in one order")
         inst = self.instrument(symbol)
         qty = inst.make_quantity(quantity)
         if qty <= 0:
@@ -363,3 +367,17 @@ class Strategy:
             else cmd.SubmitOrderList(orders, now)
         )
         self.context.send(command)
+
+
+def _price_clash(
+    limit: object, stop: object, touch: object, trail: object, trail_percent: object
+) -> str:
+    """Name the prices given together that no order type uses together, or return ''."""
+    given = {name for name, value in (
+        ("limit", limit), ("stop", stop), ("touch", touch), ("trail", trail),
+        ("trail_percent", trail_percent)) if value is not None}
+    for allowed in ({"limit"}, {"stop"}, {"stop", "limit"}, {"touch"}, {"trail"},
+                    {"trail_percent"}):
+        if given <= allowed:
+            return ""
+    return " and ".join(sorted(given))

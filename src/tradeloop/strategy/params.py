@@ -34,16 +34,20 @@ def declared_parameters(cls: type, stop_at: type) -> dict[str, Parameter]:
         if klass is stop_at or not issubclass(klass, stop_at):
             continue
         hints = typing.get_type_hints(klass)
-        for name in inspect.get_annotations(klass):
-            if name.startswith("_") or typing.get_origin(hints[name]) is typing.ClassVar:
-                continue
+        own = inspect.get_annotations(klass)
+        for name in own:
             kind = hints[name]
+            if name.startswith("_") or typing.ClassVar in (kind, typing.get_origin(kind)):
+                continue
             if kind not in _SUPPORTED:
                 raise TypeError(
                     f"{cls.__name__}.{name}: parameters must be bool, int, float, str or Decimal"
                 )
             has_default = name in klass.__dict__
             params[name] = Parameter(name, kind, klass.__dict__.get(name), not has_default)
+        for name, param in list(params.items()):  # a new default, annotation not repeated
+            if name not in own and name in klass.__dict__:
+                params[name] = Parameter(name, param.type, klass.__dict__[name], False)
     return params
 
 
