@@ -4,6 +4,7 @@ prices, shared by every component of a kernel."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from decimal import Decimal
 
 from tradeloop.model.account import Account
 from tradeloop.model.instrument import Instrument
@@ -21,6 +22,7 @@ class Cache:
         self.accounts: dict[str, Account] = {}
         self.last_prices: dict[str, float] = {}
         self._open_orders: dict[str, Order] = {}
+        self._open_positions: dict[str, dict[str, Position]] = {}  # symbol -> id -> position
 
     def add_instrument(self, instrument: Instrument) -> None:
         """Register an instrument under its symbol."""
@@ -74,6 +76,41 @@ class Cache:
             if (symbol is None or o.symbol == symbol)
             and (strategy_id is None or o.strategy_id == strategy_id)
         ]
+
+    def add_position(self, position: Position) -> None:
+        """Store a new position (flat or open).
+
+        Raises
+        ------
+        ValueError
+            If a position with the same id exists.
+        """
+        if position.position_id in self.positions:
+            raise ValueError(f"duplicate position id {position.position_id}")
+        self.positions[position.position_id] = position
+        self.refresh_position(position)
+
+    def refresh_position(self, position: Position) -> None:
+        """Update the open-position index after ``position`` changed."""
+        by_id = self._open_positions.setdefault(position.symbol, {})
+        if position.is_flat:
+            by_id.pop(position.position_id, None)
+        else:
+            by_id[position.position_id] = position
+
+    def open_positions(self, symbol: str | None = None) -> list[Position]:
+        """Positions that hold a quantity, optionally in one symbol."""
+        if symbol is not None:
+            return list(self._open_positions.get(symbol, {}).values())
+        return [p for by_id in self._open_positions.values() for p in by_id.values()]
+
+    def net_quantity(self, symbol: str, strategy_id: str | None = None) -> Decimal:
+        """Signed quantity held in ``symbol`` across open positions (of one strategy)."""
+        total = Decimal(0)
+        for position in self._open_positions.get(symbol, {}).values():
+            if strategy_id is None or position.strategy_id == strategy_id:
+                total += position.quantity
+        return total
 
     def positions_for(
         self, symbol: str | None = None, strategy_id: str | None = None

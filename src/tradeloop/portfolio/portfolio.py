@@ -94,12 +94,13 @@ class Portfolio:
                 position_id, fill.symbol, fill.strategy_id, instrument.quote_currency,
                 instrument.multiplier,
             )
-            self.cache.positions[position_id] = position
+            self.cache.add_position(position)
         was_flat = position.is_flat
         realized = position.apply_fill(
             fill.side, fill.last_qty, fill.last_px, ZERO, fill.ts
         )
         position.commissions += commission
+        self.cache.refresh_position(position)
         self.account.apply(realized * rate, commission)
         self.book.append(
             BookEntry(
@@ -151,9 +152,7 @@ class Portfolio:
     def unrealized_pnl(self, symbol: str | None = None) -> Decimal:
         """Unrealised PnL of open positions in the account currency."""
         total = ZERO
-        for position in self.cache.positions_for(symbol):
-            if position.is_flat:
-                continue
+        for position in self.cache.open_positions(symbol):
             mark = self.mark(position.symbol)
             if mark is None:
                 continue
@@ -184,9 +183,9 @@ class Portfolio:
     def gross_exposure(self) -> Decimal:
         """Sum of the absolute market values of open positions, in the account currency."""
         total = ZERO
-        for position in self.cache.positions_for():
+        for position in self.cache.open_positions():
             mark = self.mark(position.symbol)
-            if position.is_flat or mark is None:
+            if mark is None:
                 continue
             rate = self.fx.rate(position.currency, self.account.currency)
             total += abs(position.market_value(mark)) * rate
@@ -196,9 +195,7 @@ class Portfolio:
     def cash(self) -> Decimal:
         """Cash left after paying for open positions (balance less their cost)."""
         cost = ZERO
-        for position in self.cache.positions_for():
-            if position.is_flat:
-                continue
+        for position in self.cache.open_positions():
             rate = self.fx.rate(position.currency, self.account.currency)
             cost += position.avg_px * position.quantity * position.multiplier * rate
         return self.account.balance - cost
@@ -217,9 +214,7 @@ class Portfolio:
 
     def net_quantity(self, symbol: str, strategy_id: str | None = None) -> Decimal:
         """Signed quantity held in ``symbol`` across positions."""
-        return sum(
-            (p.quantity for p in self.cache.positions_for(symbol, strategy_id)), ZERO
-        )
+        return self.cache.net_quantity(symbol, strategy_id)
 
     def snapshot(self, ts: int) -> ev.AccountState:
         """The account as an event."""

@@ -46,7 +46,7 @@ def check_reduce_only(order: Order, cache: Cache) -> str:
     """Deny a reduce-only order that would open or add to a position."""
     if not order.reduce_only or order.parent_id is not None:
         return ""  # bracket legs are checked when their parent has filled
-    net = sum((p.quantity for p in cache.positions_for(order.symbol)), Decimal(0))
+    net = cache.net_quantity(order.symbol)
     if net == 0 or (net > 0) == (order.signed_quantity > 0):
         return "reduce-only order would open or increase a position"
     return ""

@@ -158,7 +158,7 @@ class Strategy:
         found = cache.positions.get(key)
         if found is not None:
             return found
-        total = [p for p in cache.positions_for(sym, self.id) if not p.is_flat]
+        total = [p for p in cache.open_positions(sym) if p.strategy_id == self.id]
         if len(total) == 1:
             return total[0]
         inst = cache.instrument(sym)

@@ -344,7 +344,7 @@ class SimulatedVenue:
         inst = self._cache.instrument(o.symbol)
         qty = o.leaves_qty
         if o.reduce_only:
-            net = sum((p.quantity for p in self._cache.positions_for(o.symbol)), Decimal(0))
+            net = self._cache.net_quantity(o.symbol)
             if net == 0 or (net > 0) == (o.side is OrderSide.BUY):
                 self._close(w, ev.OrderCanceled, reason="reduce-only order would open or "
                             "increase a position")
