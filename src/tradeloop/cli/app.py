@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from tradeloop.cli.render import LazyProgress, summary_table
+from tradeloop.cli.render import LazyProgress, comparison_table, summary_table
 from tradeloop.config.home import home_dir
 from tradeloop.core.errors import UserError
 from tradeloop.core.logging import setup_logging
@@ -25,7 +25,7 @@ app = typer.Typer(
     name="tradeloop", add_completion=False, no_args_is_help=True,
     help="Write a strategy once; backtest, paper trade and run it live on one kernel.",
 )
-console = Console()
+console = Console(width=None if sys.stdout.isatty() else 120)  # pipes and CI get full rows
 errors = Console(stderr=True, soft_wrap=True)
 
 
@@ -105,11 +105,12 @@ def demo(
 ) -> None:
     """Backtest every bundled example strategy on the bundled data."""
     root = out or home_dir() / "demo"
-    failed = False
+    outcomes = []
     for outcome in run_demo(root, progress=lambda name: LazyProgress(errors, name)):
         _report(outcome)
-        failed = failed or bool(outcome.result.run.failures)
-    if failed:
+        outcomes.append(outcome)
+    console.print(comparison_table(outcomes))
+    if any(o.result.run.failures for o in outcomes):
         raise typer.Exit(1)
 
 

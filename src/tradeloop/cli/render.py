@@ -78,6 +78,25 @@ def summary_table(outcome: BacktestOutcome) -> Table:
     return table
 
 
+def comparison_table(outcomes: list[BacktestOutcome]) -> Table:
+    """One line per backtest: the figures a trader compares first."""
+    table = Table(title="Bundled examples")
+    for header in ("strategy", "data", "trades", "return", "CAGR", "Sharpe", "max drawdown",
+                   "final equity"):
+        table.add_column(
+            header, justify="left" if header in ("strategy", "data") else "right", no_wrap=True
+        )
+    for outcome in outcomes:
+        m = outcome.result.metrics
+        table.add_row(
+            outcome.strategy_name, ", ".join(outcome.result.run.series),
+            _fmt(m.get("num_trades"), "int"), _fmt(m.get("total_return"), "pct"),
+            _fmt(m.get("cagr"), "pct"), _fmt(m.get("sharpe"), "ratio"),
+            _fmt(m.get("max_drawdown"), "pct"), _fmt(outcome.result.final_equity, "money"),
+        )
+    return table
+
+
 class LazyProgress:
     """A progress bar that appears only when a run lasts more than ``delay`` seconds."""
 
