@@ -353,7 +353,8 @@ class Strategy:
             client_order_id=self._ids.next_id(now), strategy_id=self.id, symbol=inst.symbol,
             side=side, order_type=kind, quantity=qty, ts_init=now, price=price,
             trigger_price=trigger, trailing_offset=offset, trailing_offset_type=offset_type,
-            time_in_force=TimeInForce(tif), expire_ns=expire_ns, reduce_only=reduce_only,
+            time_in_force=tif if isinstance(tif, TimeInForce) else TimeInForce(tif.upper()),
+            expire_ns=expire_ns, reduce_only=reduce_only,
             tags=(tag,) if tag else (),
         )
 
@@ -361,7 +362,7 @@ class Strategy:
         cache = self.context.cache
         for order in orders:
             cache.add_order(order)
-        now = self.now_ns
+        now = orders[0].ts_init
         command: cmd.Command = (
             cmd.SubmitOrder(orders[0], now) if len(orders) == 1
             else cmd.SubmitOrderList(orders, now)
