@@ -92,8 +92,8 @@ class TestClock:
     def __init__(self, start_ns: int = 0) -> None:
         self._now = start_ns
         self._alerts = _AlertQueue()
-        #: Earliest pending alert time (a far-future sentinel when none), so a data loop can
-        #: skip :meth:`advance_to` while nothing is due.
+        #: When the earliest pending alert is due (the current time for one set in the past; a
+        #: far-future sentinel when none), so a data loop can skip :meth:`advance_to` until then.
         self.next_alert_ns = _NEVER
 
     def now_ns(self) -> int:
@@ -103,12 +103,12 @@ class TestClock:
     def set_alert(self, name: str, at_ns: int, handler: AlertHandler) -> None:
         """Schedule ``handler`` for when the clock is advanced to or past ``at_ns``."""
         self._alerts.add(name, at_ns, handler)
-        self.next_alert_ns = min(self.next_alert_ns, at_ns)
+        self.next_alert_ns = min(self.next_alert_ns, max(at_ns, self._now))
 
     def cancel_alert(self, name: str) -> None:
         """Forget a pending alert."""
         self._alerts.cancel(name)
-        self.next_alert_ns = self._alerts.earliest()
+        self.next_alert_ns = max(self._alerts.earliest(), self._now)
 
     @property
     def has_alerts(self) -> bool:

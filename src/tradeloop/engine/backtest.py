@@ -191,7 +191,7 @@ class BacktestEngine:
 
     def _unwire(self, runner: StrategyRunner, streams: list[_Stream]) -> None:
         for stream in streams:
-            stream.handlers[:] = [h for h in stream.handlers if h[0] is not runner]
+            stream.handlers = [h for h in stream.handlers if h[0] is not runner]  # not in place
 
     def _loop(self, streams: list[_Stream], total: int, progress: ProgressHandler | None) -> None:
         clock = self.clock

@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from tradeloop.core.bus import MessageBus
-from tradeloop.core.clock import Clock
+from tradeloop.core.clock import AlertHandler, Clock
 from tradeloop.core.logging import get_logger
 from tradeloop.core.time import ns_to_iso
 from tradeloop.execution.engine import ExecutionEngine
@@ -53,6 +53,37 @@ class StrategyFailure:
         )
 
 
+class _StrategyClock:
+    """The kernel's clock as one strategy sees it: alert handlers run behind the safety wrapper
+    (and not at all once the strategy has stopped), and alert names are the strategy's own."""
+
+    def __init__(self, runner: StrategyRunner) -> None:
+        self._runner = runner
+        self._clock = runner.kernel.clock
+        self._prefix = f"{runner.strategy.id}/"
+
+    def now_ns(self) -> int:
+        """Return the current time in UTC nanoseconds."""
+        return self._clock.now_ns()
+
+    def set_alert(self, name: str, at_ns: int, handler: AlertHandler) -> None:
+        """Call ``handler(name, at_ns)`` once the clock reaches ``at_ns``."""
+        runner = self._runner
+
+        def guarded(_: str, at: int) -> None:
+            if runner.failure is None:
+                try:
+                    handler(name, at)
+                except Exception as exc:
+                    runner.fail(f"alert {name!r}", exc)
+
+        self._clock.set_alert(self._prefix + name, at_ns, guarded)
+
+    def cancel_alert(self, name: str) -> None:
+        """Forget a pending alert; unknown names are ignored."""
+        self._clock.cancel_alert(self._prefix + name)
+
+
 @dataclass(eq=False)
 class StrategyRunner:
     """Runs one strategy inside a kernel and is the strategy's view of it."""
@@ -62,11 +93,14 @@ class StrategyRunner:
     symbols: tuple[str, ...]
     indicators: list[tuple[Indicator, str]] = field(default_factory=list)
     failure: StrategyFailure | None = None
+    _clock: _StrategyClock | None = field(default=None, init=False, repr=False)
 
     @property
     def clock(self) -> Clock:
-        """The kernel's clock."""
-        return self.kernel.clock
+        """The kernel's clock, with the strategy's alerts behind the safety wrapper."""
+        if self._clock is None:
+            self._clock = _StrategyClock(self)
+        return self._clock
 
     @property
     def cache(self) -> Cache:

@@ -177,7 +177,7 @@ def run_backtest(request: BacktestRequest, progress: Progress | None = None) -> 
     strategy = strategy_cls(**dict(request.params))
     if request.conflict not in _CONFLICTS:
         raise ConfigError(f"--conflict must be one of {', '.join(_CONFLICTS)}")
-    default = EXAMPLE_DATA.get(request.strategy.strip())
+    default = EXAMPLE_DATA.get(request.strategy.strip().lower().replace("-", "_"))
     items = request.data or ((default,) if default else ())
     if not items:
         raise ConfigError("give at least one --data FILE")

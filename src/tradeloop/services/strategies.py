@@ -85,6 +85,12 @@ def resolve_strategy(spec: str) -> type[Strategy]:
             module = importlib.import_module(target)
         except ImportError as exc:
             raise ConfigError(f"cannot import module {target!r}: {exc}") from None
+        except Exception as exc:  # the module's own code raised: say where
+            last = traceback.extract_tb(exc.__traceback__)[-1]
+            raise ConfigError(
+                f"cannot import module {target!r}: {type(exc).__name__}: {exc} "
+                f"({last.filename}:{last.lineno})"
+            ) from None
         found = getattr(module, class_name, None)
         if inspect.isclass(found) and issubclass(found, Strategy):
             return found

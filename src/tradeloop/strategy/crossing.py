@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Protocol, SupportsFloat, cast
 
 
 class Series(Protocol):
@@ -12,13 +12,19 @@ class Series(Protocol):
     prev: float
 
 
-def _pair(x: Series | float) -> tuple[float, float]:
-    if isinstance(x, int | float):
-        return float(x), float(x)
-    return x.prev, x.value
+#: An indicator-like series, or a constant level (int, float, Decimal, a NumPy scalar).
+Operand = Series | SupportsFloat
 
 
-def crossed_above(a: Series | float, b: Series | float) -> bool:
+def _pair(x: Operand) -> tuple[float, float]:
+    if isinstance(x, int | float) or not hasattr(x, "prev"):
+        level = float(x)
+        return level, level
+    series = cast(Series, x)
+    return series.prev, series.value
+
+
+def crossed_above(a: Operand, b: Operand) -> bool:
     """True when ``a`` was below ``b`` on the previous value and is above it now."""
     try:
         return a.prev < b.prev and a.value > b.value  # type: ignore[union-attr]
@@ -29,7 +35,7 @@ def crossed_above(a: Series | float, b: Series | float) -> bool:
     return a_prev < b_prev and a_now > b_now
 
 
-def crossed_below(a: Series | float, b: Series | float) -> bool:
+def crossed_below(a: Operand, b: Operand) -> bool:
     """True when ``a`` was above ``b`` on the previous value and is below it now."""
     try:
         return a.prev > b.prev and a.value < b.value  # type: ignore[union-attr]

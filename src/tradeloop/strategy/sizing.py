@@ -34,7 +34,7 @@ def percent_of_equity(
         Account currency per unit of the quote currency.
     """
     px = to_decimal(price)
-    if px <= 0:
+    if not px.is_finite() or px <= 0:
         raise ValueError(f"price must be positive, got {price}")
     budget = equity * to_decimal(percent) / 100
     return instrument.make_quantity(budget / (px * instrument.multiplier * rate))
@@ -49,7 +49,7 @@ def risk_based(
     Use an ATR multiple or the distance from entry to the stop-loss as ``stop_distance``.
     """
     distance = to_decimal(stop_distance)
-    if distance <= 0:
+    if not distance.is_finite() or distance <= 0:
         raise ValueError(f"stop distance must be positive, got {stop_distance}")
     budget = equity * to_decimal(risk_percent) / 100
     return instrument.make_quantity(budget / (distance * instrument.multiplier * rate))
