@@ -1,7 +1,9 @@
 """The simulated venue: the matching engine shared by backtests and paper trading.
 
 Orders sent while a bar is being processed (by a strategy reacting to it) start matching on the
-next bar, so a market order fills at the next bar's open. Bracket children start matching where
+next bar, so a market order fills at the next bar's open. An order never matches a bar that
+opened before the order was sent (which, with several instruments, another instrument's bar
+can). Bracket children start matching where
 their parent filled, inside the same bar. See :mod:`.matching` for the intrabar path.
 """
 
@@ -216,7 +218,10 @@ class SimulatedVenue:
         self._processing = symbol
         try:
             self._expire(book, ts)
-            candidates = [w for w in book if w.active]
+            # An order matches only bars that open at or after the moment it was sent: with
+            # several instruments, an order sent at one bar's close must not fill in another
+            # instrument's bar that opened earlier.
+            candidates = [w for w in book if w.active and w.order.ts_init <= ts]
             for w in candidates:
                 w.start = 0.0
             done: set[int] = set()
