@@ -199,7 +199,8 @@ def test_close_of_a_short_buys_back() -> None:
 
 
 def test_close_of_one_symbol_ignores_pending_closes_of_another() -> None:
-    a, b = flat_bars(100, 100, 100, 100), flat_bars(50, 50, 50, 50, symbol="XYZ")
+    a = flat_bars(100, 100, 100, 100, 100, 100)
+    b = flat_bars(50, 50, 50, 50, 50, 50, symbol="XYZ")
 
     def buy_both(s: Scripted):
         return s.buy(10), s.buy(20, "XYZ")
@@ -207,10 +208,11 @@ def test_close_of_one_symbol_ignores_pending_closes_of_another() -> None:
     def close_both(s: Scripted):
         return s.close("XYZ"), s.close()
 
-    # The strategy sees ABC then XYZ at each time: its 3rd and 4th bars are both at T0 + DAY.
-    s = Scripted({0: buy_both, 2: close_both})
+    # The strategy sees ABC then XYZ at each time; the XYZ buy sent at ABC's first close fills
+    # at XYZ's T0 + DAY open, so both positions are open by its 5th bar (ABC at T0 + 2 DAY).
+    s = Scripted({0: buy_both, 4: close_both})
     run(s, a, b)
-    close_xyz, close_abc = s.results[2]
+    close_xyz, close_abc = s.results[4]
     assert close_xyz.symbol == "XYZ" and close_xyz.quantity == D(20)
     assert close_abc is not None
     assert close_abc.symbol == "ABC" and close_abc.quantity == D(10)
