@@ -98,10 +98,21 @@ class _Stream:
     series: BarSeries
     step_ns: int
     handlers: list[tuple[StrategyRunner, Callable[[Bar], None]]] = field(default_factory=list)
+    batches: list[tuple[Indicator, dict[str, FloatArray]]] = field(default_factory=list)
+    streaming: list[Indicator] = field(default_factory=list)
+    # the current chunk of the precomputed indicator values, as lists, from row ``base`` on
     precomputed: list[tuple[Indicator, list[float], list[tuple[str, list[float]]]]] = field(
         default_factory=list
     )
-    streaming: list[Indicator] = field(default_factory=list)
+    base: int = 0
+
+    def load_chunk(self, first: int, end: int) -> None:
+        self.base = first
+        self.precomputed = [
+            (ind, out["value"][first:end].tolist(),
+             [(name, out[name][first:end].tolist()) for name in ind.outputs])
+            for ind, out in self.batches
+        ]
 
 
 class BacktestEngine:
@@ -183,9 +194,7 @@ class BacktestEngine:
             stream = streams[symbols.index(symbol)]
             if self.config.precompute_indicators:
                 cols = [getattr(stream.series, name) for name in indicator.inputs]
-                out = indicator.batch(*cols)
-                extras = [(name, out[name].tolist()) for name in indicator.outputs]
-                stream.precomputed.append((indicator, out["value"].tolist(), extras))
+                stream.batches.append((indicator, indicator.batch(*cols)))
             else:
                 stream.streaming.append(indicator)
 
@@ -225,6 +234,7 @@ class BacktestEngine:
             sym_c = repeat(names[0], hi - lo) if single else [names[s] for s in sid_c]
             bars = map(make_bar, zip(sym_c, ts_c, o_c, h_c, l_c, c_c, v_c, strict=True))
             row_c = range(lo, hi) if single else rows[lo:hi].tolist()
+            _load_chunks(streams, stream_ids[lo:hi], rows[lo:hi])
             for s, i, ts, close, bar in zip(sid_c, row_c, ts_c, c_c, bars, strict=True):
                 stream = streams[s]
                 sym = bar[0]
@@ -240,12 +250,14 @@ class BacktestEngine:
                     clock.advance_to(close_ts)
                 else:
                     clock._now = close_ts
-                for ind, values, extras in stream.precomputed:
-                    ind.prev = ind.value
-                    ind.value = values[i]
-                    ind.count = i + 1
-                    for name, column in extras:
-                        setattr(ind, name, column[i])
+                if stream.precomputed:
+                    j = i - stream.base
+                    for ind, values, extras in stream.precomputed:
+                        ind.prev = ind.value
+                        ind.value = values[j]
+                        ind.count = i + 1
+                        for name, column in extras:
+                            setattr(ind, name, column[j])
                 for ind in stream.streaming:
                     ind.update_bar(bar)
                 if emulator.watching:
@@ -303,6 +315,19 @@ class BacktestEngine:
         if fixed is None:
             fx.rate(inst.quote_currency, account_ccy)  # raises the explanatory ConfigError
         return np.full(n, float(fixed or 0))
+
+
+def _load_chunks(streams: list[_Stream], stream_ids: IntArray, rows: IntArray) -> None:
+    # give each stream with bars in this chunk its slice of precomputed indicator values
+    if len(streams) == 1:
+        if streams[0].batches:
+            streams[0].load_chunk(int(rows[0]), int(rows[-1]) + 1)
+        return
+    for k, stream in enumerate(streams):
+        if stream.batches:
+            mine = rows[stream_ids == k]
+            if mine.size:
+                stream.load_chunk(int(mine[0]), int(mine[-1]) + 1)
 
 
 def _union_of_times(columns: list[IntArray]) -> IntArray:
