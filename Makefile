@@ -33,6 +33,7 @@ test: lint types imports unit
 bench: $(STAMP)
 	$(BIN)/python bench/backtest_throughput.py
 	$(BIN)/python bench/multi_instrument.py
+	$(BIN)/python bench/data_loading.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build dist
