@@ -67,7 +67,7 @@ def build_result(run: BacktestRun) -> BacktestResult:
         k = int(np.searchsorted(timeline, ts, side="right")) - 1
         return float(run.to_account[symbol][max(k, 0)])
 
-    marks = {s: float(series.close[-1]) for s, series in run.series.items()}
+    marks = {symbol: float(values[-1]) for symbol, values in run.marks.items()}
     oms = run.config.oms
     trades = round_trips(
         run.fills, {s: i.multiplier for s, i in run.instruments.items()}, rate_at, marks,

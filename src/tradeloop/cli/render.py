@@ -60,7 +60,7 @@ def summary_table(outcome: BacktestOutcome) -> Table:
     """The metrics of one backtest as a two-column table."""
     result = outcome.result
     run = result.run
-    symbols = ", ".join(run.series)
+    symbols = ", ".join(run.symbols)
     first, last = run.timeline[0], run.timeline[-1]
     from tradeloop.core.time import ns_to_iso
 
@@ -89,7 +89,7 @@ def comparison_table(outcomes: list[BacktestOutcome]) -> Table:
     for outcome in outcomes:
         m = outcome.result.metrics
         table.add_row(
-            outcome.strategy_name, ", ".join(outcome.result.run.series),
+            outcome.strategy_name, ", ".join(outcome.result.run.symbols),
             _fmt(m.get("num_trades"), "int"), _fmt(m.get("total_return"), "pct"),
             _fmt(m.get("cagr"), "pct"), _fmt(m.get("sharpe"), "ratio"),
             _fmt(m.get("max_drawdown"), "pct"), _fmt(outcome.result.final_equity, "money"),

@@ -1,5 +1,5 @@
-"""Backtest mode: the kernel on a test clock, fed by historical bars, filled by the simulated
-venue. A thin shell: all trading logic lives in the kernel and the venue."""
+"""Backtest mode: the kernel on a test clock, fed by historical bars and ticks, filled by the
+simulated venue. A thin shell: all trading logic lives in the kernel and the venue."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
-from functools import partial
 from itertools import repeat
 
 import numpy as np
@@ -16,12 +15,20 @@ import numpy.typing as npt
 from tradeloop.brokers.simulated.venue import SimulatedVenue, SimulatedVenueConfig
 from tradeloop.core.clock import TestClock
 from tradeloop.core.errors import ConfigError
-from tradeloop.core.time import NANOS_PER_DAY
 from tradeloop.engine.kernel import Kernel, StrategyFailure, StrategyRunner
-from tradeloop.indicators.base import Indicator
+from tradeloop.engine.streams import (
+    Stream,
+    StreamKind,
+    load_chunks,
+    make_stream,
+    marks_on,
+    merged_columns,
+    price_decimals,
+    union_of_times,
+)
 from tradeloop.model import events as ev
 from tradeloop.model.account import Account
-from tradeloop.model.data import Bar, BarSeries
+from tradeloop.model.data import MarketSeries
 from tradeloop.model.enums import AccountType, OmsType
 from tradeloop.model.instrument import Instrument, to_decimal
 from tradeloop.model.orders import Order
@@ -74,7 +81,7 @@ class BacktestRun:
 
     config: BacktestConfig
     instruments: dict[str, Instrument]
-    series: dict[str, BarSeries]
+    series: list[MarketSeries]
     timeline: IntArray
     equity: FloatArray
     in_market: npt.NDArray[np.bool_]
@@ -92,27 +99,10 @@ class BacktestRun:
     bars: int
     elapsed: float
 
-
-@dataclass(eq=False)
-class _Stream:
-    series: BarSeries
-    step_ns: int
-    handlers: list[tuple[StrategyRunner, Callable[[Bar], None]]] = field(default_factory=list)
-    batches: list[tuple[Indicator, dict[str, FloatArray]]] = field(default_factory=list)
-    streaming: list[Indicator] = field(default_factory=list)
-    # the current chunk of the precomputed indicator values, as lists, from row ``base`` on
-    precomputed: list[tuple[Indicator, list[float], list[tuple[str, list[float]]]]] = field(
-        default_factory=list
-    )
-    base: int = 0
-
-    def load_chunk(self, first: int, end: int) -> None:
-        self.base = first
-        self.precomputed = [
-            (ind, out["value"][first:end].tolist(),
-             [(name, out[name][first:end].tolist()) for name in ind.outputs])
-            for ind, out in self.batches
-        ]
+    @property
+    def symbols(self) -> list[str]:
+        """The symbols the run had data for, in the order it was added."""
+        return list(dict.fromkeys(s.symbol for s in self.series))
 
 
 class BacktestEngine:
@@ -135,7 +125,7 @@ class BacktestEngine:
         self.kernel = Kernel(self.clock, account, self.config.oms, self.config.fx_rates)
         self.venue = SimulatedVenue(self.kernel.cache, self.clock, self.config.venue)
         self.kernel.add_execution_client(self.venue, default=True)
-        self._series: dict[str, BarSeries] = {}
+        self._series: list[MarketSeries] = []
         self._fills: list[ev.OrderFilled] = []
         self.kernel.bus.subscribe("events.order.*", self._record_fill)
 
@@ -143,108 +133,120 @@ class BacktestEngine:
         if isinstance(event, ev.OrderFilled):
             self._fills.append(event)
 
-    def add_data(self, series: BarSeries, instrument: Instrument | None = None) -> Instrument:
-        """Add the bars of one instrument; the instrument is guessed from the data if omitted."""
-        if series.symbol in self._series:
-            raise ConfigError(f"data for {series.symbol} was added twice")
+    def add_data(self, series: MarketSeries, instrument: Instrument | None = None) -> Instrument:
+        """Add the bars, quote ticks or trade ticks of one instrument.
+
+        An instrument may have one stream of each kind. Its ``Instrument`` is guessed from the
+        symbol and the data's price decimals when omitted, or taken from earlier data.
+        """
+        kind = make_stream(series).kind
+        if any(s.symbol == series.symbol and make_stream(s).kind is kind for s in self._series):
+            raise ConfigError(f"{kind.value} data for {series.symbol} was added twice")
         if len(series) == 0:
-            raise ConfigError(f"{series.source or series.symbol}: no bars in the chosen range")
+            raise ConfigError(
+                f"{series.source or series.symbol}: no {kind.value}s in the chosen range"
+            )
+        known = self.kernel.cache.instruments.get(series.symbol)
         if instrument is None:
-            instrument = Instrument.guess(series.symbol, _decimals(series))
+            instrument = known or Instrument.guess(series.symbol, price_decimals(series))
         if instrument.symbol != series.symbol:
             raise ConfigError(f"instrument {instrument.symbol} given for {series.symbol} data")
-        self.kernel.add_instrument(replace(instrument, venue=self.venue.venue))
-        self._series[series.symbol] = series
-        return instrument
+        if known is None or instrument is not known:
+            self.kernel.add_instrument(replace(instrument, venue=self.venue.venue))
+        self._series.append(series)
+        return self.kernel.cache.instruments[series.symbol]
 
     def add_strategy(
         self, strategy: Strategy, symbols: tuple[str, ...] | list[str] | None = None
     ) -> StrategyRunner:
         """Attach a strategy to some (default: all) of the data's symbols."""
-        chosen = tuple(symbols) if symbols else tuple(self._series)
+        known = list(dict.fromkeys(s.symbol for s in self._series))
+        chosen = tuple(symbols) if symbols else tuple(known)
         if not chosen:
             raise ConfigError("add data before strategies")
-        missing = [s for s in chosen if s not in self._series]
+        missing = [s for s in chosen if s not in known]
         if missing:
             raise ConfigError(f"no data for {', '.join(missing)}")
         return self.kernel.add_strategy(strategy, chosen)
 
     def run(self, progress: ProgressHandler | None = None) -> BacktestRun:
-        """Run every strategy over all the bars and return what happened."""
+        """Run every strategy over all the data and return what happened."""
         started = time.perf_counter()
-        symbols = list(self._series)
-        streams = [_Stream(s, _step_ns(s)) for s in self._series.values()]
-        first = min(int(s.ts[0]) for s in self._series.values())
-        self.clock.advance_to(first)
+        streams = [make_stream(s) for s in self._series]
+        self.clock.advance_to(min(int(s.ts[0]) for s in self._series))
         self.kernel.start()
         for runner in self.kernel.runners:
-            self._wire(runner, streams, symbols)
+            self._wire(runner, streams)
         self.kernel.failure_listeners.append(lambda r: self._unwire(r, streams))
-        total = sum(len(s) for s in self._series.values())
+        total = sum(len(s) for s in self._series)
         self._loop(streams, total, progress)
         self.kernel.stop()
-        return self._record(total, time.perf_counter() - started)
+        return self._record(streams, total, time.perf_counter() - started)
 
-    def _wire(self, runner: StrategyRunner, streams: list[_Stream], symbols: list[str]) -> None:
+    def _wire(self, runner: StrategyRunner, streams: list[Stream]) -> None:
         if not runner.active:
             return
-        for symbol in runner.symbols:
-            streams[symbols.index(symbol)].handlers.append((runner, runner.strategy.on_bar))
+        strategy = runner.strategy
+        for stream in streams:
+            if stream.symbol in runner.symbols:
+                hook = strategy.on_bar if stream.kind is StreamKind.BAR else strategy.on_tick
+                stream.handlers.append((runner, hook))
         for indicator, symbol in runner.indicators:
-            stream = streams[symbols.index(symbol)]
+            found = [s for s in streams if s.symbol == symbol and s.kind is StreamKind.BAR]
+            if not found:
+                raise ConfigError(f"{strategy.id}: indicator {indicator.name} needs bars of "
+                                  f"{symbol}, and the backtest has none")
+            stream = found[0]
             if self.config.precompute_indicators:
                 cols = [getattr(stream.series, name) for name in indicator.inputs]
                 stream.batches.append((indicator, indicator.batch(*cols)))
             else:
                 stream.streaming.append(indicator)
 
-    def _unwire(self, runner: StrategyRunner, streams: list[_Stream]) -> None:
+    def _unwire(self, runner: StrategyRunner, streams: list[Stream]) -> None:
         for stream in streams:
             stream.handlers = [h for h in stream.handlers if h[0] is not runner]  # not in place
 
-    def _loop(self, streams: list[_Stream], total: int, progress: ProgressHandler | None) -> None:
+    def _loop(self, streams: list[Stream], total: int, progress: ProgressHandler | None) -> None:
         clock = self.clock
         venue = self.venue
         books = venue._books
         last_prices = self.kernel.cache.last_prices
         emulator = self.kernel.execution.emulator
-        if len(streams) == 1:
-            stream_ids: IntArray = np.zeros(total, dtype=np.int64)
-            rows: IntArray = np.arange(total, dtype=np.int64)
-            merged = streams[0].series
-            cols = [merged.ts, merged.open, merged.high, merged.low, merged.close, merged.volume]
-        else:
-            all_ts = np.concatenate([s.series.ts for s in streams])
-            order = np.argsort(all_ts, kind="stable")
-            stream_ids = np.concatenate(
-                [np.full(len(s.series), k, dtype=np.int64) for k, s in enumerate(streams)]
-            )[order]
-            rows = np.concatenate([np.arange(len(s.series)) for s in streams])[order]
-            cols = [
-                np.concatenate([getattr(s.series, f) for s in streams])[order]
-                for f in ("ts", "open", "high", "low", "close", "volume")
-            ]
-        names = [s.series.symbol for s in streams]
-        make_bar = partial(tuple.__new__, Bar)  # C-level construction of the immutable Bar
+        stream_ids, rows, cols = merged_columns(streams)
+        names = [s.symbol for s in streams]
+        makers = [s.make for s in streams]
+        bars_only = all(s.kind is StreamKind.BAR for s in streams)
         single = len(streams) == 1
+        BAR, QUOTE = StreamKind.BAR, StreamKind.QUOTE
         for lo in range(0, total, _CHUNK):
             hi = min(lo + _CHUNK, total)
             sid_c = stream_ids[lo:hi].tolist()
-            ts_c, o_c, h_c, l_c, c_c, v_c = (col[lo:hi].tolist() for col in cols)
+            ts_c, a_c, b_c, c_c, d_c, e_c, mark_c = (col[lo:hi].tolist() for col in cols)
             sym_c = repeat(names[0], hi - lo) if single else [names[s] for s in sid_c]
-            bars = map(make_bar, zip(sym_c, ts_c, o_c, h_c, l_c, c_c, v_c, strict=True))
+            rows_c = zip(sym_c, ts_c, a_c, b_c, c_c, d_c, e_c, strict=True)
+            items = (
+                map(makers[0], rows_c) if bars_only
+                else [makers[s](row) for s, row in zip(sid_c, rows_c, strict=True)]
+            )
             row_c = range(lo, hi) if single else rows[lo:hi].tolist()
-            _load_chunks(streams, stream_ids[lo:hi], rows[lo:hi])
-            for s, i, ts, close, bar in zip(sid_c, row_c, ts_c, c_c, bars, strict=True):
+            load_chunks(streams, stream_ids[lo:hi], rows[lo:hi])
+            for s, i, ts, mark, item in zip(sid_c, row_c, ts_c, mark_c, items, strict=True):
                 stream = streams[s]
-                sym = bar[0]
+                sym = item[0]
                 if ts >= clock.next_alert_ns:
                     clock.advance_to(ts)
                 else:
                     clock._now = ts
-                if sym in books:
-                    venue.process_bar(sym, ts, bar[2], bar[3], bar[4], close, bar[6])
-                last_prices[sym] = close
+                kind = stream.kind
+                if kind is BAR:
+                    if sym in books:
+                        venue.process_bar(sym, ts, item[2], item[3], item[4], item[5], item[6])
+                elif kind is QUOTE:
+                    venue.process_quote(item)
+                elif sym in books:
+                    venue.process_trade(sym, ts, item[2], item[3])
+                last_prices[sym] = mark
                 close_ts = ts + stream.step_ns
                 if close_ts >= clock.next_alert_ns:
                     clock.advance_to(close_ts)
@@ -259,24 +261,21 @@ class BacktestEngine:
                         for name, column in extras:
                             setattr(ind, name, column[j])
                 for ind in stream.streaming:
-                    ind.update_bar(bar)
+                    ind.update_bar(item)
                 if emulator.watching:
-                    emulator.on_price(sym, close)
-                for runner, on_bar in stream.handlers:
+                    emulator.on_price(sym, mark)
+                for runner, handler in stream.handlers:
                     try:
-                        on_bar(bar)
+                        handler(item)
                     except Exception as exc:  # user code stops, the run goes on
-                        runner.fail("on_bar", exc, ts)
+                        runner.fail(stream.hook, exc, ts)
             if progress is not None:
                 progress(hi, total)
 
-    def _record(self, total: int, elapsed: float) -> BacktestRun:
+    def _record(self, streams: list[Stream], total: int, elapsed: float) -> BacktestRun:
         kernel = self.kernel
-        timeline = _union_of_times([s.ts for s in self._series.values()])
-        marks: dict[str, FloatArray] = {}
-        for symbol, series in self._series.items():
-            idx = np.searchsorted(series.ts, timeline, side="right") - 1
-            marks[symbol] = np.where(idx >= 0, series.close[np.maximum(idx, 0)], np.nan)
+        timeline = union_of_times([s.ts for s in self._series])
+        marks = marks_on(timeline, streams)
         instruments = dict(kernel.cache.instruments)
         to_account = {
             sym: self._conversion(inst, marks, timeline.shape[0])
@@ -289,7 +288,7 @@ class BacktestEngine:
             {s: float(i.multiplier) for s, i in instruments.items()}, to_account,
         )
         return BacktestRun(
-            config=self.config, instruments=instruments, series=dict(self._series),
+            config=self.config, instruments=instruments, series=list(self._series),
             timeline=timeline, equity=curve, in_market=in_market(timeline, book),
             orders=list(kernel.cache.orders.values()), fills=list(self._fills),
             positions=list(kernel.cache.positions.values()), book=list(book), marks=marks,
@@ -315,47 +314,3 @@ class BacktestEngine:
         if fixed is None:
             fx.rate(inst.quote_currency, account_ccy)  # raises the explanatory ConfigError
         return np.full(n, float(fixed or 0))
-
-
-def _load_chunks(streams: list[_Stream], stream_ids: IntArray, rows: IntArray) -> None:
-    # give each stream with bars in this chunk its slice of precomputed indicator values
-    if len(streams) == 1:
-        if streams[0].batches:
-            streams[0].load_chunk(int(rows[0]), int(rows[-1]) + 1)
-        return
-    for k, stream in enumerate(streams):
-        if stream.batches:
-            mine = rows[stream_ids == k]
-            if mine.size:
-                stream.load_chunk(int(mine[0]), int(mine[-1]) + 1)
-
-
-def _union_of_times(columns: list[IntArray]) -> IntArray:
-    if len(columns) == 1:
-        return columns[0]
-    merged = np.sort(np.concatenate(columns), kind="stable")
-    keep = np.empty(merged.shape[0], dtype=bool)
-    keep[:1] = True
-    np.not_equal(merged[1:], merged[:-1], out=keep[1:])
-    return merged[keep]
-
-
-def _step_ns(series: BarSeries) -> int:
-    if series.timeframe_ns:
-        return series.timeframe_ns
-    if len(series) > 1:
-        return int(np.median(np.diff(series.ts)))
-    return NANOS_PER_DAY
-
-
-def _decimals(series: BarSeries) -> int:
-    sample = np.concatenate([series.open[:500], series.close[:500]])
-    best = 0
-    for value in sample.tolist():
-        text = repr(value)
-        if "e" in text:
-            return 8
-        if "." in text:
-            best = max(best, len(text.split(".")[1].rstrip("0")))
-    return min(best, 8)
-

@@ -2,7 +2,15 @@
 
 from tradeloop.model.account import Account
 from tradeloop.model.cache import Cache
-from tradeloop.model.data import Bar, BarSeries, QuoteTick, TradeTick
+from tradeloop.model.data import (
+    Bar,
+    BarSeries,
+    MarketSeries,
+    QuoteSeries,
+    QuoteTick,
+    TradeSeries,
+    TradeTick,
+)
 from tradeloop.model.enums import (
     AccountType,
     AssetClass,
@@ -29,14 +37,17 @@ __all__ = [
     "ContingencyType",
     "Instrument",
     "LiquiditySide",
+    "MarketSeries",
     "OmsType",
     "Order",
     "OrderSide",
     "OrderStatus",
     "OrderType",
     "Position",
+    "QuoteSeries",
     "QuoteTick",
     "TimeInForce",
+    "TradeSeries",
     "TradeTick",
     "TrailingOffsetType",
     "to_decimal",

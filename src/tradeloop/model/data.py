@@ -121,3 +121,55 @@ class BarSeries:
             symbol, self.ts, self.open, self.high, self.low, self.close, self.volume,
             self.timeframe_ns, self.source,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class QuoteSeries:
+    """Top-of-book quotes of one instrument as columns, sorted by time.
+
+    Attributes
+    ----------
+    symbol : str
+    ts : ndarray of int64
+        Quote times, UTC nanoseconds, non-decreasing.
+    bid, ask, bid_size, ask_size : ndarray of float64
+    source : str
+    """
+
+    symbol: str
+    ts: IntArray
+    bid: FloatArray
+    ask: FloatArray
+    bid_size: FloatArray
+    ask_size: FloatArray
+    source: str = ""
+
+    def __len__(self) -> int:
+        return int(self.ts.shape[0])
+
+
+@dataclass(frozen=True, slots=True)
+class TradeSeries:
+    """Trade prints of one instrument as columns, sorted by time.
+
+    Attributes
+    ----------
+    symbol : str
+    ts : ndarray of int64
+        Trade times, UTC nanoseconds, non-decreasing.
+    price, size : ndarray of float64
+    source : str
+    """
+
+    symbol: str
+    ts: IntArray
+    price: FloatArray
+    size: FloatArray
+    source: str = ""
+
+    def __len__(self) -> int:
+        return int(self.ts.shape[0])
+
+
+#: Any column-oriented market data stream a backtest can replay.
+MarketSeries = BarSeries | QuoteSeries | TradeSeries

@@ -88,7 +88,7 @@ def test_a_bundled_example_runs_on_its_own_data(tmp_path: Path) -> None:
     assert all(p.parent == out and p.stat().st_size > 0 for p in outcome.files)
     run = outcome.result.run
     assert run.bars == len(goog())
-    assert list(run.series) == ["GOOG"]
+    assert run.symbols == ["GOOG"]
     assert [d.bars.symbol for d in outcome.data] == ["GOOG"]
     assert run.failures == []
 
@@ -107,7 +107,7 @@ def test_from_and_to_slice_the_data_inclusively(tmp_path: Path) -> None:
     run = run_backtest(request).result.run
     ts = goog().ts
     expected = ts[(ts >= ns(2010, 1, 4)) & (ts <= ns(2010, 6, 30))]
-    assert run.series["GOOG"].ts.tolist() == expected.tolist()
+    assert run.series[0].ts.tolist() == expected.tolist()
     assert run.timeline[0] == ns(2010, 1, 4) and run.timeline[-1] == ns(2010, 6, 30)
     assert run.strategies == {"SmaCross": {"fast": 5, "slow": 12, "size": 1}}
     assert all(ns(2010, 1, 4) <= f.ts <= ns(2010, 6, 30) for f in run.fills)
@@ -129,8 +129,8 @@ def test_a_data_file_and_a_symbol_name(tmp_path: Path) -> None:
         "tradeloop.examples.sma_cross:SmaCross", data=(str(csv),), symbols=("ALPHABET",),
         out_dir=tmp_path / "o",
     )).result.run
-    assert list(run.series) == ["ALPHABET"]
-    assert np.array_equal(run.series["ALPHABET"].close, goog().close)
+    assert run.symbols == ["ALPHABET"]
+    assert np.array_equal(run.series[0].close, goog().close)
     assert {f.symbol for f in run.fills} == {"ALPHABET"}
 
 

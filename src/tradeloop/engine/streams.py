@@ -1,0 +1,182 @@
+"""The data streams a backtest replays: bars, quote ticks and trade ticks, merged in time order.
+
+Each stream is laid out as the same seven columns (time, five values, and the price that marks
+the instrument) so that the data loop can walk every kind of stream through one merge. A stream
+builds its own immutable market data objects (``Bar``, ``QuoteTick``, ``TradeTick``) from a row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import Enum
+from functools import partial
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from tradeloop.core.time import NANOS_PER_DAY
+from tradeloop.engine.kernel import StrategyRunner
+from tradeloop.indicators.base import Indicator
+from tradeloop.model.data import Bar, BarSeries, MarketSeries, QuoteSeries, QuoteTick, TradeTick
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+Row = tuple[str, int, float, float, float, float, float]
+
+
+class StreamKind(Enum):
+    """What a stream's rows are."""
+
+    BAR = "bar"
+    QUOTE = "quote"
+    TRADE = "trade"
+
+
+def _quote(row: Row) -> QuoteTick:
+    return tuple.__new__(QuoteTick, row[:6])
+
+
+def _trade(row: Row) -> TradeTick:
+    return tuple.__new__(TradeTick, (*row[:4], ""))
+
+
+@dataclass(eq=False)
+class Stream:
+    """One stream in the merge, with the strategies and indicators it feeds."""
+
+    series: MarketSeries
+    kind: StreamKind
+    step_ns: int
+    make: Callable[[Row], Any]
+    handlers: list[tuple[StrategyRunner, Callable[[Any], None]]] = field(default_factory=list)
+    batches: list[tuple[Indicator, dict[str, FloatArray]]] = field(default_factory=list)
+    streaming: list[Indicator] = field(default_factory=list)
+    # the current chunk of the precomputed indicator values, as lists, from row ``base`` on
+    precomputed: list[tuple[Indicator, list[float], list[tuple[str, list[float]]]]] = field(
+        default_factory=list
+    )
+    base: int = 0
+
+    @property
+    def symbol(self) -> str:
+        """The instrument the stream is about."""
+        return self.series.symbol
+
+    @property
+    def hook(self) -> str:
+        """The strategy hook the stream's rows go to."""
+        return "on_bar" if self.kind is StreamKind.BAR else "on_tick"
+
+    def columns(self) -> list[npt.NDArray[Any]]:
+        """Time, five values and the mark price, as arrays of equal length."""
+        s = self.series
+        zero = np.zeros(len(s))
+        if isinstance(s, BarSeries):
+            return [s.ts, s.open, s.high, s.low, s.close, s.volume, s.close]
+        if isinstance(s, QuoteSeries):
+            return [s.ts, s.bid, s.ask, s.bid_size, s.ask_size, zero, (s.bid + s.ask) / 2]
+        return [s.ts, s.price, s.size, zero, zero, zero, s.price]
+
+    def load_chunk(self, first: int, end: int) -> None:
+        """Keep the precomputed indicator values of rows ``first`` to ``end`` as lists."""
+        self.base = first
+        self.precomputed = [
+            (ind, out["value"][first:end].tolist(),
+             [(name, out[name][first:end].tolist()) for name in ind.outputs])
+            for ind, out in self.batches
+        ]
+
+
+def make_stream(series: MarketSeries) -> Stream:
+    """Wrap a series for the data loop."""
+    if isinstance(series, BarSeries):
+        return Stream(series, StreamKind.BAR, _step_ns(series), partial(tuple.__new__, Bar))
+    if isinstance(series, QuoteSeries):
+        return Stream(series, StreamKind.QUOTE, 0, _quote)
+    return Stream(series, StreamKind.TRADE, 0, _trade)
+
+
+def merged_columns(streams: list[Stream]) -> tuple[IntArray, IntArray, list[npt.NDArray[Any]]]:
+    """Every row of every stream in time order (ties keep the order streams were added).
+
+    Returns
+    -------
+    (stream_ids, rows, columns)
+        For each merged row: its stream's index, its row in that stream, and the seven columns.
+    """
+    if len(streams) == 1:
+        n = len(streams[0].series)
+        return np.zeros(n, dtype=np.int64), np.arange(n, dtype=np.int64), streams[0].columns()
+    per_stream = [s.columns() for s in streams]
+    order = np.argsort(np.concatenate([cols[0] for cols in per_stream]), kind="stable")
+    stream_ids = np.concatenate(
+        [np.full(len(s.series), k, dtype=np.int64) for k, s in enumerate(streams)]
+    )[order]
+    rows = np.concatenate([np.arange(len(s.series), dtype=np.int64) for s in streams])[order]
+    columns = [np.concatenate([cols[c] for cols in per_stream])[order] for c in range(7)]
+    return stream_ids, rows, columns
+
+
+def load_chunks(streams: list[Stream], stream_ids: IntArray, rows: IntArray) -> None:
+    """Give each stream with rows in this chunk its slice of precomputed indicator values."""
+    if len(streams) == 1:
+        if streams[0].batches:
+            streams[0].load_chunk(int(rows[0]), int(rows[-1]) + 1)
+        return
+    for k, stream in enumerate(streams):
+        if stream.batches:
+            mine = rows[stream_ids == k]
+            if mine.size:
+                stream.load_chunk(int(mine[0]), int(mine[-1]) + 1)
+
+
+def marks_on(timeline: IntArray, streams: list[Stream]) -> dict[str, FloatArray]:
+    """Each symbol's latest mark price at every time of ``timeline`` (NaN before its first).
+
+    A symbol with bars is marked by their closes; otherwise by its ticks.
+    """
+    marks: dict[str, FloatArray] = {}
+    for stream in sorted(streams, key=lambda s: s.kind is StreamKind.BAR):
+        columns = stream.columns()
+        idx = np.searchsorted(columns[0], timeline, side="right") - 1
+        marks[stream.symbol] = np.where(idx >= 0, columns[6][np.maximum(idx, 0)], np.nan)
+    return marks
+
+
+def union_of_times(columns: list[IntArray]) -> IntArray:
+    """The sorted distinct times of several time columns."""
+    if len(columns) == 1:
+        return columns[0]
+    merged = np.sort(np.concatenate(columns), kind="stable")
+    keep = np.empty(merged.shape[0], dtype=bool)
+    keep[:1] = True
+    np.not_equal(merged[1:], merged[:-1], out=keep[1:])
+    return merged[keep]
+
+
+def price_decimals(series: MarketSeries) -> int:
+    """How many decimals the series' prices use (at most 8), from a sample."""
+    if isinstance(series, BarSeries):
+        sample = np.concatenate([series.open[:500], series.close[:500]])
+    elif isinstance(series, QuoteSeries):
+        sample = np.concatenate([series.bid[:500], series.ask[:500]])
+    else:
+        sample = series.price[:1000]
+    best = 0
+    for value in sample.tolist():
+        text = repr(value)
+        if "e" in text:
+            return 8
+        if "." in text:
+            best = max(best, len(text.split(".")[1].rstrip("0")))
+    return min(best, 8)
+
+
+def _step_ns(series: BarSeries) -> int:
+    if series.timeframe_ns:
+        return series.timeframe_ns
+    if len(series) > 1:
+        return int(np.median(np.diff(series.ts)))
+    return NANOS_PER_DAY
