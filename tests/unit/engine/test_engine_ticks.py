@@ -62,7 +62,8 @@ def test_market_buy_on_a_quote_fills_at_the_next_ask() -> None:
     assert trader.fills[0].last_px == Decimal("100.12")  # ask of the 2nd quote
     assert trader.fills[0].ts == T0 + SEC
     assert trader.fills[1].last_px == Decimal("100.30")  # bid of the 4th quote
-    assert run.final_equity == Decimal(100_000) + Decimal(10) * (Decimal("100.30") - Decimal("100.12"))
+    gain = Decimal(10) * (Decimal("100.30") - Decimal("100.12"))
+    assert run.final_equity == Decimal(100_000) + gain
     assert run.failures == []
 
 
