@@ -39,3 +39,18 @@ def test_offset_data_never_fills_before_the_order_was_sent() -> None:
     assert fill.ts >= T0 + DAY
     assert fill.ts == T0 + DAY + 12 * HOUR
     assert fill.last_px == Decimal(110)
+
+
+def test_a_day_order_lives_through_the_first_day_it_can_trade() -> None:
+    a = series("A", [50, 51, 52])
+    b = series("B", [100, 110, 120, 130], start=T0 - 12 * HOUR)
+
+    def buy_day_limit(strategy: Recorder, bar: Bar, index: int) -> None:
+        if bar.symbol == "A" and bar.ts == T0:
+            strategy.buy(1, "B", limit=200, tif="DAY")  # marketable: fills when it can trade
+
+    engine = engine_with(a, b)
+    strategy = Recorder(act=buy_day_limit)
+    engine.add_strategy(strategy)
+    engine.run()
+    assert [f.ts for f in strategy.fills] == [T0 + DAY + 12 * HOUR]

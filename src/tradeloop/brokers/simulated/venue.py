@@ -118,7 +118,6 @@ class SimulatedVenue:
         self._seq = itertools.count(1)
         self._trade_seq = itertools.count(1)
         self._tz = ZoneInfo(self.config.day_timezone)
-        self._processing: str | None = None
 
     # -- the port -------------------------------------------------------------------------------
 
@@ -215,44 +214,40 @@ class SimulatedVenue:
         sell_volume: float | None = None,
     ) -> None:
         """Match ``book``; buys may take ``volume``, sells ``sell_volume`` (default: the same)."""
-        self._processing = symbol
-        try:
-            self._expire(book, ts)
-            # An order matches only bars that open at or after the moment it was sent: with
-            # several instruments, an order sent at one bar's close must not fill in another
-            # instrument's bar that opened earlier.
-            candidates = [w for w in book if w.active and w.order.ts_init <= ts]
+        self._expire(book, ts)
+        # An order matches only bars that open at or after the moment it was sent: with
+        # several instruments, an order sent at one bar's close must not fill in another
+        # instrument's bar that opened earlier.
+        candidates = [w for w in book if w.active and w.order.ts_init <= ts]
+        for w in candidates:
+            w.start = 0.0
+        done: set[int] = set()
+        while True:
+            best: tuple[float, int, _Working, float, float | None] | None = None
+            touches: list[tuple[float, int, _Working, float, float | None]] = []
             for w in candidates:
-                w.start = 0.0
-            done: set[int] = set()
-            while True:
-                best: tuple[float, int, _Working, float, float | None] | None = None
-                touches: list[tuple[float, int, _Working, float, float | None]] = []
-                for w in candidates:
-                    if w.seq in done or w.order.is_closed or not w.active:
-                        continue
-                    path = buy_path if w.order.side is OrderSide.BUY else sell_path
-                    touch = self._touch(w, path)
-                    if touch is not None:
-                        touches.append((touch[0], w.seq, w, touch[1], touch[2]))
-                if not touches:
-                    break
-                best = min(touches, key=lambda x: (x[0], x[1]))
-                best = self._resolve_conflict(best, touches)
-                t, _, working, price, triggered_at = best
-                done.add(working.seq)
-                if triggered_at is not None and not working.triggered:
-                    working.triggered = True
-                    self._emit(ev.OrderTriggered, working.order)
-                buy = working.order.side is OrderSide.BUY
-                size = volume if buy or sell_volume is None else sell_volume
-                self._fill(working, t, price, size, ts, candidates)
-            for w in candidates:  # trailing stops keep the best price of the whole bar
-                if w.order.order_type is OrderType.TRAILING_STOP and not w.order.is_closed:
-                    self._trail(w, buy_path if w.order.side is OrderSide.BUY else sell_path, True)
-            self._cancel_unfilled_immediate(candidates)
-        finally:
-            self._processing = None
+                if w.seq in done or w.order.is_closed or not w.active:
+                    continue
+                path = buy_path if w.order.side is OrderSide.BUY else sell_path
+                touch = self._touch(w, path)
+                if touch is not None:
+                    touches.append((touch[0], w.seq, w, touch[1], touch[2]))
+            if not touches:
+                break
+            best = min(touches, key=lambda x: (x[0], x[1]))
+            best = self._resolve_conflict(best, touches)
+            t, _, working, price, triggered_at = best
+            done.add(working.seq)
+            if triggered_at is not None and not working.triggered:
+                working.triggered = True
+                self._emit(ev.OrderTriggered, working.order)
+            buy = working.order.side is OrderSide.BUY
+            size = volume if buy or sell_volume is None else sell_volume
+            self._fill(working, t, price, size, ts, candidates)
+        for w in candidates:  # trailing stops keep the best price of the whole bar
+            if w.order.order_type is OrderType.TRAILING_STOP and not w.order.is_closed:
+                self._trail(w, buy_path if w.order.side is OrderSide.BUY else sell_path, True)
+        self._cancel_unfilled_immediate(candidates)
 
     def _touch(
         self, w: _Working, path: matching.Path
@@ -412,6 +407,8 @@ class SimulatedVenue:
         day = ""
         for w in list(book):
             o = w.order
+            if o.ts_init > ts:
+                continue  # sent after this bar opened: its day has not begun here
             if o.time_in_force is TimeInForce.GTD and o.expire_ns is not None and ts >= o.expire_ns:
                 self._close(w, ev.OrderExpired)
             elif o.time_in_force is TimeInForce.DAY and w.active:
