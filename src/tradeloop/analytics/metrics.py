@@ -123,8 +123,6 @@ METRIC_KEYS: tuple[str, ...] = (
 """The keys of :func:`compute_metrics`'s result, in order."""
 
 
-
-
 def _check_periods(periods: float) -> float:
     value = float(periods)
     # nan is accepted and propagates (an unknown frequency gives nan metrics).
@@ -133,18 +131,32 @@ def _check_periods(periods: float) -> float:
     return value
 
 
-def _annual_return(returns: FloatArray, periods: float) -> float:
-    """CAGR of a return series: ``prod(1 + r) ** (P / n) - 1`` (NaN returns count as 0)."""
-    n = returns.size
-    if n < 1:
-        return NAN
-    growth = np.nanprod(returns + 1.0)
+def _check_returns(returns: npt.ArrayLike, periods_per_year: float) -> tuple[FloatArray, float]:
+    periods = _check_periods(periods_per_year)
+    return as_float_1d(returns, "returns"), periods
+
+
+def _too_few(returns: FloatArray, present: int) -> bool:
+    # Fewer than 2 returns, or fewer than ``present`` of them not NaN.
+    return returns.size < 2 or count_present(returns) < present
+
+
+def _growth_rate(growth: float | np.floating, num_years: float) -> float:
+    # Annual rate of a growth factor reached in ``num_years``; nan for a negative factor (no
+    # real root in general: do not let an even integer exponent flip the sign).
     if growth < 0.0:
         return NAN
-    num_years = n / periods
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         # Scalar float64 power (libm pow, as empyrical): overflows to inf instead of raising.
         return float(np.float64(growth) ** (1.0 / num_years) - 1.0)
+
+
+def _annual_return(returns: FloatArray, periods: float) -> float:
+    # CAGR of a return series: ``prod(1 + r) ** (P / n) - 1`` (NaN returns count as 0).
+    n = returns.size
+    if n < 1:
+        return NAN
+    return _growth_rate(np.nanprod(returns + 1.0), n / periods)
 
 
 # --------------------------------------------------------------------------------------------
@@ -257,14 +269,7 @@ def cagr(equity: npt.ArrayLike, periods_per_year: float) -> float:
     n = values.size
     if n < 2 or not values[0] > 0.0:
         return NAN
-    growth = values[-1] / values[0]
-    if growth < 0.0:
-        # No real root in general; do not let an even integer exponent flip the sign.
-        return NAN
-    num_years = (n - 1) / periods
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        # Scalar float64 power (libm pow, as empyrical): overflows to inf instead of raising.
-        return float(np.float64(growth) ** (1.0 / num_years) - 1.0)
+    return _growth_rate(values[-1] / values[0], (n - 1) / periods)
 
 
 def annual_volatility(returns: npt.ArrayLike, periods_per_year: float) -> float:
@@ -286,9 +291,8 @@ def annual_volatility(returns: npt.ArrayLike, periods_per_year: float) -> float:
     float
         ``sigma_ann``; ``nan`` with fewer than 2 (non-NaN) returns.
     """
-    periods = _check_periods(periods_per_year)
-    values = as_float_1d(returns, "returns")
-    if values.size < 2 or count_present(values) < 2:
+    values, periods = _check_returns(returns, periods_per_year)
+    if _too_few(values, present=2):
         return NAN
     return float(np.nanstd(values, ddof=1) * periods**0.5)
 
@@ -314,9 +318,8 @@ def sharpe(returns: npt.ArrayLike, periods_per_year: float) -> float:
         ``S``; ``nan`` with fewer than 2 (non-NaN) returns or when all returns are 0;
         ``±inf`` when all returns are equal and non-zero.
     """
-    periods = _check_periods(periods_per_year)
-    values = as_float_1d(returns, "returns")
-    if values.size < 2 or count_present(values) < 2:
+    values, periods = _check_returns(returns, periods_per_year)
+    if _too_few(values, present=2):
         return NAN
     std = np.nanstd(values, ddof=1)
     if np.isfinite(std) and np.nanmax(values) == np.nanmin(values):
@@ -347,9 +350,8 @@ def sortino(returns: npt.ArrayLike, periods_per_year: float) -> float:
         is negative and the mean is 0; ``+inf`` when no return is negative and the mean is
         positive.
     """
-    periods = _check_periods(periods_per_year)
-    values = as_float_1d(returns, "returns")
-    if values.size < 2 or count_present(values) < 1:
+    values, periods = _check_returns(returns, periods_per_year)
+    if _too_few(values, present=1):
         return NAN
     mean_annual = np.nanmean(values) * periods
     downside = np.clip(values, -np.inf, 0.0)
@@ -378,8 +380,7 @@ def calmar(returns: npt.ArrayLike, periods_per_year: float) -> float:
         ``C``; ``nan`` when there are no returns, when the maximum drawdown is not negative,
         when the compounded growth is negative, or when the ratio is infinite.
     """
-    periods = _check_periods(periods_per_year)
-    values = as_float_1d(returns, "returns")
+    values, periods = _check_returns(returns, periods_per_year)
     mdd = max_drawdown(values, kind="returns")
     if not mdd < 0.0:
         return NAN
@@ -397,7 +398,7 @@ def calmar(returns: npt.ArrayLike, periods_per_year: float) -> float:
 def compute_metrics(
     ts_ns: npt.ArrayLike,
     equity: npt.ArrayLike,
-    tradeas_trade_pnls: npt.ArrayLike,
+    trade_pnls: npt.ArrayLike,
     in_market: npt.ArrayLike,
     *,
     periods: float | None = None,
@@ -420,13 +421,13 @@ def compute_metrics(
     ``calmar``                     :func:`calmar` ``(r, P)``
     ``max_drawdown``               :func:`max_drawdown` ``(equity)``
     ``max_drawdown_duration_days`` :func:`max_drawdown_duration` ``(ts_ns, equity)`` / 1 day
-    ``win_rate``                   :func:`win_rate` ``(tradeas_trade_pnls)``
-    ``profit_factor``              :func:`profit_factor` ``(tradeas_trade_pnls)``
-    ``expectancy``                 :func:`expectancy` ``(tradeas_trade_pnls)``
-    ``average_win``                :func:`average_win` ``(tradeas_trade_pnls)``
-    ``average_loss``               :func:`average_loss` ``(tradeas_trade_pnls)``
+    ``win_rate``                   :func:`win_rate` ``(trade_pnls)``
+    ``profit_factor``              :func:`profit_factor` ``(trade_pnls)``
+    ``expectancy``                 :func:`expectancy` ``(trade_pnls)``
+    ``average_win``                :func:`average_win` ``(trade_pnls)``
+    ``average_loss``               :func:`average_loss` ``(trade_pnls)``
     ``exposure_time``              :func:`exposure_time` ``(in_market)``
-    ``num_trades``                 ``N = len(tradeas_trade_pnls)``
+    ``num_trades``                 ``N = len(trade_pnls)``
     ``periods_per_year``           ``P``
     ============================== ===========================================================
 
@@ -436,7 +437,7 @@ def compute_metrics(
         Bar timestamps, UTC nanoseconds, non-decreasing.
     equity : array_like of float, shape (n,)
         Equity at each bar; should start positive.
-    tradeas_trade_pnls : array_like of float, shape (N,)
+    trade_pnls : array_like of float, shape (N,)
         Net PnL of each closed round trip; must be finite.
     in_market : array_like of bool, shape (n,)
         Whether a position was open during each bar.
@@ -459,7 +460,7 @@ def compute_metrics(
     ts = as_int_1d(ts_ns, "ts_ns")
     values = as_float_1d(equity, "equity")
     flags = np.asarray(in_market, dtype=np.bool_)
-    pnls = as_trade_pnls(tradeas_trade_pnls)
+    pnls = as_trade_pnls(trade_pnls)
     n = values.size
     if n == 0:
         raise ValueError("equity is empty: metrics need at least one bar")

@@ -13,27 +13,37 @@ import numpy.typing as npt
 
 from tradeloop.analytics._arrays import (
     NAN,
+    BoolArray,
     FloatArray,
+    as_bool_1d,
     as_float_1d,
 )
 
 
-def as_trade_pnls(tradeas_trade_pnls: npt.ArrayLike) -> FloatArray:
+def as_trade_pnls(trade_pnls: npt.ArrayLike) -> FloatArray:
     """Check and convert round-trip PnLs to a finite one-dimensional float64 array."""
-    values = as_float_1d(tradeas_trade_pnls, "tradeas_trade_pnls")
+    values = as_float_1d(trade_pnls, "trade_pnls")
     if not np.all(np.isfinite(values)):
-        raise ValueError("tradeas_trade_pnls must be finite")
+        raise ValueError("trade_pnls must be finite")
     return values
 
 
-def win_rate(tradeas_trade_pnls: npt.ArrayLike) -> float:
+def _mean_or_nan(values: FloatArray) -> float:
+    return float(np.mean(values)) if values.size else NAN
+
+
+def _fraction_true(flags: BoolArray) -> float:
+    return int(np.count_nonzero(flags)) / flags.size if flags.size else NAN
+
+
+def win_rate(trade_pnls: npt.ArrayLike) -> float:
     """Fraction of round trips with a positive net PnL.
 
     .. math:: \\mathrm{WR} = \\frac{\\#\\{i : p_i > 0\\}}{N}
 
     Parameters
     ----------
-    tradeas_trade_pnls : array_like of float, shape (N,)
+    trade_pnls : array_like of float, shape (N,)
         Net PnL of each round trip (after costs); must be finite.
 
     Returns
@@ -41,20 +51,17 @@ def win_rate(tradeas_trade_pnls: npt.ArrayLike) -> float:
     float
         ``WR`` in [0, 1]; ``nan`` with no trades. Break-even trades count as non-wins.
     """
-    pnls = as_trade_pnls(tradeas_trade_pnls)
-    if pnls.size == 0:
-        return NAN
-    return int(np.count_nonzero(pnls > 0.0)) / pnls.size
+    return _fraction_true(as_trade_pnls(trade_pnls) > 0.0)
 
 
-def profit_factor(tradeas_trade_pnls: npt.ArrayLike) -> float:
+def profit_factor(trade_pnls: npt.ArrayLike) -> float:
     """Gross profit over gross loss.
 
     .. math:: \\mathrm{PF} = \\frac{\\sum_{p_i > 0} p_i}{-\\sum_{p_i < 0} p_i}
 
     Parameters
     ----------
-    tradeas_trade_pnls : array_like of float, shape (N,)
+    trade_pnls : array_like of float, shape (N,)
         Net PnL of each round trip; must be finite.
 
     Returns
@@ -63,7 +70,7 @@ def profit_factor(tradeas_trade_pnls: npt.ArrayLike) -> float:
         ``PF >= 0``; ``inf`` with profits and no losses; ``nan`` with no trades or with
         neither profits nor losses.
     """
-    pnls = as_trade_pnls(tradeas_trade_pnls)
+    pnls = as_trade_pnls(trade_pnls)
     gross_profit = float(pnls[pnls > 0.0].sum())
     gross_loss = -float(pnls[pnls < 0.0].sum())
     if gross_loss > 0.0:
@@ -71,14 +78,14 @@ def profit_factor(tradeas_trade_pnls: npt.ArrayLike) -> float:
     return math.inf if gross_profit > 0.0 else NAN
 
 
-def expectancy(tradeas_trade_pnls: npt.ArrayLike) -> float:
+def expectancy(trade_pnls: npt.ArrayLike) -> float:
     """Mean net PnL per round trip.
 
     .. math:: \\mathbb{E} = \\frac{1}{N} \\sum_i p_i
 
     Parameters
     ----------
-    tradeas_trade_pnls : array_like of float, shape (N,)
+    trade_pnls : array_like of float, shape (N,)
         Net PnL of each round trip; must be finite.
 
     Returns
@@ -86,20 +93,17 @@ def expectancy(tradeas_trade_pnls: npt.ArrayLike) -> float:
     float
         The mean, in account currency; ``nan`` with no trades.
     """
-    pnls = as_trade_pnls(tradeas_trade_pnls)
-    if pnls.size == 0:
-        return NAN
-    return float(np.mean(pnls))
+    return _mean_or_nan(as_trade_pnls(trade_pnls))
 
 
-def average_win(tradeas_trade_pnls: npt.ArrayLike) -> float:
+def average_win(trade_pnls: npt.ArrayLike) -> float:
     """Mean PnL of the winning round trips.
 
     .. math:: \\bar W = \\operatorname{mean}\\{p_i : p_i > 0\\}
 
     Parameters
     ----------
-    tradeas_trade_pnls : array_like of float, shape (N,)
+    trade_pnls : array_like of float, shape (N,)
         Net PnL of each round trip; must be finite.
 
     Returns
@@ -107,19 +111,18 @@ def average_win(tradeas_trade_pnls: npt.ArrayLike) -> float:
     float
         ``W > 0``; ``nan`` without a winning trade.
     """
-    pnls = as_trade_pnls(tradeas_trade_pnls)
-    wins = pnls[pnls > 0.0]
-    return float(np.mean(wins)) if wins.size else NAN
+    pnls = as_trade_pnls(trade_pnls)
+    return _mean_or_nan(pnls[pnls > 0.0])
 
 
-def average_loss(tradeas_trade_pnls: npt.ArrayLike) -> float:
+def average_loss(trade_pnls: npt.ArrayLike) -> float:
     """Mean PnL of the losing round trips (a negative number).
 
     .. math:: \\bar L = \\operatorname{mean}\\{p_i : p_i < 0\\}
 
     Parameters
     ----------
-    tradeas_trade_pnls : array_like of float, shape (N,)
+    trade_pnls : array_like of float, shape (N,)
         Net PnL of each round trip; must be finite.
 
     Returns
@@ -127,9 +130,8 @@ def average_loss(tradeas_trade_pnls: npt.ArrayLike) -> float:
     float
         ``L < 0``; ``nan`` without a losing trade.
     """
-    pnls = as_trade_pnls(tradeas_trade_pnls)
-    losses = pnls[pnls < 0.0]
-    return float(np.mean(losses)) if losses.size else NAN
+    pnls = as_trade_pnls(trade_pnls)
+    return _mean_or_nan(pnls[pnls < 0.0])
 
 
 def exposure_time(in_market: npt.ArrayLike) -> float:
@@ -147,9 +149,4 @@ def exposure_time(in_market: npt.ArrayLike) -> float:
     float
         ``X`` in [0, 1]; ``nan`` with no bars.
     """
-    flags = np.asarray(in_market, dtype=np.bool_)
-    if flags.ndim != 1:
-        raise ValueError(f"in_market must be one-dimensional, got shape {flags.shape}")
-    if flags.size == 0:
-        return NAN
-    return int(np.count_nonzero(flags)) / flags.size
+    return _fraction_true(as_bool_1d(in_market, "in_market"))

@@ -34,12 +34,16 @@ class RollingMean:
         return total / self._period
 
 
-class RollingMax:
-    # Monotonic deque: values strictly decreasing from the front, with their bar numbers.
-    __slots__ = ("_n", "_numbers", "_period", "_values")
+class RollingExtreme:
+    # Rolling maximum (``highest=True``) or minimum of the last ``period`` values. Monotonic
+    # deque: values strictly decreasing (increasing for the minimum) from the front, with their
+    # bar numbers. The two comparisons are written out, not passed in as a function, to keep
+    # ``push`` free of calls.
+    __slots__ = ("_highest", "_n", "_numbers", "_period", "_values")
 
-    def __init__(self, period: int) -> None:
+    def __init__(self, period: int, *, highest: bool) -> None:
         self._period = period
+        self._highest = highest
         self.reset()
 
     def reset(self) -> None:
@@ -50,38 +54,14 @@ class RollingMax:
     def push(self, x: float) -> float:
         values = self._values
         numbers = self._numbers
-        while values and values[-1] <= x:
-            values.pop()
-            numbers.pop()
-        n = self._n
-        values.append(x)
-        numbers.append(n)
-        if numbers[0] <= n - self._period:
-            numbers.popleft()
-            values.popleft()
-        self._n = n + 1
-        return values[0]
-
-
-class RollingMin:
-    # Mirror image of RollingMax.
-    __slots__ = ("_n", "_numbers", "_period", "_values")
-
-    def __init__(self, period: int) -> None:
-        self._period = period
-        self.reset()
-
-    def reset(self) -> None:
-        self._values: deque[float] = deque()
-        self._numbers: deque[int] = deque()
-        self._n = 0
-
-    def push(self, x: float) -> float:
-        values = self._values
-        numbers = self._numbers
-        while values and values[-1] >= x:
-            values.pop()
-            numbers.pop()
+        if self._highest:
+            while values and values[-1] <= x:
+                values.pop()
+                numbers.pop()
+        else:
+            while values and values[-1] >= x:
+                values.pop()
+                numbers.pop()
         n = self._n
         values.append(x)
         numbers.append(n)

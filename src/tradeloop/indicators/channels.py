@@ -3,16 +3,41 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import ClassVar
 
 import numpy as np
 
+from tradeloop.indicators._bases import PeriodIndicator, SourceIndicator
 from tradeloop.indicators._kernels import nan_array, rolling_max, rolling_min
-from tradeloop.indicators._streaming import RollingMax, RollingMin
-from tradeloop.indicators._validate import check_period, check_source, source_suffix
-from tradeloop.indicators.base import FloatArray, Indicator
+from tradeloop.indicators._streaming import RollingExtreme
+from tradeloop.indicators._validate import check_period
+from tradeloop.indicators.base import FloatArray
 
 
-class Highest(Indicator):
+class _RollingExtreme(SourceIndicator):
+    # Highest (``_highest = True``) or lowest value of the last ``period`` values of the source.
+    # Each subclass defines its own update(): CPython 3.11 specialises the attribute accesses of
+    # a bytecode instruction for one class at a time, so an update() shared by Highest and
+    # Lowest would be re-specialised back and forth, about a third slower, when both are fed on
+    # every bar.
+    __slots__ = ("_window",)
+
+    _highest: ClassVar[bool]
+
+    def reset(self) -> None:
+        """Forget every value seen."""
+        super().reset()
+        self._window = RollingExtreme(self._period, highest=self._highest)
+
+    def _batch(self, columns: Sequence[np.ndarray]) -> dict[str, FloatArray]:
+        x = columns[0]
+        rolling = rolling_max if self._highest else rolling_min
+        out = nan_array(x.size)
+        out[self._period - 1 :] = rolling(x, self._period)
+        return {"value": out}
+
+
+class Highest(_RollingExtreme):
     """Highest value of the last ``period`` bars (TA-Lib ``MAX``).
 
     Parameters
@@ -27,28 +52,14 @@ class Highest(Indicator):
     Streaming uses a monotonic deque: amortised O(1) per update.
     """
 
-    __slots__ = ("_period", "_source", "_window")
+    __slots__ = ()
+
+    _label = "Highest"
+    _default_source = "high"
+    _highest = True
 
     def __init__(self, period: int, source: str = "high") -> None:
-        self._period = check_period("Highest", period)
-        self._source = check_source("Highest", source)
-        self._window = RollingMax(self._period)
-        super().__init__((self._source,), self._period)
-
-    @property
-    def period(self) -> int:
-        """int : The window length."""
-        return self._period
-
-    @property
-    def name(self) -> str:
-        """str : ``"Highest(period)"``."""
-        return f"Highest({self._period}{source_suffix(self._source, 'high')})"
-
-    def reset(self) -> None:
-        """Forget every value seen."""
-        super().reset()
-        self._window.reset()
+        super().__init__(period, source)
 
     def update(self, *values: float) -> None:
         """Consume the next value of the source field.
@@ -65,14 +76,8 @@ class Highest(Indicator):
         if count >= self._period:
             self.value = highest
 
-    def _batch(self, columns: Sequence[np.ndarray]) -> dict[str, FloatArray]:
-        x = columns[0]
-        out = nan_array(x.size)
-        out[self._period - 1 :] = rolling_max(x, self._period)
-        return {"value": out}
 
-
-class Lowest(Indicator):
+class Lowest(_RollingExtreme):
     """Lowest value of the last ``period`` bars (TA-Lib ``MIN``).
 
     Parameters
@@ -87,28 +92,14 @@ class Lowest(Indicator):
     Streaming uses a monotonic deque: amortised O(1) per update.
     """
 
-    __slots__ = ("_period", "_source", "_window")
+    __slots__ = ()
+
+    _label = "Lowest"
+    _default_source = "low"
+    _highest = False
 
     def __init__(self, period: int, source: str = "low") -> None:
-        self._period = check_period("Lowest", period)
-        self._source = check_source("Lowest", source)
-        self._window = RollingMin(self._period)
-        super().__init__((self._source,), self._period)
-
-    @property
-    def period(self) -> int:
-        """int : The window length."""
-        return self._period
-
-    @property
-    def name(self) -> str:
-        """str : ``"Lowest(period)"``."""
-        return f"Lowest({self._period}{source_suffix(self._source, 'low')})"
-
-    def reset(self) -> None:
-        """Forget every value seen."""
-        super().reset()
-        self._window.reset()
+        super().__init__(period, source)
 
     def update(self, *values: float) -> None:
         """Consume the next value of the source field.
@@ -125,14 +116,8 @@ class Lowest(Indicator):
         if count >= self._period:
             self.value = lowest
 
-    def _batch(self, columns: Sequence[np.ndarray]) -> dict[str, FloatArray]:
-        x = columns[0]
-        out = nan_array(x.size)
-        out[self._period - 1 :] = rolling_min(x, self._period)
-        return {"value": out}
 
-
-class Donchian(Indicator):
+class Donchian(PeriodIndicator):
     """Donchian channel: highest high and lowest low of the last ``period`` bars.
 
     ``value`` is the middle line ``(upper + lower) / 2``.
@@ -150,28 +135,20 @@ class Donchian(Indicator):
         Lowest low (TA-Lib ``MIN`` of ``low``), ``nan`` until ready.
     """
 
-    __slots__ = ("_highs", "_lows", "_period", "lower", "upper")
+    __slots__ = ("_highs", "_lows", "lower", "upper")
 
     outputs = ("upper", "lower")
 
     upper: float
     lower: float
 
+    _label = "Donchian"
+
     def __init__(self, period: int = 20) -> None:
-        self._period = check_period("Donchian", period)
-        self._highs = RollingMax(self._period)
-        self._lows = RollingMin(self._period)
+        self._period = check_period(self._label, period)
+        self._highs = RollingExtreme(self._period, highest=True)
+        self._lows = RollingExtreme(self._period, highest=False)
         super().__init__(("high", "low"), self._period)
-
-    @property
-    def period(self) -> int:
-        """int : The window length."""
-        return self._period
-
-    @property
-    def name(self) -> str:
-        """str : ``"Donchian(period)"``."""
-        return f"Donchian({self._period})"
 
     def reset(self) -> None:
         """Forget every bar seen."""

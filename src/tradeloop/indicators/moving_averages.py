@@ -7,12 +7,12 @@ from math import fsum
 
 import numpy as np
 
+from tradeloop.indicators._bases import SourceIndicator
 from tradeloop.indicators._kernels import ema_tail, nan_array, rolling_mean, rolling_weighted_sum
-from tradeloop.indicators._validate import check_period, check_source, source_suffix
-from tradeloop.indicators.base import FloatArray, Indicator
+from tradeloop.indicators.base import FloatArray
 
 
-class SMA(Indicator):
+class SMA(SourceIndicator):
     """Simple moving average of the last ``period`` values (TA-Lib ``SMA``).
 
     Parameters
@@ -36,22 +36,12 @@ class SMA(Indicator):
     (3.0, 2.0)
     """
 
-    __slots__ = ("_buf", "_i", "_period", "_source", "_total")
+    __slots__ = ("_buf", "_i", "_total")
+
+    _label = "SMA"
 
     def __init__(self, period: int, source: str = "close") -> None:
-        self._period = check_period("SMA", period)
-        self._source = check_source("SMA", source)
-        super().__init__((self._source,), self._period)
-
-    @property
-    def period(self) -> int:
-        """int : The window length."""
-        return self._period
-
-    @property
-    def name(self) -> str:
-        """str : ``"SMA(period)"``."""
-        return f"SMA({self._period}{source_suffix(self._source, 'close')})"
+        super().__init__(period, source)
 
     def reset(self) -> None:
         """Forget every value seen."""
@@ -92,7 +82,7 @@ class SMA(Indicator):
         return {"value": out}
 
 
-class EMA(Indicator):
+class EMA(SourceIndicator):
     """Exponential moving average with ``k = 2 / (period + 1)`` (TA-Lib ``EMA``).
 
     Like TA-Lib, the first value (after ``period`` updates) is the simple average of the first
@@ -106,28 +96,18 @@ class EMA(Indicator):
         The bar field averaged.
     """
 
-    __slots__ = ("_ema", "_k", "_period", "_source", "_sum")
+    __slots__ = ("_ema", "_k", "_sum")
+
+    _label = "EMA"
 
     def __init__(self, period: int, source: str = "close") -> None:
-        self._period = check_period("EMA", period)
-        self._source = check_source("EMA", source)
+        super().__init__(period, source)
         self._k = 2.0 / (self._period + 1)
-        super().__init__((self._source,), self._period)
-
-    @property
-    def period(self) -> int:
-        """int : The span."""
-        return self._period
 
     @property
     def k(self) -> float:
         """float : The smoothing factor ``2 / (period + 1)``."""
         return self._k
-
-    @property
-    def name(self) -> str:
-        """str : ``"EMA(period)"``."""
-        return f"EMA({self._period}{source_suffix(self._source, 'close')})"
 
     def reset(self) -> None:
         """Forget every value seen."""
@@ -171,7 +151,7 @@ class EMA(Indicator):
         return {"value": out}
 
 
-class WMA(Indicator):
+class WMA(SourceIndicator):
     """Linearly weighted moving average (TA-Lib ``WMA``).
 
     The newest value has weight ``period``, the oldest weight 1, and the sum is divided by
@@ -189,23 +169,13 @@ class WMA(Indicator):
     The weighted and plain running sums are recomputed exactly every ``period`` updates.
     """
 
-    __slots__ = ("_buf", "_divider", "_i", "_period", "_plain", "_source", "_weighted")
+    __slots__ = ("_buf", "_divider", "_i", "_plain", "_weighted")
+
+    _label = "WMA"
 
     def __init__(self, period: int, source: str = "close") -> None:
-        self._period = check_period("WMA", period)
-        self._source = check_source("WMA", source)
+        super().__init__(period, source)
         self._divider = float(self._period * (self._period + 1) // 2)
-        super().__init__((self._source,), self._period)
-
-    @property
-    def period(self) -> int:
-        """int : The window length."""
-        return self._period
-
-    @property
-    def name(self) -> str:
-        """str : ``"WMA(period)"``."""
-        return f"WMA({self._period}{source_suffix(self._source, 'close')})"
 
     def reset(self) -> None:
         """Forget every value seen."""

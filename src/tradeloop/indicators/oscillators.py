@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from tradeloop.indicators._bases import SourceIndicator
 from tradeloop.indicators._kernels import (
     ema_tail,
     nan_array,
@@ -14,12 +15,12 @@ from tradeloop.indicators._kernels import (
     rolling_min,
     wilder_tail,
 )
-from tradeloop.indicators._streaming import RollingMax, RollingMean, RollingMin
+from tradeloop.indicators._streaming import RollingExtreme, RollingMean
 from tradeloop.indicators._validate import check_period, check_source, source_suffix
 from tradeloop.indicators.base import NAN, FloatArray, Indicator
 
 
-class RSI(Indicator):
+class RSI(SourceIndicator):
     """Wilder's relative strength index (TA-Lib ``RSI``), between 0 and 100.
 
     The first value, after ``period + 1`` updates, uses the plain averages of the first
@@ -39,22 +40,12 @@ class RSI(Indicator):
     e.g. on a flat series.
     """
 
-    __slots__ = ("_gain", "_last", "_loss", "_period", "_source")
+    __slots__ = ("_gain", "_last", "_loss")
+
+    _label = "RSI"
 
     def __init__(self, period: int = 14, source: str = "close") -> None:
-        self._period = check_period("RSI", period, minimum=2)
-        self._source = check_source("RSI", source)
-        super().__init__((self._source,), self._period + 1)
-
-    @property
-    def period(self) -> int:
-        """int : The smoothing period."""
-        return self._period
-
-    @property
-    def name(self) -> str:
-        """str : ``"RSI(period)"``."""
-        return f"RSI({self._period}{source_suffix(self._source, 'close')})"
+        super().__init__(period, source, minimum=2, extra_warmup=1)
 
     def reset(self) -> None:
         """Forget every value seen."""
@@ -314,8 +305,8 @@ class Stochastic(Indicator):
         self._fastk = check_period("Stochastic", fastk_period, "fastk_period")
         self._slowk = check_period("Stochastic", slowk_period, "slowk_period")
         self._slowd = check_period("Stochastic", slowd_period, "slowd_period")
-        self._high = RollingMax(self._fastk)
-        self._low = RollingMin(self._fastk)
+        self._high = RollingExtreme(self._fastk, highest=True)
+        self._low = RollingExtreme(self._fastk, highest=False)
         self._k_mean = RollingMean(self._slowk)
         self._d_mean = RollingMean(self._slowd)
         super().__init__(("high", "low", "close"), self._fastk + self._slowk + self._slowd - 2)

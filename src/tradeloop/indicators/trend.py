@@ -6,12 +6,13 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from tradeloop.indicators._bases import PeriodIndicator
 from tradeloop.indicators._kernels import linear_recurrence, nan_array, true_range
 from tradeloop.indicators._validate import check_period
-from tradeloop.indicators.base import NAN, FloatArray, Indicator
+from tradeloop.indicators.base import NAN, FloatArray
 
 
-class ADX(Indicator):
+class ADX(PeriodIndicator):
     """Average directional index with +DI and -DI (TA-Lib ``ADX``, ``PLUS_DI``, ``MINUS_DI``).
 
     Parameters
@@ -46,7 +47,6 @@ class ADX(Indicator):
         "_high",
         "_low",
         "_minus_dm",
-        "_period",
         "_plus_dm",
         "_sum_dx",
         "_tr",
@@ -59,19 +59,11 @@ class ADX(Indicator):
     plus_di: float
     minus_di: float
 
+    _label = "ADX"
+
     def __init__(self, period: int = 14) -> None:
-        self._period = check_period("ADX", period, minimum=2)
+        self._period = check_period(self._label, period, minimum=2)
         super().__init__(("high", "low", "close"), 2 * self._period)
-
-    @property
-    def period(self) -> int:
-        """int : The smoothing period."""
-        return self._period
-
-    @property
-    def name(self) -> str:
-        """str : ``"ADX(period)"``."""
-        return f"ADX({self._period})"
 
     def reset(self) -> None:
         """Forget every bar seen."""

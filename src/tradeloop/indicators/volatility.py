@@ -8,6 +8,7 @@ from math import fsum, sqrt
 
 import numpy as np
 
+from tradeloop.indicators._bases import PeriodIndicator
 from tradeloop.indicators._kernels import (
     nan_array,
     rolling_mean,
@@ -16,7 +17,7 @@ from tradeloop.indicators._kernels import (
     wilder_tail,
 )
 from tradeloop.indicators._validate import check_period, check_source, source_suffix
-from tradeloop.indicators.base import NAN, FloatArray, Indicator
+from tradeloop.indicators.base import NAN, FloatArray
 
 # A streaming variance smaller than this fraction of the largest squared deviation that went
 # through the running sums since their last exact recomputation may be mostly rounding noise
@@ -24,7 +25,7 @@ from tradeloop.indicators.base import NAN, FloatArray, Indicator
 _VARIANCE_NOISE_RATIO = 1e-6
 
 
-class ATR(Indicator):
+class ATR(PeriodIndicator):
     """Wilder's average true range (TA-Lib ``ATR``).
 
     The true range is defined from the second bar on; the first ATR, after ``period + 1``
@@ -37,21 +38,13 @@ class ATR(Indicator):
         A positive integer (``ATR(1)`` is the true range itself).
     """
 
-    __slots__ = ("_atr", "_close", "_period", "_sum")
+    __slots__ = ("_atr", "_close", "_sum")
+
+    _label = "ATR"
 
     def __init__(self, period: int = 14) -> None:
-        self._period = check_period("ATR", period)
+        self._period = check_period(self._label, period)
         super().__init__(("high", "low", "close"), self._period + 1)
-
-    @property
-    def period(self) -> int:
-        """int : The smoothing period."""
-        return self._period
-
-    @property
-    def name(self) -> str:
-        """str : ``"ATR(period)"``."""
-        return f"ATR({self._period})"
 
     def reset(self) -> None:
         """Forget every bar seen."""
@@ -109,7 +102,7 @@ class ATR(Indicator):
         return {"value": out}
 
 
-class BollingerBands(Indicator):
+class BollingerBands(PeriodIndicator):
     """Bollinger Bands (TA-Lib ``BBANDS`` with ``matype=SMA`` and ``nbdevup = nbdevdn = k``).
 
     ``value`` is the middle band, the SMA of the last ``period`` values; ``upper`` and
@@ -142,7 +135,6 @@ class BollingerBands(Indicator):
         "_dmax2",
         "_i",
         "_k",
-        "_period",
         "_s1",
         "_s2",
         "_shift",
@@ -156,8 +148,10 @@ class BollingerBands(Indicator):
     upper: float
     lower: float
 
+    _label = "BollingerBands"
+
     def __init__(self, period: int = 20, k: float = 2.0, source: str = "close") -> None:
-        self._period = check_period("BollingerBands", period)
+        self._period = check_period(self._label, period)
         if (
             isinstance(k, bool)
             or not isinstance(k, int | float | np.floating | np.integer)
@@ -166,13 +160,8 @@ class BollingerBands(Indicator):
         ):
             raise ValueError(f"BollingerBands k must be a finite non-negative number, got {k!r}")
         self._k = float(k)
-        self._source = check_source("BollingerBands", source)
+        self._source = check_source(self._label, source)
         super().__init__((self._source,), self._period)
-
-    @property
-    def period(self) -> int:
-        """int : The window length."""
-        return self._period
 
     @property
     def k(self) -> float:

@@ -19,6 +19,10 @@ from tradeloop.model.enums import OrderSide
 from tradeloop.model.instrument import Instrument
 
 ZERO = Decimal(0)
+# Specs that turn a commission or slippage model off (after stripping and lower-casing).
+_OFF_SPECS = ("", "0", "none")
+# A number in a spec, loosely matched: _number() parses and checks it.
+_NUMBER = r"([0-9.eE+-]+)"
 
 
 class CommissionModel(Protocol):
@@ -143,18 +147,18 @@ def parse_commission(spec: str | None) -> CommissionModel:
     ConfigError
         With the accepted forms, when the spec is not understood.
     """
-    if spec is None or spec.strip().lower() in ("", "0", "none"):
+    if spec is None or spec.strip().lower() in _OFF_SPECS:
         return NoCommission()
     parts: dict[str, Decimal] = {}
     for raw in spec.split(","):
         part = raw.strip().lower()
-        if m := re.fullmatch(r"([0-9.eE+-]+)%", part):
+        if m := re.fullmatch(rf"{_NUMBER}%", part):
             parts["percent"] = _number(m.group(1), spec, "commission")
-        elif m := re.fullmatch(r"([0-9.eE+-]+)/(unit|share|contract)", part):
+        elif m := re.fullmatch(rf"{_NUMBER}/(unit|share|contract)", part):
             parts["per_unit"] = _number(m.group(1), spec, "commission")
-        elif m := re.fullmatch(r"([0-9.eE+-]+)/lot", part):
+        elif m := re.fullmatch(rf"{_NUMBER}/lot", part):
             parts["per_lot"] = _number(m.group(1), spec, "commission")
-        elif m := re.fullmatch(r"(min|lot)=([0-9.eE+-]+)", part):
+        elif m := re.fullmatch(rf"(min|lot)={_NUMBER}", part):
             key = "minimum" if m.group(1) == "min" else "lot_size"
             parts[key] = _number(m.group(2), spec, "commission")
         else:
@@ -175,12 +179,12 @@ def parse_slippage(spec: str | None) -> SlippageModel:
     ConfigError
         With the accepted forms, when the spec is not understood.
     """
-    if spec is None or spec.strip().lower() in ("", "0", "none"):
+    if spec is None or spec.strip().lower() in _OFF_SPECS:
         return NoSlippage()
     text = spec.strip().lower()
     if m := re.fullmatch(r"(\d+)\s*ticks?", text):
         return TickSlippage(int(m.group(1)))
-    if m := re.fullmatch(r"([0-9.eE+-]+)%", text):
+    if m := re.fullmatch(rf"{_NUMBER}%", text):
         return PercentSlippage(_number(m.group(1), spec, "slippage"))
     if text == "spread":
         return SpreadSlippage()
