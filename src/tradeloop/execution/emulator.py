@@ -56,12 +56,11 @@ class OrderEmulator:
         self._held: dict[str, Order] = {}
         self._trails: dict[str, _Trail] = {}
         self._oco: set[str] = set()
+        #: True while emulated trailing stops need prices (a plain flag: the data loop reads
+        #: it for every bar).
+        self.watching = False
         self.cancel_at_venue: Callable[[Order], None] | None = None
 
-    @property
-    def watching(self) -> bool:
-        """True while trailing stops need prices."""
-        return bool(self._trails)
 
     def holds(self, order: Order) -> bool:
         """True when the emulator, not a venue, has the order."""
@@ -87,6 +86,7 @@ class OrderEmulator:
         """Keep an order until its parent fills or its trailing stop is crossed."""
         self._held[order.client_order_id] = order
         if order.order_type is OrderType.TRAILING_STOP:
+            self.watching = True
             self._trails[order.client_order_id] = _Trail(
                 order, active=not self._parent_unfilled(order)
             )
@@ -162,6 +162,7 @@ class OrderEmulator:
     def _drop(self, order: Order) -> None:
         self._held.pop(order.client_order_id, None)
         self._trails.pop(order.client_order_id, None)
+        self.watching = bool(self._trails)
 
     def _emit(self, kind: type[ev.OrderEvent], order: Order, **fields: object) -> None:
         self._process(kind(
