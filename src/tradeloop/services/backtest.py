@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -159,6 +160,14 @@ def _account(kind: str, leverage: str) -> tuple[AccountType, Decimal]:
     return account_type, lev
 
 
+def _check_writable(out_dir: Path) -> None:
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ConfigError(f"--out {out_dir} is a file, not a directory")
+    parent = next((p for p in (out_dir, *out_dir.parents) if p.exists()), None)
+    if parent is None or not os.access(parent, os.W_OK | os.X_OK):
+        raise ConfigError(f"--out {out_dir}: cannot create or write to it (no permission)")
+
+
 def _default_out_dir(strategy_name: str) -> Path:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     return home_dir() / "backtests" / f"{stamp}-{strategy_name}"
@@ -215,7 +224,11 @@ def run_backtest(request: BacktestRequest, progress: Progress | None = None) -> 
         loaded.append(bars)
         engine.add_data(bars.bars.slice_time(start, end))
     engine.add_strategy(strategy)
-    result = build_result(engine.run(progress))
     out_dir = request.out_dir or _default_out_dir(strategy.id)
-    files = write_result(result, out_dir)
+    _check_writable(out_dir)
+    result = build_result(engine.run(progress))
+    try:
+        files = write_result(result, out_dir)
+    except OSError as exc:
+        raise ConfigError(f"cannot write results to {out_dir}: {exc.strerror or exc}") from None
     return BacktestOutcome(request, strategy.id, result, out_dir, files, loaded)

@@ -103,3 +103,15 @@ def test_usage_mistakes(args: list[str], expected: str):
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert expected in proc.stderr
+
+
+def test_an_output_path_that_cannot_be_a_directory_is_refused_before_running(tmp_path: Path):
+    blocker = tmp_path / "results.txt"
+    blocker.write_text("keep me")
+    for out, expected in ((blocker, "is a file, not a directory"),
+                          (blocker / "sub", "cannot create or write")):
+        proc = _cli("backtest", "sma_cross", "--out", str(out))
+        assert proc.returncode == 2
+        assert "Traceback" not in proc.stderr
+        assert expected in proc.stderr
+    assert blocker.read_text() == "keep me"
