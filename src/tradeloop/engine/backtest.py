@@ -184,6 +184,7 @@ class BacktestEngine:
         return self._record(streams, total, time.perf_counter() - started)
 
     def _wire(self, runner: StrategyRunner, streams: list[Stream]) -> None:
+        runner.wired = True
         if not runner.active:
             return
         strategy = runner.strategy

@@ -93,6 +93,7 @@ class StrategyRunner:
     symbols: tuple[str, ...]
     indicators: list[tuple[Indicator, str]] = field(default_factory=list)
     failure: StrategyFailure | None = None
+    wired: bool = False  # set by the data loop once it has taken the strategy's indicators
     _clock: _StrategyClock | None = field(default=None, init=False, repr=False)
 
     @property
@@ -124,7 +125,19 @@ class StrategyRunner:
         self.kernel.bus.send(RISK_EXECUTE, command)
 
     def register_indicator(self, indicator: Indicator, symbol: str) -> None:
-        """Keep ``indicator`` updated with the bars of ``symbol``."""
+        """Keep ``indicator`` updated with the bars of ``symbol``.
+
+        Raises
+        ------
+        ValueError
+            For a symbol without data, or once the data loop has started (declare indicators
+            in ``on_start``).
+        """
+        if self.wired:
+            raise ValueError(
+                f"{self.strategy.id}: declare indicators in on_start; {indicator.name} was "
+                "declared after the data started and would never update"
+            )
         if symbol not in self.symbols:
             raise ValueError(
                 f"{self.strategy.id}: no data for {symbol!r} (has {', '.join(self.symbols)})"

@@ -152,6 +152,9 @@ class ExecutionEngine:
         )
         if order is not None:
             self._publish(order.strategy_id, event)
+        else:
+            log.warning("request for an unknown order", extra={"fields": {
+                "client_order_id": client_order_id, "request": kind.__name__, "reason": reason}})
 
     def process(self, event: ev.OrderEvent) -> None:
         """Apply a venue's (or the risk gate's) event to its order and pass it on."""

@@ -50,8 +50,10 @@ def _load_file(path: Path, class_name: str | None) -> type[Strategy]:
     try:
         spec.loader.exec_module(module)
     except SyntaxError as exc:
+        del sys.modules[module_name]  # leave no half-imported module behind
         raise ConfigError(f"{path}:{exc.lineno}: syntax error: {exc.msg}") from None
     except Exception as exc:
+        del sys.modules[module_name]
         frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == str(path)]
         line = f":{frames[-1].lineno}" if frames else ""
         raise ConfigError(

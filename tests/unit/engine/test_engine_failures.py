@@ -150,3 +150,18 @@ def test_several_strategies_may_fail_at_different_times() -> None:
     assert [(f.strategy_id, f.ts) for f in run.failures] == [
         ("fragile", T0 + DAY), ("fragile2", T0 + 5 * DAY)]
     assert len(healthy.bars) == len(CLOSES)  # type: ignore[attr-defined]
+
+
+def test_an_indicator_declared_after_the_start_stops_the_strategy_with_a_hint() -> None:
+    from tradeloop.indicators import SMA
+    from tradeloop.strategy import Strategy
+
+    class Late(Strategy):
+        def on_bar(self, bar) -> None:
+            self.late = self.indicator(SMA(2))
+
+    engine = engine_with(series("A", [1, 2, 3]))
+    engine.add_strategy(Late())
+    run = engine.run()
+    assert len(run.failures) == 1
+    assert "declare indicators in on_start" in run.failures[0].error

@@ -183,3 +183,13 @@ def test_a_missing_file(tmp_path: Path) -> None:
         resolve_strategy(str(missing))
     with pytest.raises(ConfigError, match="does not exist"):
         resolve_strategy(f"{missing}:Mine")
+
+
+def test_a_strategy_file_that_fails_to_import_leaves_no_module_behind(tmp_path: Path) -> None:
+    import sys
+
+    broken = tmp_path / "broken_strategy.py"
+    broken.write_text("raise RuntimeError('nope')\n")
+    with pytest.raises(ConfigError, match="importing the strategy failed"):
+        resolve_strategy(str(broken))
+    assert "tradeloop_user_broken_strategy" not in sys.modules
