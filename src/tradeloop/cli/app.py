@@ -42,8 +42,10 @@ def _setup(
 def _report(outcome: BacktestOutcome) -> None:
     for loaded in outcome.data:
         report = loaded.report
-        if not report.clean:
-            errors.print(f"[yellow]data[/yellow] {loaded.bars.source}: {report.summary()}")
+        if report.clean:
+            console.print(f"[dim]data {report.summary()}[/dim]", highlight=False, soft_wrap=True)
+        else:
+            errors.print(f"[yellow]data[/yellow] {report.summary()}", highlight=False)
     console.print(summary_table(outcome))
     console.print(f"results in {outcome.out_dir}")
     for failure in outcome.result.run.failures:
