@@ -200,47 +200,105 @@ class Strategy:
         expire_ns: int | None = None,
         reduce_only: bool = False,
         tag: str = "",
+        position_id: str | None = None,
     ) -> Order:
         """Create and send one order.
 
         The type follows from the prices given: none is a market order, ``limit`` a limit,
         ``stop`` a stop, ``stop`` and ``limit`` a stop-limit, ``touch`` a market-if-touched,
-        ``trail`` (price distance) or ``trail_percent`` a trailing stop.
+        ``trail`` (price distance) or ``trail_percent`` a trailing stop. ``position_id`` names
+        the position an order adds to or closes when the account keeps one position per
+        opening order (hedging).
 
         Returns
         -------
         Order
             The order as sent; later events update it in place.
         """
-        order = self._make_order(
+        order = self.prepare(
             side, quantity, symbol, limit=limit, stop=stop, touch=touch, trail=trail,
             trail_percent=trail_percent, tif=tif, expire_ns=expire_ns, reduce_only=reduce_only,
-            tag=tag,
+            tag=tag, position_id=position_id,
         )
         self._send_new((order,))
         return order
 
+    def prepare(self, side: OrderSide | str, quantity: Number, symbol: str | None = None,
+                **options: Any) -> Order:
+        """Create an order without sending it, to link it with others in :meth:`oco` or
+        :meth:`oto`. Takes the same options as :meth:`order`."""
+        order_side = OrderSide(side.upper()) if isinstance(side, str) else side
+        return self._make_order(order_side, quantity, symbol, **options)
+
+    def oco(self, *orders: Order) -> tuple[Order, ...]:
+        """Send prepared orders as one-cancels-other: when one fills (or ends), the venue or
+        the order emulator cancels the rest.
+
+        Raises
+        ------
+        ValueError
+            With fewer than two orders, or an order that was already sent or linked.
+        """
+        self._check_unlinked(orders, 2, "oco")
+        for order in orders:
+            order.contingency = ContingencyType.OCO
+            order.linked_ids = tuple(o.client_order_id for o in orders if o is not order)
+        self._send_new(orders)
+        return orders
+
+    def oto(self, parent: Order, *children: Order) -> tuple[Order, ...]:
+        """Send a prepared ``parent`` with ``children`` that start working once it fills.
+
+        Raises
+        ------
+        ValueError
+            Without a child, or for an order that was already sent or linked.
+        """
+        self._check_unlinked((parent, *children), 2, "oto")
+        parent.contingency = ContingencyType.OTO
+        parent.linked_ids = tuple(c.client_order_id for c in children)
+        for child in children:
+            child.parent_id = parent.client_order_id
+        self._send_new((parent, *children))
+        return (parent, *children)
+
+    def _check_unlinked(self, orders: tuple[Order, ...], least: int, what: str) -> None:
+        if len(orders) < least:
+            raise ValueError(f"{self.id}: {what}() needs at least {least} orders")
+        cache = self.context.cache
+        for order in orders:
+            if order.client_order_id in cache.orders or order.linked_ids or order.parent_id:
+                raise ValueError(
+                    f"{self.id}: {what}() takes orders from prepare() that were not sent or "
+                    f"linked yet ({order.client_order_id} was)"
+                )
+
     def close(self, symbol: str | None = None, tag: str = "close") -> Order | None:
-        """Flatten the strategy's position in ``symbol`` with a market order.
+        """Flatten the strategy's position in ``symbol`` with a market order (one per open
+        position when the account hedges).
 
         Market closing orders already working count: calling ``close()`` on two bars in a row
-        sends one order (working stops and targets do not count). Returns None when nothing is
-        left to close.
+        sends one order (working stops and targets do not count). Returns the last order sent,
+        or None when nothing is left to close.
         """
         sym = symbol or self.symbol
-        qty = self.position(sym).quantity
-        if qty == 0:
-            return None
-        side = OrderSide.SELL if qty > 0 else OrderSide.BUY
-        pending = sum(
-            (o.leaves_qty for o in self.open_orders(sym)
-             if o.reduce_only and o.side is side and o.order_type is OrderType.MARKET),
-            Decimal(0),
-        )
-        remaining = abs(qty) - pending
-        if remaining <= 0:
-            return None
-        return self.order(side, remaining, sym, reduce_only=True, tag=tag)
+        netting_key = f"{sym}-{self.id}"
+        held = [p for p in self.context.cache.open_positions(sym) if p.strategy_id == self.id]
+        sent: Order | None = None
+        for position in held:
+            hedged = position.position_id != netting_key
+            side = OrderSide.SELL if position.quantity > 0 else OrderSide.BUY
+            pending = sum(
+                (o.leaves_qty for o in self.open_orders(sym)
+                 if o.reduce_only and o.side is side and o.order_type is OrderType.MARKET
+                 and (not hedged or o.position_id == position.position_id)),
+                Decimal(0),
+            )
+            remaining = abs(position.quantity) - pending
+            if remaining > 0:
+                sent = self.order(side, remaining, sym, reduce_only=True, tag=tag,
+                                  position_id=position.position_id if hedged else None)
+        return sent
 
     def cancel(self, order: Order | str) -> None:
         """Cancel a working order (an ``Order`` or its client order id)."""
@@ -319,7 +377,7 @@ class Strategy:
         limit: Number | None = None, stop: Number | None = None, touch: Number | None = None,
         trail: Number | None = None, trail_percent: Number | None = None,
         tif: TimeInForce | str = TimeInForce.GTC, expire_ns: int | None = None,
-        reduce_only: bool = False, tag: str = "",
+        reduce_only: bool = False, tag: str = "", position_id: str | None = None,
     ) -> Order:
         clash = _price_clash(limit, stop, touch, trail, trail_percent)
         if clash:
@@ -355,7 +413,7 @@ class Strategy:
             trigger_price=trigger, trailing_offset=offset, trailing_offset_type=offset_type,
             time_in_force=tif if isinstance(tif, TimeInForce) else TimeInForce(tif.upper()),
             expire_ns=expire_ns, reduce_only=reduce_only,
-            tags=(tag,) if tag else (),
+            tags=(tag,) if tag else (), position_id=position_id,
         )
 
     def _send_new(self, orders: tuple[Order, ...]) -> None:

@@ -372,6 +372,7 @@ class SimulatedVenue:
             ev.OrderFilled, o, ts=ts, venue_order_id=o.venue_order_id or "",
             trade_id=f"{self.venue}-T{next(self._trade_seq)}", side=o.side, last_qty=qty,
             last_px=px, commission=fee, commission_currency=inst.quote_currency,
+            position_id=o.position_id or "",
         )
         if o.is_closed:
             self._remove(w)
