@@ -223,7 +223,6 @@ class SimulatedVenue:
             w.start = 0.0
         done: set[int] = set()
         while True:
-            best: tuple[float, int, _Working, float, float | None] | None = None
             touches: list[tuple[float, int, _Working, float, float | None]] = []
             for w in candidates:
                 if w.seq in done or w.order.is_closed or not w.active:
