@@ -15,6 +15,7 @@ from decimal import Decimal
 
 from tradeloop.model.enums import OrderSide
 from tradeloop.model.events import OrderFilled
+from tradeloop.model.instrument import to_decimal
 
 ZERO = Decimal(0)
 
@@ -113,7 +114,7 @@ def round_trips(
     )
     for lot in still_open:
         symbol = lot.fill.symbol
-        mark = Decimal(repr(marks[symbol]))
+        mark = to_decimal(marks[symbol])
         closed.append(_trade(
             lot.fill, lot.quantity, lot.commission, None, ZERO, multipliers[symbol],
             rate_at(symbol, end_ts), mark,

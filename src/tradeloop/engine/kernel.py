@@ -177,15 +177,11 @@ class StrategyRunner:
         if self.wants_fills and isinstance(event, ev.OrderFilled):
             self.call("on_fill", event)
 
-    @property
-    def wants_orders(self) -> bool:
-        """True when the strategy overrides ``on_order``."""
-        return type(self.strategy).on_order is not Strategy.on_order
-
-    @property
-    def wants_fills(self) -> bool:
-        """True when the strategy overrides ``on_fill``."""
-        return type(self.strategy).on_fill is not Strategy.on_fill
+    def __post_init__(self) -> None:
+        cls = type(self.strategy)
+        #: Whether the strategy overrides ``on_order`` / ``on_fill`` (decided once).
+        self.wants_orders = cls.on_order is not Strategy.on_order
+        self.wants_fills = cls.on_fill is not Strategy.on_fill
 
 
 class Kernel:

@@ -10,6 +10,11 @@ from tradeloop.model.enums import OrderSide
 ZERO = Decimal(0)
 
 
+def netting_position_id(symbol: str, strategy_id: str) -> str:
+    """The id of a strategy's one position in ``symbol`` when the account nets positions."""
+    return f"{symbol}-{strategy_id}"
+
+
 @dataclass(slots=True, eq=False)
 class Position:
     """A position in one instrument (netting), or one leg opened by one order (hedging).

@@ -12,7 +12,7 @@ from tradeloop.model.account import Account
 from tradeloop.model.cache import Cache
 from tradeloop.model.enums import AccountType, OmsType
 from tradeloop.model.instrument import to_decimal
-from tradeloop.model.position import Position
+from tradeloop.model.position import Position, netting_position_id
 from tradeloop.portfolio.fx import FxRates
 
 ZERO = Decimal(0)
@@ -40,7 +40,7 @@ def position_id_for(fill: ev.OrderFilled, oms: OmsType) -> str:
         return fill.position_id
     if oms is OmsType.HEDGING:
         return fill.client_order_id
-    return f"{fill.symbol}-{fill.strategy_id}"
+    return netting_position_id(fill.symbol, fill.strategy_id)
 
 
 class Portfolio:

@@ -16,6 +16,7 @@ from tradeloop.model import commands as cmd
 from tradeloop.model import events as ev
 from tradeloop.model.cache import Cache
 from tradeloop.model.enums import OrderSide
+from tradeloop.model.instrument import to_decimal
 from tradeloop.model.orders import Order
 
 EXECUTE = "RiskEngine.execute"
@@ -134,7 +135,7 @@ class BuyingPowerCheck:
             last = cache.last_prices.get(order.symbol)
             if last is None:
                 return None
-            price = Decimal(repr(last))
+            price = to_decimal(last)
         rate = self._account.rate_to_account(instrument.quote_currency)
         return quantity * price * instrument.multiplier * rate
 

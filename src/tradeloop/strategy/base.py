@@ -38,7 +38,7 @@ from tradeloop.model.enums import (
 from tradeloop.model.events import OrderEvent, OrderFilled
 from tradeloop.model.instrument import Instrument, to_decimal
 from tradeloop.model.orders import Order
-from tradeloop.model.position import Position
+from tradeloop.model.position import Position, netting_position_id
 from tradeloop.strategy import sizing
 from tradeloop.strategy.context import PortfolioView, StrategyContext
 from tradeloop.strategy.params import Parameter, declared_parameters, resolve_parameters
@@ -154,7 +154,7 @@ class Strategy:
         cache = self.context.cache
         key = self._position_keys.get(sym)
         if key is None:
-            key = self._position_keys[sym] = f"{sym}-{self.id}"
+            key = self._position_keys[sym] = netting_position_id(sym, self.id)
         found = cache.positions.get(key)
         if found is not None:
             return found
@@ -162,7 +162,7 @@ class Strategy:
         if len(total) == 1:
             return total[0]
         inst = cache.instrument(sym)
-        merged = Position(f"{sym}-{self.id}", sym, self.id, inst.quote_currency, inst.multiplier)
+        merged = Position(key, sym, self.id, inst.quote_currency, inst.multiplier)
         for p in total:
             merged.quantity += p.quantity
         return merged
@@ -282,7 +282,7 @@ class Strategy:
         or None when nothing is left to close.
         """
         sym = symbol or self.symbol
-        netting_key = f"{sym}-{self.id}"
+        netting_key = netting_position_id(sym, self.id)
         held = [p for p in self.context.cache.open_positions(sym) if p.strategy_id == self.id]
         sent: Order | None = None
         for position in held:
