@@ -63,7 +63,13 @@ def build_result(run: BacktestRun) -> BacktestResult:
     """Turn an engine run into a :class:`BacktestResult` with trades and metrics."""
     timeline = run.timeline
 
+    booked = {(entry.symbol, entry.ts): entry.rate for entry in run.book}
+
     def rate_at(symbol: str, ts: int) -> float:
+        # a fill converts at the rate the portfolio booked it at; the open end at the last mark
+        rate = booked.get((symbol, ts))
+        if rate is not None:
+            return rate
         k = int(np.searchsorted(timeline, ts, side="right")) - 1
         return float(run.to_account[symbol][max(k, 0)])
 

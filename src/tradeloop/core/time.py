@@ -38,3 +38,19 @@ def ns_to_dt(ns: int) -> datetime:
 def ns_to_iso(ns: int) -> str:
     """Format nanoseconds since the epoch as an ISO 8601 UTC string."""
     return ns_to_dt(ns).isoformat().replace("+00:00", "Z")
+
+
+_LABEL_UNITS = (
+    ("w", 7 * NANOS_PER_DAY), ("d", NANOS_PER_DAY), ("h", NANOS_PER_HOUR),
+    ("m", NANOS_PER_MINUTE), ("s", NANOS_PER_SECOND),
+)
+
+
+def timeframe_label(ns: int) -> str:
+    """Spell a bar length in its largest whole unit: ``"90m"``, ``"4h"``, ``"1d"``; ``""`` for 0."""
+    if ns <= 0:
+        return ""
+    for unit, size in _LABEL_UNITS:
+        if ns % size == 0:
+            return f"{ns // size}{unit}"
+    return f"{ns}ns"

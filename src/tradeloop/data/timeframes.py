@@ -24,6 +24,7 @@ from tradeloop.core.time import (
     NANOS_PER_HOUR,
     NANOS_PER_MINUTE,
     NANOS_PER_SECOND,
+    timeframe_label,
 )
 
 IntArray = npt.NDArray[np.int64]
@@ -67,11 +68,7 @@ class Timeframe:
     @property
     def label(self) -> str:
         """The canonical spelling: the largest whole unit, such as ``"90m"``, ``"4h"``, ``"1d"``."""
-        for unit in ("w", "d", "h", "m", "s"):
-            size = _UNITS[unit]
-            if self.ns % size == 0:
-                return f"{self.ns // size}{unit}"
-        return f"{self.ns}ns"
+        return timeframe_label(self.ns)
 
     @property
     def is_intraday(self) -> bool:

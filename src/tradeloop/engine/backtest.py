@@ -15,7 +15,8 @@ import numpy.typing as npt
 from tradeloop.brokers.simulated.venue import SimulatedVenue, SimulatedVenueConfig
 from tradeloop.core.clock import TestClock
 from tradeloop.core.errors import ConfigError
-from tradeloop.engine.kernel import Kernel, StrategyFailure, StrategyRunner
+from tradeloop.data.timeframes import UTC_MIDNIGHT
+from tradeloop.engine.kernel import BarSubscription, Kernel, StrategyFailure, StrategyRunner
 from tradeloop.engine.streams import (
     Stream,
     StreamKind,
@@ -25,10 +26,11 @@ from tradeloop.engine.streams import (
     merged_columns,
     price_decimals,
     union_of_times,
+    with_open_turns,
 )
 from tradeloop.model import events as ev
 from tradeloop.model.account import Account
-from tradeloop.model.data import MarketSeries
+from tradeloop.model.data import BarSeries, MarketSeries
 from tradeloop.model.enums import AccountType, OmsType
 from tradeloop.model.instrument import Instrument, to_decimal
 from tradeloop.model.orders import Order
@@ -139,9 +141,15 @@ class BacktestEngine:
         An instrument may have one stream of each kind. Its ``Instrument`` is guessed from the
         symbol and the data's price decimals when omitted, or taken from earlier data.
         """
-        kind = make_stream(series).kind
-        if any(s.symbol == series.symbol and make_stream(s).kind is kind for s in self._series):
-            raise ConfigError(f"{kind.value} data for {series.symbol} was added twice")
+        stream = make_stream(series)
+        kind = stream.kind
+        for known_series in self._series:
+            other = make_stream(known_series)
+            if other.symbol == stream.symbol and other.kind is kind and (
+                kind is not StreamKind.BAR or other.step_ns == stream.step_ns
+            ):
+                what = f"{stream.label} bar" if kind is StreamKind.BAR else kind.value
+                raise ConfigError(f"{what} data for {series.symbol} was added twice")
         if len(series) == 0:
             raise ConfigError(
                 f"{series.source or series.symbol}: no {kind.value}s in the chosen range"
@@ -173,13 +181,15 @@ class BacktestEngine:
         """Run every strategy over all the data and return what happened."""
         started = time.perf_counter()
         streams = [make_stream(s) for s in self._series]
+        _choose_primaries(streams)
         self.clock.advance_to(min(int(s.ts[0]) for s in self._series))
         self.kernel.start()
         for runner in self.kernel.runners:
             self._wire(runner, streams)
         self.kernel.failure_listeners.append(lambda r: self._unwire(r, streams))
         total = sum(len(s) for s in self._series)
-        self._loop(streams, total, progress)
+        walked = with_open_turns(streams)
+        self._loop(walked, sum(len(s.series) for s in walked), progress)
         self.kernel.stop()
         return self._record(streams, total, time.perf_counter() - started)
 
@@ -189,11 +199,16 @@ class BacktestEngine:
             return
         strategy = runner.strategy
         for stream in streams:
-            if stream.symbol in runner.symbols:
+            if stream.symbol in runner.symbols and stream.primary:
                 hook = strategy.on_bar if stream.kind is StreamKind.BAR else strategy.on_tick
                 stream.handlers.append((runner, hook))
-        for indicator, symbol in runner.indicators:
-            found = [s for s in streams if s.symbol == symbol and s.kind is StreamKind.BAR]
+        for wanted in runner.bar_subscriptions:
+            stream = _bar_stream(streams, wanted, strategy.id)
+            if wanted.deliver and not stream.primary:
+                stream.handlers.append((runner, strategy.on_bar))
+        for indicator, symbol, timeframe in runner.indicators:
+            found = [s for s in streams if s.symbol == symbol and s.kind is StreamKind.BAR and (
+                s.primary if timeframe is None else s.step_ns == timeframe.ns)]
             if not found:
                 raise ConfigError(f"{strategy.id}: indicator {indicator.name} needs bars of "
                                   f"{symbol}, and the backtest has none")
@@ -220,12 +235,14 @@ class BacktestEngine:
         bars_only = all(s.kind is StreamKind.BAR for s in streams)
         single = len(streams) == 1
         BAR, QUOTE = StreamKind.BAR, StreamKind.QUOTE
+        labels = [s.label for s in streams]
         for lo in range(0, total, _CHUNK):
             hi = min(lo + _CHUNK, total)
             sid_c = stream_ids[lo:hi].tolist()
             ts_c, a_c, b_c, c_c, d_c, e_c, mark_c = (col[lo:hi].tolist() for col in cols)
             sym_c = repeat(names[0], hi - lo) if single else [names[s] for s in sid_c]
-            rows_c = zip(sym_c, ts_c, a_c, b_c, c_c, d_c, e_c, strict=True)
+            tf_c = repeat(labels[0], hi - lo) if single else [labels[s] for s in sid_c]
+            rows_c = zip(sym_c, ts_c, a_c, b_c, c_c, d_c, e_c, tf_c, strict=True)
             items = (
                 map(makers[0], rows_c) if bars_only
                 else [makers[s](row) for s, row in zip(sid_c, rows_c, strict=True)]
@@ -235,19 +252,24 @@ class BacktestEngine:
             for s, i, ts, mark, item in zip(sid_c, row_c, ts_c, mark_c, items, strict=True):
                 stream = streams[s]
                 sym = item[0]
-                if ts >= clock.next_alert_ns:
-                    clock.advance_to(ts)
-                else:
-                    clock._now = ts
-                kind = stream.kind
-                if kind is BAR:
-                    if sym in books:
-                        venue.process_bar(sym, ts, item[2], item[3], item[4], item[5], item[6])
-                elif kind is QUOTE:
-                    venue.process_quote(item)
-                elif sym in books:
-                    venue.process_trade(sym, ts, item[2], item[3])
-                last_prices[sym] = mark
+                if stream.matches:
+                    if ts >= clock.next_alert_ns:
+                        clock.advance_to(ts)
+                    else:
+                        clock._now = ts
+                    kind = stream.kind
+                    if kind is BAR:
+                        if sym in books:
+                            venue.process_bar(sym, ts, item[2], item[3], item[4], item[5], item[6])
+                    elif kind is QUOTE:
+                        venue.process_quote(item)
+                    elif sym in books:
+                        venue.process_trade(sym, ts, item[2], item[3])
+                if not stream.delivers:
+                    continue
+                marks = stream.marks
+                if marks:
+                    last_prices[sym] = mark
                 close_ts = ts + stream.step_ns
                 if close_ts >= clock.next_alert_ns:
                     clock.advance_to(close_ts)
@@ -263,7 +285,7 @@ class BacktestEngine:
                             setattr(ind, name, column[j])
                 for ind in stream.streaming:
                     ind.update_bar(item)
-                if emulator.watching:
+                if emulator.watching and marks:
                     emulator.on_price(sym, mark)
                 for runner, handler in stream.handlers:
                     try:
@@ -275,8 +297,9 @@ class BacktestEngine:
 
     def _record(self, streams: list[Stream], total: int, elapsed: float) -> BacktestRun:
         kernel = self.kernel
-        timeline = union_of_times([s.ts for s in self._series])
-        marks = marks_on(timeline, streams)
+        primaries = [s for s in streams if s.primary]
+        timeline = union_of_times([s.series.ts for s in primaries])
+        marks = marks_on(timeline, primaries)
         instruments = dict(kernel.cache.instruments)
         to_account = {
             sym: self._conversion(inst, marks, timeline.shape[0])
@@ -315,3 +338,47 @@ class BacktestEngine:
         if fixed is None:
             fx.rate(inst.quote_currency, account_ccy)  # raises the explanatory ConfigError
         return np.full(n, float(fixed or 0))
+
+
+def _choose_primaries(streams: list[Stream]) -> None:
+    shortest: dict[str, Stream] = {}
+    for stream in streams:
+        if stream.kind is StreamKind.BAR:
+            best = shortest.get(stream.symbol)
+            if best is None or stream.step_ns < best.step_ns:
+                shortest[stream.symbol] = stream
+    for stream in streams:
+        stream.primary = stream.kind is not StreamKind.BAR or shortest[stream.symbol] is stream
+
+
+def _bar_stream(streams: list[Stream], wanted: BarSubscription, strategy_id: str) -> Stream:
+    """The stream that carries the bars a strategy asked for: the data's own when it has bars
+    of that length, else bars built from the symbol's primary bars (shared by strategies)."""
+    bar_streams = [s for s in streams if s.symbol == wanted.symbol and s.kind is StreamKind.BAR]
+    size = wanted.timeframe.ns
+    for stream in bar_streams:
+        if stream.step_ns == size and (stream.alignment is None or stream.alignment == (
+                wanted.alignment or UTC_MIDNIGHT)):
+            return stream
+    base = next((s for s in bar_streams if s.primary), None)
+    if base is None:
+        raise ConfigError(f"{strategy_id}: {wanted.timeframe} bars of {wanted.symbol} are built "
+                          f"from its bars, and the backtest has only ticks of {wanted.symbol}")
+    if size < base.step_ns:
+        raise ConfigError(
+            f"{strategy_id}: cannot build {wanted.timeframe} bars of {wanted.symbol} from its "
+            f"{base.label} bars; subscribe to a longer timeframe or add finer data"
+        )
+    from tradeloop.data.resample import resample_bars
+
+    alignment = wanted.alignment or UTC_MIDNIGHT
+    series = base.series
+    assert isinstance(series, BarSeries)
+    built = resample_bars(series, wanted.timeframe, alignment,
+                          end_ns=int(series.ts[-1]) + base.step_ns)
+    derived = make_stream(built)
+    derived.step_ns = size
+    derived.primary = False
+    derived.alignment = alignment
+    streams.append(derived)
+    return derived

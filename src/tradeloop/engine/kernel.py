@@ -9,7 +9,7 @@ error, and never takes the run down.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
@@ -17,6 +17,7 @@ from tradeloop.core.bus import MessageBus
 from tradeloop.core.clock import AlertHandler, Clock
 from tradeloop.core.logging import get_logger
 from tradeloop.core.time import ns_to_iso
+from tradeloop.data.timeframes import BucketAlignment, Timeframe
 from tradeloop.execution.engine import ExecutionEngine
 from tradeloop.execution.ports import ExecutionClient
 from tradeloop.indicators.base import Indicator
@@ -84,6 +85,30 @@ class _StrategyClock:
         self._clock.cancel_alert(self._prefix + name)
 
 
+@dataclass(frozen=True)
+class BarSubscription:
+    """A strategy's wish for bars of one symbol at another timeframe.
+
+    Attributes
+    ----------
+    symbol : str
+    timeframe : Timeframe
+    alignment : BucketAlignment or None
+        Where the buckets start when the bars are built from finer ones (UTC midnight if None).
+    deliver : bool
+        Hand the bars to ``on_bar``; False when only an indicator needs them.
+    """
+
+    symbol: str
+    timeframe: Timeframe
+    alignment: BucketAlignment | None = None
+    deliver: bool = True
+
+    def same_bars(self, other: BarSubscription) -> bool:
+        """True when both ask for the same symbol and timeframe."""
+        return self.symbol == other.symbol and self.timeframe == other.timeframe
+
+
 @dataclass(eq=False)
 class StrategyRunner:
     """Runs one strategy inside a kernel and is the strategy's view of it."""
@@ -91,7 +116,10 @@ class StrategyRunner:
     strategy: Strategy
     kernel: Kernel
     symbols: tuple[str, ...]
-    indicators: list[tuple[Indicator, str]] = field(default_factory=list)
+    #: (indicator, symbol, timeframe): a timeframe of None means the symbol's own bars
+    indicators: list[tuple[Indicator, str, Timeframe | None]] = field(default_factory=list)
+    #: bars of other timeframes the strategy asked for: (symbol, timeframe, alignment)
+    bar_subscriptions: list[BarSubscription] = field(default_factory=list)
     failure: StrategyFailure | None = None
     wired: bool = False  # set by the data loop once it has taken the strategy's indicators
     _clock: _StrategyClock | None = field(default=None, init=False, repr=False)
@@ -124,8 +152,12 @@ class StrategyRunner:
             raise RuntimeError(f"strategy {self.strategy.id} has stopped")
         self.kernel.bus.send(RISK_EXECUTE, command)
 
-    def register_indicator(self, indicator: Indicator, symbol: str) -> None:
-        """Keep ``indicator`` updated with the bars of ``symbol``.
+    def register_indicator(
+        self, indicator: Indicator, symbol: str, timeframe: Timeframe | None = None,
+        alignment: BucketAlignment | None = None,
+    ) -> None:
+        """Keep ``indicator`` updated with the bars of ``symbol`` (of ``timeframe``, default the
+        symbol's own bars).
 
         Raises
         ------
@@ -133,16 +165,49 @@ class StrategyRunner:
             For a symbol without data, or once the data loop has started (declare indicators
             in ``on_start``).
         """
+        self._check_setup(
+            f"declare indicators in on_start; {indicator.name} was declared", symbol)
+        if timeframe is not None:
+            self._add_subscription(BarSubscription(symbol, timeframe, alignment, deliver=False))
+        self.indicators.append((indicator, symbol, timeframe))
+
+    def subscribe_bars(
+        self, symbol: str, timeframe: Timeframe, alignment: BucketAlignment | None = None
+    ) -> None:
+        """Deliver ``symbol``'s bars of ``timeframe`` to ``on_bar`` as each one closes.
+
+        Raises
+        ------
+        ValueError
+            For a symbol without data, or once the data loop has started.
+        """
+        self._check_setup(
+            f"subscribe to bars in on_start; the {timeframe} bars of {symbol} were asked for",
+            symbol)
+        self._add_subscription(BarSubscription(symbol, timeframe, alignment, deliver=True))
+
+    def _check_setup(self, what: str, symbol: str) -> None:
         if self.wired:
             raise ValueError(
-                f"{self.strategy.id}: declare indicators in on_start; {indicator.name} was "
-                "declared after the data started and would never update"
+                f"{self.strategy.id}: {what} after the data started and would never update"
             )
         if symbol not in self.symbols:
             raise ValueError(
                 f"{self.strategy.id}: no data for {symbol!r} (has {', '.join(self.symbols)})"
             )
-        self.indicators.append((indicator, symbol))
+
+    def _add_subscription(self, wanted: BarSubscription) -> None:
+        for k, known in enumerate(self.bar_subscriptions):
+            if known.same_bars(wanted):
+                if wanted.alignment != known.alignment and wanted.alignment is not None:
+                    raise ValueError(
+                        f"{self.strategy.id}: the {wanted.timeframe} bars of {wanted.symbol} "
+                        "were asked for twice with different alignments"
+                    )
+                if wanted.deliver and not known.deliver:
+                    self.bar_subscriptions[k] = replace(known, deliver=True)
+                return
+        self.bar_subscriptions.append(wanted)
 
     def call(self, hook: str, *args: Any) -> None:
         """Call a strategy hook behind the safety wrapper."""

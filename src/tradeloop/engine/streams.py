@@ -3,6 +3,16 @@
 Each stream is laid out as the same seven columns (time, five values, and the price that marks
 the instrument) so that the data loop can walk every kind of stream through one merge. A stream
 builds its own immutable market data objects (``Bar``, ``QuoteTick``, ``TradeTick``) from a row.
+
+Streams merge in the order their rows become known: a tick at its time, a bar at its close (open
+time plus its length). Of a symbol's bar streams, the shortest is its *primary* stream: it alone
+marks the price, and the venue fills orders against it; longer ones (a strategy's
+``subscribe_bars``) only inform. With several streams, a primary bar takes two turns: at its
+open the venue matches orders against it, and at its close it becomes the mark and reaches the
+strategies. So a fill at 10:00 never sees a price of another instrument from after 10:00.
+At one instant, bars that close go first (the shorter first, so an hourly bar follows the last
+minute bar in it), then ticks, then bars that open: orders sent at a close fill from the next
+open on.
 """
 
 from __future__ import annotations
@@ -16,14 +26,15 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from tradeloop.core.time import NANOS_PER_DAY
+from tradeloop.core.time import NANOS_PER_DAY, timeframe_label
+from tradeloop.data.timeframes import BucketAlignment
 from tradeloop.engine.kernel import StrategyRunner
 from tradeloop.indicators.base import Indicator
 from tradeloop.model.data import Bar, BarSeries, MarketSeries, QuoteSeries, QuoteTick, TradeTick
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
-Row = tuple[str, int, float, float, float, float, float]
+Row = tuple[str, int, float, float, float, float, float, str]
 
 
 class StreamKind(Enum):
@@ -50,6 +61,12 @@ class Stream:
     kind: StreamKind
     step_ns: int
     make: Callable[[Row], Any]
+    primary: bool = True
+    # what the data loop does with a row: match orders, mark the price, deliver to strategies
+    matches: bool = True
+    marks: bool = True
+    delivers: bool = True
+    alignment: BucketAlignment | None = None  # set on bars built from a primary stream
     handlers: list[tuple[StrategyRunner, Callable[[Any], None]]] = field(default_factory=list)
     batches: list[tuple[Indicator, dict[str, FloatArray]]] = field(default_factory=list)
     streaming: list[Indicator] = field(default_factory=list)
@@ -63,6 +80,11 @@ class Stream:
     def symbol(self) -> str:
         """The instrument the stream is about."""
         return self.series.symbol
+
+    @property
+    def label(self) -> str:
+        """The bar length's spelling carried by each ``Bar``; ``""`` for ticks."""
+        return timeframe_label(self.step_ns) if self.kind is StreamKind.BAR else ""
 
     @property
     def hook(self) -> str:
@@ -92,7 +114,7 @@ class Stream:
 def make_stream(series: MarketSeries) -> Stream:
     """Wrap a series for the data loop."""
     if isinstance(series, BarSeries):
-        return Stream(series, StreamKind.BAR, _step_ns(series), partial(tuple.__new__, Bar))
+        return Stream(series, StreamKind.BAR, bar_step_ns(series), partial(tuple.__new__, Bar))
     if isinstance(series, QuoteSeries):
         return Stream(series, StreamKind.QUOTE, 0, _quote)
     return Stream(series, StreamKind.TRADE, 0, _trade)
@@ -110,13 +132,40 @@ def merged_columns(streams: list[Stream]) -> tuple[IntArray, IntArray, list[npt.
         n = len(streams[0].series)
         return np.zeros(n, dtype=np.int64), np.arange(n, dtype=np.int64), streams[0].columns()
     per_stream = [s.columns() for s in streams]
-    order = np.argsort(np.concatenate([cols[0] for cols in per_stream]), kind="stable")
+    sizes = [len(s.series) for s in streams]
+    closing = [s.kind is StreamKind.BAR and s.delivers for s in streams]
+    when = np.concatenate([
+        cols[0] + s.step_ns if close else cols[0]
+        for s, cols, close in zip(streams, per_stream, closing, strict=True)
+    ])
+    rank = np.repeat([0 if close else (1 if s.kind is not StreamKind.BAR else 2)
+                      for s, close in zip(streams, closing, strict=True)], sizes)
+    step = np.repeat([s.step_ns for s in streams], sizes)
+    order = np.lexsort((step, rank, when))  # stable: ties keep the order streams were added
     stream_ids = np.concatenate(
         [np.full(len(s.series), k, dtype=np.int64) for k, s in enumerate(streams)]
     )[order]
     rows = np.concatenate([np.arange(len(s.series), dtype=np.int64) for s in streams])[order]
     columns = [np.concatenate([cols[c] for cols in per_stream])[order] for c in range(7)]
     return stream_ids, rows, columns
+
+
+def with_open_turns(streams: list[Stream]) -> list[Stream]:
+    """The streams as the data loop walks them: with several streams, each primary bar stream
+    gets a twin whose rows match orders at the bars' open, and itself only marks and delivers
+    at their close; other bar streams only deliver."""
+    for stream in streams:
+        if stream.kind is StreamKind.BAR and not stream.primary:
+            stream.matches = stream.marks = False
+    if len(streams) == 1:
+        return streams
+    walked = list(streams)
+    for stream in streams:
+        if stream.kind is StreamKind.BAR and stream.primary:
+            stream.matches = False
+            walked.append(Stream(stream.series, stream.kind, stream.step_ns, stream.make,
+                                 marks=False, delivers=False))
+    return walked
 
 
 def load_chunks(streams: list[Stream], stream_ids: IntArray, rows: IntArray) -> None:
@@ -174,7 +223,8 @@ def price_decimals(series: MarketSeries) -> int:
     return min(best, 8)
 
 
-def _step_ns(series: BarSeries) -> int:
+def bar_step_ns(series: BarSeries) -> int:
+    """The bar length of a series: its declared timeframe, else the median step, else a day."""
     if series.timeframe_ns:
         return series.timeframe_ns
     if len(series) > 1:

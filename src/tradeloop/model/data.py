@@ -13,6 +13,8 @@ from typing import NamedTuple
 import numpy as np
 import numpy.typing as npt
 
+from tradeloop.core.time import timeframe_label
+
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
@@ -26,6 +28,9 @@ class Bar(NamedTuple):
     ts : int
         The bar's open time (its label), UTC nanoseconds.
     open, high, low, close, volume : float
+    timeframe : str
+        The bar length, spelled canonically (``"1m"``, ``"1h"``, ``"1d"``); ``""`` when unknown.
+        A strategy that subscribes to several timeframes tells its bars apart by it.
     """
 
     symbol: str
@@ -35,6 +40,7 @@ class Bar(NamedTuple):
     low: float
     close: float
     volume: float
+    timeframe: str = ""
 
 
 class QuoteTick(NamedTuple):
@@ -97,6 +103,7 @@ class BarSeries:
             float(self.low[index]),
             float(self.close[index]),
             float(self.volume[index]),
+            timeframe_label(self.timeframe_ns),
         )
 
     def slice_time(self, start_ns: int | None = None, end_ns: int | None = None) -> BarSeries:

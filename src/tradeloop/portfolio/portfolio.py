@@ -31,6 +31,7 @@ class BookEntry(msgspec.Struct, frozen=True):
     quantity: float
     avg_px: float
     balance: float
+    rate: float = 1.0  # account currency per quote currency, as booked at this fill
 
 
 def position_id_for(fill: ev.OrderFilled, oms: OmsType) -> str:
@@ -105,7 +106,7 @@ class Portfolio:
         self.book.append(
             BookEntry(
                 fill.ts, fill.symbol, position_id, float(position.quantity),
-                float(position.avg_px), float(self.account.balance),
+                float(position.avg_px), float(self.account.balance), float(rate),
             )
         )
         if self._publish is not None:
@@ -127,16 +128,13 @@ class Portfolio:
         return position
 
     def _fill_rate(self, currency: str, fill: ev.OrderFilled) -> Decimal:
-        """Account currency per unit of ``currency`` to book ``fill``. A fill in the very pair
-        that converts, before any price of it was recorded, converts at its own price."""
+        """Account currency per unit of ``currency`` to book ``fill``: the rate known at the
+        fill, never a later one. A fill in the very pair that converts (USDJPY for JPY to USD)
+        converts at its own price, the freshest rate there is."""
         if currency == self.account.currency:
             return _ONE
         source = self.fx.source(currency, self.account.currency)
-        if (
-            source is not None
-            and source[0] == fill.symbol
-            and not self.cache.last_prices.get(fill.symbol)
-        ):
+        if source is not None and source[0] == fill.symbol:
             return Decimal(1) / fill.last_px if source[1] else fill.last_px
         return self.fx.rate(currency, self.account.currency)
 

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from tradeloop.core.identifiers import ClientOrderIdGenerator
 from tradeloop.core.logging import get_logger
 from tradeloop.core.time import ns_to_dt
+from tradeloop.data.timeframes import BucketAlignment, Timeframe, parse_timeframe
 from tradeloop.model import commands as cmd
 from tradeloop.model.data import Bar, QuoteTick, TradeTick
 from tradeloop.model.enums import (
@@ -143,10 +144,63 @@ class Strategy:
         """The instrument of ``symbol`` (default: the main symbol)."""
         return self.context.cache.instrument(symbol or self.symbol)
 
-    def indicator(self, indicator: IndicatorT, symbol: str | None = None) -> IndicatorT:
-        """Register an indicator that updates itself with each bar of ``symbol``."""
-        self.context.register_indicator(indicator, symbol or self.symbol)
+    def indicator(
+        self, indicator: IndicatorT, symbol: str | None = None,
+        timeframe: str | Timeframe | None = None, alignment: BucketAlignment | None = None,
+    ) -> IndicatorT:
+        """Register an indicator that updates itself with each bar of ``symbol``.
+
+        Parameters
+        ----------
+        indicator : Indicator
+        symbol : str, optional
+            Default: the main symbol.
+        timeframe : str, optional
+            Feed the indicator bars of another, longer timeframe (``"1h"``), built from the
+            symbol's own bars; it updates as each of those bars closes. The bars themselves
+            reach ``on_bar`` only after :meth:`subscribe_bars`.
+        alignment : BucketAlignment, optional
+            Where those bars start (a daily boundary, a session open); UTC midnight by default.
+        """
+        frame = None if timeframe is None else parse_timeframe(timeframe)
+        self.context.register_indicator(indicator, symbol or self.symbol, frame, alignment)
         return indicator
+
+    def subscribe_bars(
+        self, timeframe: str | Timeframe, symbol: str | None = None,
+        alignment: BucketAlignment | None = None,
+    ) -> str:
+        """Also receive ``symbol``'s bars of another timeframe in ``on_bar``.
+
+        Call it in ``on_start``. Each such bar arrives once it has closed, after the last of the
+        finer bars it is built from, so a strategy never sees a bar before its end.
+
+        Parameters
+        ----------
+        timeframe : str
+            ``"5m"``, ``"1h"``, ``"4h"``, ``"1d"``... (MetaTrader's ``"H1"`` works too).
+        symbol : str, optional
+            Default: the main symbol.
+        alignment : BucketAlignment, optional
+            Where the bars start: ``BucketAlignment("America/New_York", "17:00")`` gives FX
+            daily bars; UTC midnight by default.
+
+        Returns
+        -------
+        str
+            The timeframe's canonical spelling, which is what ``bar.timeframe`` carries.
+
+        Examples
+        --------
+        >>> def on_start(self):
+        ...     self.hourly = self.subscribe_bars("1h")
+        >>> def on_bar(self, bar):
+        ...     if bar.timeframe == self.hourly:
+        ...         ...
+        """
+        frame = parse_timeframe(timeframe)
+        self.context.subscribe_bars(symbol or self.symbol, frame, alignment)
+        return frame.label
 
     def position(self, symbol: str | None = None) -> Position:
         """The strategy's net position in ``symbol``; a flat position when there is none."""

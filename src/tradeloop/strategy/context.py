@@ -11,6 +11,7 @@ from tradeloop.model.cache import Cache
 from tradeloop.model.commands import Command
 
 if TYPE_CHECKING:
+    from tradeloop.data.timeframes import BucketAlignment, Timeframe
     from tradeloop.indicators.base import Indicator
 
 
@@ -72,6 +73,15 @@ class StrategyContext(Protocol):
         """Send a command through the risk gate."""
         ...
 
-    def register_indicator(self, indicator: Indicator, symbol: str) -> None:
-        """Keep ``indicator`` updated with the bars of ``symbol``."""
+    def register_indicator(
+        self, indicator: Indicator, symbol: str, timeframe: Timeframe | None = None,
+        alignment: BucketAlignment | None = None,
+    ) -> None:
+        """Keep ``indicator`` updated with the bars of ``symbol`` (of ``timeframe``)."""
+        ...
+
+    def subscribe_bars(
+        self, symbol: str, timeframe: Timeframe, alignment: BucketAlignment | None = None
+    ) -> None:
+        """Deliver ``symbol``'s bars of ``timeframe`` to ``on_bar`` as each one closes."""
         ...

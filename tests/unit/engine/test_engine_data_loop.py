@@ -27,26 +27,32 @@ def two_instruments(first: str = "A") -> BacktestEngine:
     return engine_with(*((a, b) if first == "A" else (b, a)))
 
 
-def test_bars_of_several_instruments_arrive_in_time_order_ties_by_order_added() -> None:
+def test_bars_of_several_instruments_arrive_in_the_order_they_close() -> None:
     engine = two_instruments("A")
     rec = Recorder()
     engine.add_strategy(rec)
     run = engine.run()
+    # A's bars last two hours, B's one: A@T0 closes at T0+2h, after B@T0+1h (the shorter first)
     assert [(sym, ts) for sym, ts, _ in rec.bars] == [
-        ("A", T0), ("B", T0), ("B", T0 + HOUR), ("A", T0 + 2 * HOUR), ("B", T0 + 2 * HOUR),
-        ("B", T0 + 3 * HOUR), ("A", T0 + 4 * HOUR),
+        ("B", T0), ("B", T0 + HOUR), ("A", T0), ("B", T0 + 2 * HOUR),
+        ("B", T0 + 3 * HOUR), ("A", T0 + 2 * HOUR), ("A", T0 + 4 * HOUR),
     ]
+    seen_at = [now for _, _, now in rec.bars]
+    assert seen_at == sorted(seen_at)  # the strategy's clock never goes back
     assert run.bars == 7
     assert run.timeline.tolist() == [T0 + k * HOUR for k in range(5)]
 
 
-def test_ties_follow_the_order_the_data_was_added() -> None:
-    engine = two_instruments("B")
+@pytest.mark.parametrize("first", ["A", "B"])
+def test_ties_follow_the_order_the_data_was_added(first: str) -> None:
+    a = series("A", [10, 11, 12], step=HOUR)
+    b = series("B", [20, 21, 22], step=HOUR)
+    engine = engine_with(*((a, b) if first == "A" else (b, a)))
     rec = Recorder()
     engine.add_strategy(rec)
     engine.run()
-    ties = [sym for sym, ts, _ in rec.bars if ts in (T0, T0 + 2 * HOUR)]
-    assert ties == ["B", "A", "B", "A"]
+    second = "B" if first == "A" else "A"
+    assert [sym for sym, _, _ in rec.bars] == [first, second] * 3
 
 
 def test_a_bar_is_seen_at_its_close_time() -> None:
@@ -88,8 +94,8 @@ def test_indicators_follow_their_own_symbol(precompute: bool) -> None:
     engine.add_strategy(TwoSmas())
     engine.run()
     nan = float("nan")
-    expected = [("A", nan, nan), ("B", nan, nan), ("B", nan, 20.5), ("A", 10.5, 20.5),
-                ("B", 10.5, 21.5), ("B", 10.5, 22.5), ("A", 11.5, 22.5)]
+    expected = [("B", nan, nan), ("B", nan, 20.5), ("A", nan, 20.5), ("B", nan, 21.5),
+                ("B", nan, 22.5), ("A", 10.5, 22.5), ("A", 11.5, 22.5)]
     assert np.allclose([v[1:] for v in seen], [v[1:] for v in expected], equal_nan=True)
     assert [v[0] for v in seen] == [v[0] for v in expected]
 
