@@ -17,7 +17,7 @@ from tradeloop.brokers.simulated.venue import SimulatedVenueConfig
 from tradeloop.config.home import home_dir
 from tradeloop.core.errors import ConfigError
 from tradeloop.core.time import dt_to_ns
-from tradeloop.data import LoadResult, bundled_names, bundled_path, load_bars
+from tradeloop.data import LoadResult, bundled_names, bundled_path, instrument_book, load_bars
 from tradeloop.engine.backtest import BacktestConfig, BacktestEngine
 from tradeloop.examples import EXAMPLE_DATA
 from tradeloop.model.enums import AccountType
@@ -217,12 +217,14 @@ def run_backtest(request: BacktestRequest, progress: Progress | None = None) -> 
         leverage=leverage,
     ))
     loaded: list[LoadResult] = []
+    book = instrument_book(home_dir())
     for k, item in enumerate(items):
         symbol = request.symbols[k] if request.symbols else None
         bars = load_bars(_data_path(item), symbol=symbol, timezone=request.timezone,
                          repair=request.repair)
         loaded.append(bars)
-        engine.add_data(bars.bars.slice_time(start, end))
+        known = book.instrument(bars.bars.symbol) if bars.bars.symbol in book else None
+        engine.add_data(bars.bars.slice_time(start, end), known)
     engine.add_strategy(strategy)
     out_dir = request.out_dir or _default_out_dir(strategy.id)
     _check_writable(out_dir)

@@ -90,7 +90,7 @@ def test_fx_majors(symbol: str) -> None:
     tick = "0.001" if symbol.endswith("JPY") else "0.00001"
     assert instrument.tick_size == Decimal(tick)
     assert instrument.lot_step == 1
-    assert instrument.min_quantity == 1000
+    assert instrument.min_quantity == 1
     assert instrument.multiplier == 1
     assert instrument.margin_rate == Decimal("0.0333")
     spec = bundled_instruments().get(symbol)

@@ -197,3 +197,30 @@ def test_default_output_folder_is_under_the_home(tradeloop_home: Path) -> None:
     assert outcome.out_dir.parent == tradeloop_home / "backtests"
     assert outcome.out_dir.name.endswith("-SmaCross")
     assert {p.name for p in outcome.out_dir.iterdir()} == FILES
+
+
+def test_the_instruments_file_in_the_home_gives_the_contract(
+    tradeloop_home: Path, tmp_path: Path
+) -> None:
+    # GOOG's bars traded as a contract worth 10 per point: the PnL is ten times the plain run's
+    plain = run_backtest(BacktestRequest("sma_cross", data=("GOOG",), out_dir=tmp_path / "a"))
+    (tradeloop_home / "instruments.toml").write_text(
+        '[GOOG]\nasset_class = "future"\nquote = "USD"\ntick_size = "0.01"\n'
+        'multiplier = "10"\n', encoding="utf-8",
+    )
+    scaled = run_backtest(BacktestRequest("sma_cross", data=("GOOG",), out_dir=tmp_path / "b"))
+    assert scaled.result.run.instruments["GOOG"].multiplier == 10
+    plain_pnl = plain.result.run.final_equity - plain.result.run.start_equity
+    scaled_pnl = scaled.result.run.final_equity - scaled.result.run.start_equity
+    assert plain_pnl != 0
+    assert scaled_pnl == plain_pnl * 10
+
+
+def test_a_broken_instruments_file_is_one_clear_error(
+    tradeloop_home: Path, tmp_path: Path
+) -> None:
+    (tradeloop_home / "instruments.toml").write_text(
+        '[GOOG]\nasset_class = "equity"\nquote = "USD"\ntick_sise = "0.01"\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"instruments.toml.*\[GOOG\].*tick_sise"):
+        run_backtest(BacktestRequest("sma_cross", data=("GOOG",), out_dir=tmp_path / "c"))
+    assert not (tmp_path / "c").exists()
