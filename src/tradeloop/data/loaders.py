@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 from pandas.api.types import is_bool_dtype, is_datetime64_any_dtype, is_numeric_dtype
 
 from tradeloop.core.errors import ConfigError, DataError
@@ -148,18 +149,23 @@ def _resolve(frame: pd.DataFrame, source: str) -> tuple[ColumnMap, list[str]]:
     return resolve_columns(list(frame.columns), source, time_is_clock=clock)
 
 
+def _parquet_failure(source: str, exc: Exception) -> DataError:
+    text = " ".join(str(exc).split())
+    text = re.sub(r"^Could not open Parquet input source '[^']*':\s*", "", text)
+    if "magic bytes not found" in text:
+        reason = "no Parquet footer: the file is truncated or is not a Parquet file"
+    elif "file size is 0 bytes" in text:
+        reason = "the file is empty"
+    else:
+        reason = text or type(exc).__name__
+    return DataError(f"{source}: cannot read as Parquet ({reason})")
+
+
 def _read_parquet(path: Path, source: str) -> _Table:
-    try:
-        import pyarrow.parquet as pq
-    except ImportError as exc:
-        raise ConfigError(
-            "reading Parquet files needs pyarrow: install tradeloop[parquet] "
-            "(pip install 'tradeloop[parquet]')"
-        ) from exc
     try:
         frame = pq.read_table(path).to_pandas()
     except Exception as exc:  # pyarrow raises several unrelated types for a bad file
-        raise DataError(f"{source}: cannot read as Parquet ({exc})") from exc
+        raise _parquet_failure(source, exc) from exc
     if not isinstance(frame.index, pd.RangeIndex):
         index_name = frame.index.name
         frame = frame.reset_index()
@@ -269,7 +275,7 @@ def load_bars(
     Raises
     ------
     ConfigError
-        Unknown timezone; Parquet without pyarrow installed.
+        Unknown timezone.
     DataError
         The file is missing, unreadable or lacks a required column (the message names the file,
         the columns found and the spellings accepted); or, without ``repair``, a row is bad:

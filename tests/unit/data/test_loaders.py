@@ -1,4 +1,3 @@
-import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -274,15 +273,6 @@ def test_parquet_epoch_and_row_numbers(tmp_path: Path) -> None:
         load_bars(path)
     # record 2 (1-based) is reported as row 3, as if the file had a header row
     assert str(info.value) == f"{path}: row 3: high 1.0 < low 10.0"
-
-
-def test_parquet_without_pyarrow(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    path = tmp_path / "x.parquet"
-    frame().to_parquet(path, index=False)
-    monkeypatch.setitem(sys.modules, "pyarrow", None)
-    monkeypatch.setitem(sys.modules, "pyarrow.parquet", None)
-    with pytest.raises(ConfigError, match=r"tradeloop\[parquet\]"):
-        load_bars(path)
 
 
 def test_not_a_parquet_file(tmp_path: Path) -> None:
