@@ -120,7 +120,14 @@ def parse_timeframe(text: str | int | Timeframe) -> Timeframe:
 
 
 @lru_cache(maxsize=64)
-def _zone(name: str) -> ZoneInfo:
+def zone_info(name: str) -> ZoneInfo:
+    """The IANA timezone ``name``.
+
+    Raises
+    ------
+    ConfigError
+        For an unknown name, with an example of a good one.
+    """
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
@@ -168,7 +175,7 @@ class BucketAlignment:
     week_start: str = "monday"
 
     def __post_init__(self) -> None:
-        _zone(self.timezone)
+        zone_info(self.timezone)
         parse_time_of_day(self.anchor)
         if self.week_start.lower() not in _WEEKDAYS:
             raise ConfigError(f"week_start {self.week_start!r}: use a weekday such as 'monday'")
@@ -231,13 +238,13 @@ def bucket_starts(
 
 
 def _to_local(ts: IntArray, zone: str) -> IntArray:
-    index = pd.DatetimeIndex(ts.view("M8[ns]"), tz="UTC").tz_convert(_zone(zone).key)
+    index = pd.DatetimeIndex(ts.view("M8[ns]"), tz="UTC").tz_convert(zone_info(zone).key)
     return np.asarray(index.tz_localize(None).asi8, dtype=np.int64)
 
 
 def _from_local(local: IntArray, zone: str) -> IntArray:
     index = pd.DatetimeIndex(local.view("M8[ns]")).tz_localize(
-        _zone(zone).key, ambiguous=np.ones(local.shape[0], dtype=bool),
+        zone_info(zone).key, ambiguous=np.ones(local.shape[0], dtype=bool),
         nonexistent="shift_forward",
     )
     return np.asarray(index.asi8, dtype=np.int64)
@@ -251,4 +258,5 @@ __all__ = [
     "bucket_starts",
     "parse_time_of_day",
     "parse_timeframe",
+    "zone_info",
 ]
