@@ -9,6 +9,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from tradeloop.cli.calendar_commands import calendar_app
+from tradeloop.cli.data_commands import data_app
 from tradeloop.cli.render import LazyProgress, comparison_table, summary_table
 from tradeloop.config.home import home_dir
 from tradeloop.core.errors import UserError
@@ -25,6 +27,8 @@ app = typer.Typer(
     name="tradeloop", add_completion=False, no_args_is_help=True,
     help="Write a strategy once; backtest, paper trade and run it live on one kernel.",
 )
+app.add_typer(data_app, name="data")
+app.add_typer(calendar_app, name="calendar")
 console = Console(width=None if sys.stdout.isatty() else 120)  # pipes and CI get full rows
 errors = Console(stderr=True, soft_wrap=True)
 
@@ -57,7 +61,8 @@ def backtest(
     strategy: Annotated[str, typer.Argument(
         help="module:Class, a path to a .py file, or a bundled example (sma_cross, ...).")],
     data: Annotated[list[str] | None, typer.Option(
-        "--data", help="Bar file (CSV or Parquet) or bundled data name; repeat for more.")] = None,
+        "--data", help="Bar file (CSV or Parquet), stored symbol (EURUSD, EURUSD@1h) or "
+        "bundled data name; repeat for more.")] = None,
     symbol: Annotated[list[str] | None, typer.Option(
         "--symbol", help="Symbol of each --data file, in order.")] = None,
     start: Annotated[str | None, typer.Option("--from", help="First date (UTC).")] = None,

@@ -100,9 +100,11 @@ def comparison_table(outcomes: list[BacktestOutcome]) -> Table:
 class LazyProgress:
     """A progress bar that appears only when a run lasts more than ``delay`` seconds."""
 
-    def __init__(self, console: Console, label: str, delay: float = 1.0) -> None:
+    def __init__(self, console: Console, label: str, delay: float = 1.0,
+                 unit: str = "bars") -> None:
         self._console = console
         self._label = label
+        self._unit = unit
         self._delay = delay
         self._started = time.perf_counter()
         self._progress: Progress | None = None
@@ -114,7 +116,8 @@ class LazyProgress:
                 return
             self._progress = Progress(
                 TextColumn("{task.description}"), BarColumn(),
-                TextColumn("{task.completed:,}/{task.total:,} bars"), TimeRemainingColumn(),
+                TextColumn(f"{{task.completed:,}}/{{task.total:,}} {self._unit}"),
+                TimeRemainingColumn(),
                 console=self._console, transient=True,
             )
             self._progress.start()

@@ -15,6 +15,7 @@ import numpy.typing as npt
 from tradeloop.brokers.simulated.venue import SimulatedVenue, SimulatedVenueConfig
 from tradeloop.core.clock import TestClock
 from tradeloop.core.errors import ConfigError
+from tradeloop.data.resample import resample_bars
 from tradeloop.data.timeframes import UTC_MIDNIGHT
 from tradeloop.engine.kernel import BarSubscription, Kernel, StrategyFailure, StrategyRunner
 from tradeloop.engine.streams import (
@@ -369,8 +370,6 @@ def _bar_stream(streams: list[Stream], wanted: BarSubscription, strategy_id: str
             f"{strategy_id}: cannot build {wanted.timeframe} bars of {wanted.symbol} from its "
             f"{base.label} bars; subscribe to a longer timeframe or add finer data"
         )
-    from tradeloop.data.resample import resample_bars
-
     alignment = wanted.alignment or UTC_MIDNIGHT
     series = base.series
     assert isinstance(series, BarSeries)

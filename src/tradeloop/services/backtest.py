@@ -17,10 +17,19 @@ from tradeloop.brokers.simulated.venue import SimulatedVenueConfig
 from tradeloop.config.home import home_dir
 from tradeloop.core.errors import ConfigError
 from tradeloop.core.time import dt_to_ns
-from tradeloop.data import LoadResult, bundled_names, bundled_path, instrument_book, load_bars
+from tradeloop.data import (
+    LoadResult,
+    ValidationReport,
+    bundled_names,
+    bundled_path,
+    find_gaps,
+    instrument_book,
+    load_bars,
+)
 from tradeloop.engine.backtest import BacktestConfig, BacktestEngine
 from tradeloop.examples import EXAMPLE_DATA
 from tradeloop.model.enums import AccountType
+from tradeloop.services.data import stored_bars
 from tradeloop.services.strategies import resolve_strategy
 
 Progress = Callable[[int, int], None]
@@ -123,15 +132,28 @@ def parse_time(text: str, what: str, end_of_day: bool = False) -> int:
     return dt_to_ns(moment)
 
 
-def _data_path(item: str) -> Path:
+def _load(item: str, symbol: str | None, request: BacktestRequest) -> LoadResult:
+    """A file, else stored bars (``EURUSD``, ``EURUSD@1h``), else bundled data."""
     path = Path(item).expanduser()
-    if path.exists():
-        return path
-    if item.upper() in (name.upper() for name in bundled_names()):
-        return bundled_path(item)
-    raise ConfigError(
-        f"data file {item} does not exist (bundled data: {', '.join(bundled_names())})"
-    )
+    if not path.exists():
+        stored = stored_bars(item)
+        if stored is not None:
+            bars = stored.with_symbol(symbol) if symbol else stored
+            n = len(bars)
+            report = ValidationReport(
+                source=bars.source, rows_read=n, rows_kept=n, gaps=find_gaps(bars),
+                timeframe_ns=bars.timeframe_ns, start_ns=int(bars.ts[0]),
+                end_ns=int(bars.ts[-1]),
+            )
+            return LoadResult(bars, report)
+        if item.upper() not in (name.upper() for name in bundled_names()):
+            bundled = ", ".join(bundled_names())
+            if path.suffix or os.sep in item:
+                raise ConfigError(f"data file {item} does not exist (bundled data: {bundled})")
+            raise ConfigError(f"no data file, stored symbol or bundled data named {item} "
+                              f"(tradeloop data list shows the store; bundled data: {bundled})")
+        path = bundled_path(item)
+    return load_bars(path, symbol=symbol, timezone=request.timezone, repair=request.repair)
 
 
 def _cash(text: str) -> Decimal:
@@ -220,8 +242,7 @@ def run_backtest(request: BacktestRequest, progress: Progress | None = None) -> 
     book = instrument_book(home_dir())
     for k, item in enumerate(items):
         symbol = request.symbols[k] if request.symbols else None
-        bars = load_bars(_data_path(item), symbol=symbol, timezone=request.timezone,
-                         repair=request.repair)
+        bars = _load(item, symbol, request)
         loaded.append(bars)
         known = book.instrument(bars.bars.symbol) if bars.bars.symbol in book else None
         engine.add_data(bars.bars.slice_time(start, end), known)
