@@ -34,6 +34,8 @@ bench: $(STAMP)
 	$(BIN)/python bench/backtest_throughput.py
 	$(BIN)/python bench/multi_instrument.py
 	$(BIN)/python bench/data_loading.py
+	$(BIN)/python bench/store_read.py
+	$(BIN)/python bench/bar_building.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build dist
