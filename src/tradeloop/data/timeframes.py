@@ -16,7 +16,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
 import numpy.typing as npt
-import pandas as pd
 
 from tradeloop.core.errors import ConfigError
 from tradeloop.core.time import (
@@ -238,11 +237,15 @@ def bucket_starts(
 
 
 def _to_local(ts: IntArray, zone: str) -> IntArray:
+    import pandas as pd  # only local alignment needs it; the kernel imports this module
+
     index = pd.DatetimeIndex(ts.view("M8[ns]"), tz="UTC").tz_convert(zone_info(zone).key)
     return np.asarray(index.tz_localize(None).asi8, dtype=np.int64)
 
 
 def _from_local(local: IntArray, zone: str) -> IntArray:
+    import pandas as pd
+
     index = pd.DatetimeIndex(local.view("M8[ns]")).tz_localize(
         zone_info(zone).key, ambiguous=np.ones(local.shape[0], dtype=bool),
         nonexistent="shift_forward",

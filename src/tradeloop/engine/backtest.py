@@ -15,7 +15,6 @@ import numpy.typing as npt
 from tradeloop.brokers.simulated.venue import SimulatedVenue, SimulatedVenueConfig
 from tradeloop.core.clock import TestClock
 from tradeloop.core.errors import ConfigError
-from tradeloop.data.resample import resample_bars
 from tradeloop.data.timeframes import UTC_MIDNIGHT
 from tradeloop.engine.kernel import BarSubscription, Kernel, StrategyFailure, StrategyRunner
 from tradeloop.engine.streams import (
@@ -24,7 +23,7 @@ from tradeloop.engine.streams import (
     load_chunks,
     make_stream,
     marks_on,
-    merged_columns,
+    merged_rows,
     price_decimals,
     union_of_times,
     with_open_turns,
@@ -230,7 +229,8 @@ class BacktestEngine:
         books = venue._books
         last_prices = self.kernel.cache.last_prices
         emulator = self.kernel.execution.emulator
-        stream_ids, rows, cols = merged_columns(streams)
+        merged = merged_rows(streams)
+        stream_ids, rows = merged.stream_ids, merged.rows
         names = [s.symbol for s in streams]
         makers = [s.make for s in streams]
         bars_only = all(s.kind is StreamKind.BAR for s in streams)
@@ -240,7 +240,7 @@ class BacktestEngine:
         for lo in range(0, total, _CHUNK):
             hi = min(lo + _CHUNK, total)
             sid_c = stream_ids[lo:hi].tolist()
-            ts_c, a_c, b_c, c_c, d_c, e_c, mark_c = (col[lo:hi].tolist() for col in cols)
+            ts_c, a_c, b_c, c_c, d_c, e_c, mark_c = merged.chunk(lo, hi)
             sym_c = repeat(names[0], hi - lo) if single else [names[s] for s in sid_c]
             tf_c = repeat(labels[0], hi - lo) if single else [labels[s] for s in sid_c]
             rows_c = zip(sym_c, ts_c, a_c, b_c, c_c, d_c, e_c, tf_c, strict=True)
@@ -370,6 +370,8 @@ def _bar_stream(streams: list[Stream], wanted: BarSubscription, strategy_id: str
             f"{strategy_id}: cannot build {wanted.timeframe} bars of {wanted.symbol} from its "
             f"{base.label} bars; subscribe to a longer timeframe or add finer data"
         )
+    from tradeloop.data.resample import resample_bars  # pandas: only runs that need it pay
+
     alignment = wanted.alignment or UTC_MIDNIGHT
     series = base.series
     assert isinstance(series, BarSeries)

@@ -120,34 +120,68 @@ def make_stream(series: MarketSeries) -> Stream:
     return Stream(series, StreamKind.TRADE, 0, _trade)
 
 
-def merged_columns(streams: list[Stream]) -> tuple[IntArray, IntArray, list[npt.NDArray[Any]]]:
+@dataclass(eq=False)
+class MergedRows:
     """Every row of every stream in time order (ties keep the order streams were added).
 
-    Returns
-    -------
-    (stream_ids, rows, columns)
-        For each merged row: its stream's index, its row in that stream, and the seven columns.
+    Attributes
+    ----------
+    stream_ids, rows : ndarray of int32 (int64 past 2**31 rows)
+        For each merged row: its stream's index and its row in that stream's series.
+    columns : list of ndarray
+        The seven columns of every distinct series, one after the other (a stream and its open
+        turn twin share their series' rows).
+    take : ndarray of int32 or int64, or None
+        For each merged row, its row in ``columns``; None when rows are already in order.
     """
+
+    stream_ids: npt.NDArray[Any]
+    rows: npt.NDArray[Any]
+    columns: list[npt.NDArray[Any]]
+    take: npt.NDArray[Any] | None
+
+    def chunk(self, lo: int, hi: int) -> list[list[Any]]:
+        """The seven columns of merged rows ``lo`` to ``hi``, as lists."""
+        if self.take is None:
+            return [col[lo:hi].tolist() for col in self.columns]
+        where = self.take[lo:hi]
+        return [col[where].tolist() for col in self.columns]
+
+
+def merged_rows(streams: list[Stream]) -> MergedRows:
+    """Merge the streams' rows in the order they become known (see the module notes)."""
     if len(streams) == 1:
         n = len(streams[0].series)
-        return np.zeros(n, dtype=np.int64), np.arange(n, dtype=np.int64), streams[0].columns()
-    per_stream = [s.columns() for s in streams]
+        return MergedRows(np.zeros(n, dtype=np.int64), np.arange(n, dtype=np.int64),
+                          streams[0].columns(), None)
+    bases: dict[int, int] = {}  # id(series) -> offset of its rows in the concatenation
+    per_series: list[list[npt.NDArray[Any]]] = []
+    total = 0
+    for stream in streams:
+        if id(stream.series) not in bases:
+            bases[id(stream.series)] = total
+            per_series.append(stream.columns())
+            total += len(stream.series)
     sizes = [len(s.series) for s in streams]
     closing = [s.kind is StreamKind.BAR and s.delivers for s in streams]
     when = np.concatenate([
-        cols[0] + s.step_ns if close else cols[0]
-        for s, cols, close in zip(streams, per_stream, closing, strict=True)
+        s.series.ts + s.step_ns if close else s.series.ts
+        for s, close in zip(streams, closing, strict=True)
     ])
-    rank = np.repeat([0 if close else (1 if s.kind is not StreamKind.BAR else 2)
-                      for s, close in zip(streams, closing, strict=True)], sizes)
-    step = np.repeat([s.step_ns for s in streams], sizes)
+    rank = np.repeat(np.array([0 if close else (1 if s.kind is not StreamKind.BAR else 2)
+                               for s, close in zip(streams, closing, strict=True)],
+                              dtype=np.int8), sizes)
+    step = np.repeat(np.array([s.step_ns for s in streams], dtype=np.int64), sizes)
     order = np.lexsort((step, rank, when))  # stable: ties keep the order streams were added
-    stream_ids = np.concatenate(
-        [np.full(len(s.series), k, dtype=np.int64) for k, s in enumerate(streams)]
-    )[order]
-    rows = np.concatenate([np.arange(len(s.series), dtype=np.int64) for s in streams])[order]
-    columns = [np.concatenate([cols[c] for cols in per_stream])[order] for c in range(7)]
-    return stream_ids, rows, columns
+    del when, rank, step
+    index = np.int32 if total < 2**31 else np.int64  # three of these per merged row
+    rows = np.concatenate([np.arange(n, dtype=index) for n in sizes])[order]
+    stream_ids = np.repeat(np.arange(len(streams), dtype=index), sizes)[order]
+    del order
+    offsets = np.array([bases[id(s.series)] for s in streams], dtype=index)
+    take = rows + offsets[stream_ids]
+    columns = [np.concatenate([cols[c] for cols in per_series]) for c in range(7)]
+    return MergedRows(stream_ids, rows, columns, take)
 
 
 def with_open_turns(streams: list[Stream]) -> list[Stream]:
@@ -168,7 +202,9 @@ def with_open_turns(streams: list[Stream]) -> list[Stream]:
     return walked
 
 
-def load_chunks(streams: list[Stream], stream_ids: IntArray, rows: IntArray) -> None:
+def load_chunks(
+    streams: list[Stream], stream_ids: npt.NDArray[Any], rows: npt.NDArray[Any]
+) -> None:
     """Give each stream with rows in this chunk its slice of precomputed indicator values."""
     if len(streams) == 1:
         if streams[0].batches:
