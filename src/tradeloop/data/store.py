@@ -45,7 +45,7 @@ from tradeloop.data.catalog import (
 )
 from tradeloop.data.gaps import find_gaps
 from tradeloop.data.loaders import load_bars
-from tradeloop.data.ticks import TickReport, check_single_timezone, detect_kind, load_ticks
+from tradeloop.data.ticks import TickReport, detect_kind, load_ticks
 from tradeloop.data.timeframes import Timeframe, parse_timeframe
 from tradeloop.data.validation import ValidationReport
 from tradeloop.model.data import BarSeries, IntArray, QuoteSeries, TradeSeries
@@ -606,7 +606,6 @@ class DataStore:
             raise ConfigError(f"unknown kind {kind!r}: use 'auto', 'bars', 'quote' or 'trade'")
         found = detect_kind(path) if kind == "auto" else kind
         if found == "bars":
-            check_single_timezone(path)
             loaded = load_bars(path, symbol=symbol, timezone=timezone, repair=repair)
             bars = loaded.bars
             frame = parse_timeframe(timeframe) if timeframe is not None else None

@@ -1,14 +1,16 @@
 """Loading quote and trade ticks from CSV and Parquet files into validated series.
 
-Files are read as :func:`tradeloop.data.load_bars` reads them (delimiter, decimal comma and
-encoding sniffed; the header is row 1, the first data row row 2; blank lines skipped but
-numbered) and timestamps go through the same parser. Ticks differ from bars in what is valid:
-several ticks may share a timestamp, so only a timestamp *before* the previous row's is out of
-order, and a quote whose bid is above its ask is crossed.
+Files are read as :func:`tradeloop.data.load_bars` reads them (:mod:`tradeloop.data.reading`:
+delimiter, decimal comma and encoding sniffed; the header is row 1, the first data row row 2;
+blank lines skipped but numbered) and timestamps go through the same parser and the same
+one-timezone check. Ticks differ from bars in what is valid: several ticks may share a
+timestamp, so only a timestamp *before* the previous row's is out of order, and a quote whose
+bid is above its ask is crossed.
 
 A file must use one timezone: a column that mixes local times with UTC offsets, or whose
 offsets differ by more than the one hour daylight saving gives, is rejected (even with
-``repair``), because no row-by-row repair can tell which rows are right.
+``repair``), because no row-by-row repair can tell which rows are right (see
+:func:`tradeloop.data.timestamps.check_single_timezone`).
 """
 
 from __future__ import annotations
@@ -16,27 +18,28 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-import pyarrow.parquet as pq
-from pandas.api.types import is_datetime64_any_dtype, is_numeric_dtype
 
 from tradeloop.core.errors import ConfigError, DataError
 from tradeloop.core.time import ns_to_iso
+from tradeloop.data import reading
 from tradeloop.data.columns import DATE_TIME_PAIR, PRICE_SPELLINGS, TIME_SPELLINGS, normalise
-from tradeloop.data.loaders import (
-    PARQUET_SUFFIXES,
-    _check_timezone,
-    _numbers,
-    _parquet_failure,
-    _sniff,
+from tradeloop.data.timestamps import looks_like_time_of_day, read_timestamps
+from tradeloop.data.validation import (
+    TS_MISSING,
+    TS_NONEXISTENT,
+    TS_UNPARSEABLE,
+    RawBars,
+    describe_non_finite,
+    describe_timestamp,
+    no_rows_left,
+    notes_summary,
+    repair_summary,
 )
-from tradeloop.data.timestamps import combine_date_time, looks_like_time_of_day, parse_timestamps
-from tradeloop.data.validation import TS_MISSING, TS_NONEXISTENT, TS_UNPARSEABLE, RawBars
 from tradeloop.model.data import FloatArray, IntArray, QuoteSeries, TradeSeries
 
 TickKind = Literal["quote", "trade"]
@@ -74,8 +77,6 @@ DROP_REASONS = {
 
 _PRICES: dict[str, tuple[str, ...]] = {"quote": ("bid", "ask"), "trade": ("price",)}
 _SIZES: dict[str, tuple[str, ...]] = {"quote": ("bid_size", "ask_size"), "trade": ("size",)}
-_OFFSET = r"\d:\d{2}(?::\d{2}(?:[.,]\d+)?)?\s*([Zz]|[+-]\d{2}:?\d{2})$"
-_DST_SPAN_MINUTES = 60
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,14 +133,10 @@ class TickReport:
         text = f"{self.source}: {self.rows_kept} {self.kind}s"
         if self.rows_kept:
             text += f" from {ns_to_iso(self.start_ns)} to {ns_to_iso(self.end_ns)}"
-        if self.dropped:
-            detail = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in self.dropped.items())
-            text += f"; dropped {sum(self.dropped.values())} of {self.rows_read} rows ({detail})"
-        if self.sorted_rows:
-            text += f"; sorted {self.sorted_rows} out-of-order row(s)"
-        if self.notes:
-            text += "; " + "; ".join(self.notes)
-        return text
+        sorted_rows = f"{self.sorted_rows} out-of-order row(s)" if self.sorted_rows else ""
+        return text + repair_summary(self.rows_read, self.dropped, sorted_rows) + notes_summary(
+            self.notes
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,87 +246,6 @@ def _resolve(head: pd.DataFrame, source: str, kind: TickKind | Literal["auto"]) 
     return _TickColumns(found_kind, time, date, clock, values, trade_id)
 
 
-def _csv_options(path: Path, source: str) -> tuple[dict[str, object], int, list[str]]:
-    delimiter, decimal, encoding, leading = _sniff(path, source)
-    notes = []
-    if delimiter != ",":
-        notes.append(f"fields separated by {'tab' if delimiter == chr(9) else repr(delimiter)}")
-    if decimal == ",":
-        notes.append("decimal comma")
-    options: dict[str, object] = {
-        "sep": delimiter,
-        "decimal": decimal,
-        "encoding": encoding,
-        "encoding_errors": "replace",
-        "skiprows": leading,
-        "skipinitialspace": True,
-    }
-    return options, leading, notes
-
-
-def _csv_failure(source: str, exc: Exception) -> DataError:
-    detail = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
-    return DataError(f"{source}: cannot read as CSV ({detail})")
-
-
-def _index_as_column(frame: pd.DataFrame) -> pd.DataFrame:
-    if isinstance(frame.index, pd.RangeIndex):
-        return frame
-    name = frame.index.name
-    frame = frame.reset_index()
-    if name is None and is_datetime64_any_dtype(frame["index"].dtype):
-        frame = frame.rename(columns={"index": "timestamp"})
-    return frame
-
-
-def _head(path: Path, source: str) -> pd.DataFrame:
-    """The first rows of a file as text (CSV) or values (Parquet), for choosing columns."""
-    try:
-        if path.suffix.lower() in PARQUET_SUFFIXES:
-            parquet = pq.ParquetFile(path)
-            batch = next(parquet.iter_batches(batch_size=200), None)
-            table = parquet.schema_arrow.empty_table() if batch is None else batch
-            return _index_as_column(table.to_pandas())
-    except Exception as exc:  # pyarrow raises several unrelated types for a bad file
-        raise _parquet_failure(source, exc) from exc
-    options, _, _ = _csv_options(path, source)
-    try:
-        text: pd.DataFrame = pd.read_csv(  # type: ignore[call-overload]
-            path, nrows=200, dtype="str", **options
-        )
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
-        raise _csv_failure(source, exc) from exc
-    return text
-
-
-def _read_columns(path: Path, source: str, usecols: list[str], text_columns: list[str]
-                  ) -> tuple[pd.DataFrame, IntArray, list[str]]:
-    if path.suffix.lower() in PARQUET_SUFFIXES:
-        try:
-            whole: pd.DataFrame = pq.read_table(path).to_pandas()
-        except Exception as exc:  # pyarrow raises several unrelated types for a bad file
-            raise _parquet_failure(source, exc) from exc
-        frame = _index_as_column(whole)[usecols].reset_index(drop=True)
-        return frame, np.arange(len(frame), dtype=np.int64) + 2, []
-    options, leading, notes = _csv_options(path, source)
-    try:
-        frame = pd.read_csv(  # type: ignore[call-overload]
-            path, usecols=usecols, dtype=dict.fromkeys(text_columns, "str"),
-            skip_blank_lines=False, **options,
-        )
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
-        raise _csv_failure(source, exc) from exc
-    return frame, np.arange(len(frame), dtype=np.int64) + leading + 2, notes
-
-
-def _existing_file(path: str | os.PathLike[str]) -> tuple[Path, str]:
-    source = os.fspath(path)
-    file = Path(source)
-    if not file.is_file():
-        raise DataError(f"{source}: {'not a file' if file.exists() else 'no such file'}")
-    return file, source
-
-
 def detect_kind(path: str | os.PathLike[str]) -> FileKind:
     """Tell from a file's column names whether it holds bars, quotes or trades.
 
@@ -351,133 +267,20 @@ def detect_kind(path: str | os.PathLike[str]) -> FileKind:
         Missing or unreadable file, or columns that fit none of the three (the message lists
         the columns found and the spellings accepted).
     """
-    file, source = _existing_file(path)
-    head = _head(file, source)
+    file, source = reading.existing_file(path)
+    head = reading.read_head(file, source)
     kind = _kind_of(_by_norm(list(head.columns)))
     if kind is None:
         raise _unknown_columns(source, list(head.columns))
     return kind
 
 
-def _offset_minutes(suffix: pd.Series) -> npt.NDArray[np.int64]:
-    text = suffix.str.replace(":", "", regex=False).str.upper()
-    zulu = (text == "Z").to_numpy(dtype=np.bool_)
-    padded = text.where(~zulu, "+0000")
-    sign = np.where(padded.str[0].to_numpy(dtype=object) == "-", -1, 1)
-    hours = padded.str[1:3].astype(np.int64).to_numpy()
-    minutes = padded.str[3:5].astype(np.int64).to_numpy()
-    return np.asarray(sign * (hours * 60 + minutes), dtype=np.int64)
-
-
-def _format_offset(minutes: int) -> str:
-    sign = "-" if minutes < 0 else "+"
-    return f"{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
-
-
-def offset_problem(times: pd.Series, rows: IntArray) -> tuple[int, str] | None:
-    """Find the first row of a timestamp column that breaks the one-timezone rule.
-
-    Parameters
-    ----------
-    times : Series
-        The timestamp column as read (text is checked; numbers and datetimes pass).
-    rows : ndarray of int64
-        The spreadsheet row number of each entry, for the message.
-
-    Returns
-    -------
-    tuple of (int, str) or None
-        The row and the reason, or None when the column uses one timezone: all local times,
-        or all with a UTC offset taking at most two values at most one hour apart (a timezone
-        with daylight saving).
-    """
-    if is_numeric_dtype(times.dtype) or is_datetime64_any_dtype(times.dtype):
-        return None
-    text = times.reset_index(drop=True).astype("string").str.strip()
-    present = (text.notna() & (text != "")).to_numpy(dtype=np.bool_, na_value=False)
-    suffix = text.str.extract(_OFFSET, expand=False)
-    aware = suffix.notna().to_numpy(dtype=np.bool_, na_value=False)
-    naive = present & ~aware
-    if not aware.any():
-        return None
-    if naive.any():
-        first_aware, first_naive = int(np.argmax(aware)), int(np.argmax(naive))
-        first, odd = min(first_aware, first_naive), max(first_aware, first_naive)
-        has, lacks = ("has", "has no") if odd == first_aware else ("has no", "has")
-        return int(rows[odd]), (
-            f"timestamp {text.iloc[odd]!r} {has} UTC offset but row {int(rows[first])} "
-            f"({text.iloc[first]!r}) {lacks}: a file must not mix local times with UTC offsets"
-        )
-    positions = np.flatnonzero(aware)
-    offsets = _offset_minutes(suffix.iloc[positions])
-    span = np.maximum.accumulate(offsets) - np.minimum.accumulate(offsets)
-    bad = np.flatnonzero(span > _DST_SPAN_MINUTES)
-    _, first_seen = np.unique(offsets, return_index=True)
-    candidates = [int(bad[0])] if bad.shape[0] else []
-    if first_seen.shape[0] > 2:
-        candidates.append(int(np.sort(first_seen)[2]))
-    if not candidates:
-        return None
-    at = min(candidates)
-    seen = ", ".join(_format_offset(int(o)) for o in dict.fromkeys(offsets[:at].tolist()))
-    position = int(positions[at])
-    return int(rows[position]), (
-        f"timestamp {text.iloc[position]!r} has UTC offset {_format_offset(int(offsets[at]))} "
-        f"but earlier rows use {seen}: a file must use one timezone (two offsets one hour "
-        "apart, as daylight saving gives, are accepted)"
-    )
-
-
-def _time_values(frame: pd.DataFrame, time: str | None, date: str | None, clock: str | None
-                 ) -> pd.Series:
-    if time is not None:
-        return frame[time].reset_index(drop=True)
-    assert date is not None and clock is not None
-    return combine_date_time(frame[date], frame[clock]).reset_index(drop=True)
-
-
-def check_single_timezone(path: str | os.PathLike[str]) -> None:
-    """Reject a bar or tick file whose text timestamps mix timezones.
-
-    Only the timestamp column is read. :func:`tradeloop.data.load_bars` converts every aware
-    timestamp to UTC and reads naive ones in the given timezone, so a file mixing the two (or
-    mixing unrelated offsets) loads without complaint; importers call this first.
-
-    Parameters
-    ----------
-    path : str or path-like
-        A CSV or Parquet file.
-
-    Raises
-    ------
-    DataError
-        ``"{path}: row {row}: {reason}"`` (see :func:`offset_problem`), or when the file cannot
-        be read. A file without a timestamp column passes (its loader rejects it).
-    """
-    file, source = _existing_file(path)
-    head = _head(file, source)
-    time, date, clock = _time_columns(head)
-    wanted = [c for c in (time, date, clock) if c is not None]
-    if not wanted:
-        return  # no timestamp column: the loader says so, with the columns found
-    if all(is_numeric_dtype(head[c].dtype) or is_datetime64_any_dtype(head[c].dtype)
-           for c in wanted):
-        return  # typed Parquet columns: no text, so no offsets to mix
-    frame, rows, _ = _read_columns(file, source, wanted, wanted)
-    problem = offset_problem(_time_values(frame, time, date, clock), rows)
-    if problem is not None:
-        raise DataError(f"{source}: row {problem[0]}: {problem[1]}")
-
-
 def _raw(
     frame: pd.DataFrame, rows: IntArray, cols: _TickColumns, source: str, timezone: str,
     notes: list[str],
 ) -> tuple[RawBars, npt.NDArray[np.object_] | None]:
-    times = _time_values(frame, cols.time, cols.date, cols.clock)
-    problem = offset_problem(times, rows)
-    if problem is not None:
-        raise DataError(f"{source}: row {problem[0]}: {problem[1]}")
-    parsed = parse_timestamps(times, timezone)
+    times, parsed = read_timestamps(frame, (cols.time, cols.date, cols.clock), rows, source,
+                                    timezone)
     notes.extend(parsed.notes)
     fields: dict[str, FloatArray] = {}
     text: dict[str, pd.Series] = {}
@@ -486,7 +289,7 @@ def _raw(
             notes.append(f"no {name} column: {name} set to 0")
             fields[name] = np.zeros(len(frame), dtype=np.float64)
             continue
-        fields[name], maybe_text = _numbers(frame[cols.values[name]])
+        fields[name], maybe_text = reading.numeric_values(frame[cols.values[name]])
         if maybe_text is not None:
             text[name] = maybe_text.reset_index(drop=True)
     trade_ids = None
@@ -532,25 +335,11 @@ def _value_codes(raw: RawBars, kind: TickKind) -> npt.NDArray[np.int8]:
 def _describe(raw: RawBars, i: int, code: int, kind: TickKind) -> str:
     names = (*_PRICES[kind], *_SIZES[kind])
     value = {name: float(raw.fields[name][i]) for name in names}
-    written = str(raw.ts_text.iloc[i]).strip()
-    if code == TS_MISSING:
-        return "timestamp is missing"
-    if code == TS_UNPARSEABLE:
-        return f"timestamp {written!r} is not a recognised date/time"
-    if code == TS_NONEXISTENT:
-        return (
-            f"timestamp {written!r} does not exist in {raw.timezone} "
-            "(skipped by a daylight-saving change)"
-        )
+    timestamp = describe_timestamp(raw, i, code)
+    if timestamp is not None:
+        return timestamp
     if code == _NON_FINITE:
-        name = next(n for n in names if not np.isfinite(value[n]))
-        cell = raw.field_text[name].iloc[i] if name in raw.field_text else None
-        word = str(cell).strip() if isinstance(cell, str) else ""
-        if word and word.lower() not in ("nan", "-nan", "na", "n/a", "null", "none"):
-            return f"{name} is not a number: {word!r}"
-        if np.isnan(value[name]):
-            return f"{name} is NaN"
-        return f"{name} is {'inf' if value[name] > 0 else '-inf'}"
+        return describe_non_finite(raw, i, names)
     if code == _NON_POSITIVE:
         name = next(n for n in _PRICES[kind] if value[n] <= 0)
         return f"{name} {value[name]!r} is not positive"
@@ -622,12 +411,13 @@ def load_ticks(
     """
     if kind not in ("auto", "quote", "trade"):
         raise ConfigError(f"unknown tick kind {kind!r}: use 'auto', 'quote' or 'trade'")
-    _check_timezone(timezone)
-    file, source = _existing_file(path)
-    cols = _resolve(_head(file, source), source, kind)
+    reading.check_timezone_name(timezone)
+    file, source = reading.existing_file(path)
+    cols = _resolve(reading.read_head(file, source), source, kind)
     text_columns = [c for c in (cols.date, cols.clock, cols.trade_id) if c is not None]
-    frame, rows, notes = _read_columns(file, source, cols.used(), text_columns)
-    raw, trade_ids = _raw(frame, rows, cols, source, timezone, notes)
+    read = reading.read_columns(file, source, cols.used(), text_columns)
+    notes = list(read.notes)
+    raw, trade_ids = _raw(read.frame, read.rows, cols, source, timezone, notes)
     if raw.rows.shape[0] == 0:
         raise DataError(f"{source}: no data rows")
     name = symbol if symbol is not None else file.stem.upper()
@@ -649,8 +439,7 @@ def load_ticks(
         counts = np.bincount(codes, minlength=max(DROP_REASONS) + 1)
         dropped = {why: int(counts[c]) for c, why in DROP_REASONS.items() if counts[c]}
         if valid.shape[0] == 0:
-            detail = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in dropped.items())
-            raise DataError(f"{source}: no valid rows left after repair (dropped {detail})")
+            raise no_rows_left(source, dropped)
         sorted_rows = int(backwards.shape[0])
         keep = valid[np.argsort(later, kind="stable")] if sorted_rows else valid
     ticks = _series(raw, keep, cols.kind, name, source)
@@ -672,8 +461,6 @@ __all__ = [
     "TickKind",
     "TickLoadResult",
     "TickReport",
-    "check_single_timezone",
     "detect_kind",
     "load_ticks",
-    "offset_problem",
 ]

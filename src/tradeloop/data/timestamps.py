@@ -11,6 +11,10 @@ median: below 1e11 seconds, below 1e14 milliseconds, below 1e17 microseconds, ot
 nanoseconds; they are always UTC. Whole numbers from 19000101 to 21001231 are ``YYYYMMDD`` dates,
 not epochs (as epoch seconds they would all fall in August 1970). Naive date-times are read in
 the given IANA timezone; aware ones are converted to UTC.
+
+A file must use one timezone (:func:`check_single_timezone`): a text column that mixes local
+times with UTC offsets, or whose offsets differ by more than the one hour daylight saving gives,
+is rejected, because no row-by-row repair can tell which rows are right.
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from pandas.api.types import (
     is_bool_dtype,
     is_datetime64_any_dtype,
@@ -28,6 +34,7 @@ from pandas.api.types import (
     is_numeric_dtype,
 )
 
+from tradeloop.core.errors import DataError
 from tradeloop.data.validation import (
     TS_MISSING,
     TS_NONEXISTENT,
@@ -68,6 +75,10 @@ _INT64_MAX = float(np.iinfo(np.int64).max)
 _EPOCH_UNITS = ((1e11, 1_000_000_000, "seconds"), (1e14, 1_000_000, "milliseconds"),
                 (1e17, 1_000, "microseconds"))
 _TIME_OF_DAY = re.compile(r"^\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?$|^\d{4,6}$")
+_OFFSET = r"\d:\d{2}(?::\d{2}(?:[.,]\d+)?)?\s*(?:[Zz]|[+-]\d{2}:?\d{2})$"
+_OFFSET_SUFFIX = re.compile(r"([Zz])$|([+-])(\d{2}):?(\d{2})$")
+_OFFSET_TAIL = 6  # the longest suffix, "+01:00"
+_DST_SPAN_MINUTES = 60
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +133,169 @@ def combine_date_time(date: pd.Series, time: pd.Series) -> pd.Series:
     t = time.astype("str").str.strip()
     joined = d + " " + t
     return joined.where(date.notna() & time.notna())
+
+
+def timestamp_column(
+    frame: pd.DataFrame, time: str | None, date: str | None, clock: str | None
+) -> pd.Series:
+    """Pick the timestamps of a frame: one column, or a date column joined with a time column.
+
+    Parameters
+    ----------
+    frame : DataFrame
+    time : str, optional
+        The single timestamp column; when None, ``date`` and ``clock`` must both be given.
+    date, clock : str, optional
+        A date column and a time-of-day column (see :func:`combine_date_time`).
+
+    Returns
+    -------
+    Series
+        Positionally indexed from 0.
+    """
+    if time is not None:
+        return frame[time].reset_index(drop=True)
+    assert date is not None and clock is not None
+    return combine_date_time(frame[date], frame[clock]).reset_index(drop=True)
+
+
+def _offset_minutes(aware: pa.Array) -> npt.NDArray[np.int64]:
+    # few distinct endings in a file: parse each once, then look them up
+    tails = pc.utf8_slice_codeunits(aware, -_OFFSET_TAIL).dictionary_encode()
+    minutes = []
+    for tail in tails.dictionary.to_pylist():
+        match = _OFFSET_SUFFIX.search(tail)
+        assert match is not None  # the rows were selected by _OFFSET
+        _, sign, hours, mins = match.groups()
+        size = 0 if sign is None else int(hours) * 60 + int(mins)
+        minutes.append(-size if sign == "-" else size)
+    lookup = np.asarray(minutes, dtype=np.int64)
+    indices = np.asarray(tails.indices.to_numpy(zero_copy_only=False), dtype=np.intp)
+    return lookup[indices]
+
+
+def _format_offset(minutes: int) -> str:
+    sign = "-" if minutes < 0 else "+"
+    return f"{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
+
+
+def offset_problem(times: pd.Series, rows: IntArray) -> tuple[int, str] | None:
+    """Find the first row of a timestamp column that breaks the one-timezone rule.
+
+    Parameters
+    ----------
+    times : Series
+        The timestamp column as read (text is checked; numbers and datetimes pass).
+    rows : ndarray of int64
+        The spreadsheet row number of each entry, for the message.
+
+    Returns
+    -------
+    tuple of (int, str) or None
+        The row and the reason, or None when the column uses one timezone: all local times,
+        or all with a UTC offset taking at most two values at most one hour apart (a timezone
+        with daylight saving).
+    """
+    if is_numeric_dtype(times.dtype) or is_datetime64_any_dtype(times.dtype):
+        return None
+    text = times.reset_index(drop=True).astype("string").str.strip()
+    present = (text.notna() & (text != "")).to_numpy(dtype=np.bool_, na_value=False)
+    values = pa.array(text, type=pa.large_string(), from_pandas=True)
+    matched = pc.fill_null(pc.match_substring_regex(values, _OFFSET), False)
+    aware = matched.to_numpy(zero_copy_only=False).astype(np.bool_)
+    naive = present & ~aware
+    if not aware.any():
+        return None
+    if naive.any():
+        first_aware, first_naive = int(np.argmax(aware)), int(np.argmax(naive))
+        first, odd = min(first_aware, first_naive), max(first_aware, first_naive)
+        has, lacks = ("has", "has no") if odd == first_aware else ("has no", "has")
+        return int(rows[odd]), (
+            f"timestamp {text.iloc[odd]!r} {has} UTC offset but row {int(rows[first])} "
+            f"({text.iloc[first]!r}) {lacks}: a file must not mix local times with UTC offsets"
+        )
+    positions = np.flatnonzero(aware)
+    offsets = _offset_minutes(values.filter(matched))
+    span = np.maximum.accumulate(offsets) - np.minimum.accumulate(offsets)
+    bad = np.flatnonzero(span > _DST_SPAN_MINUTES)
+    _, first_seen = np.unique(offsets, return_index=True)
+    candidates = [int(bad[0])] if bad.shape[0] else []
+    if first_seen.shape[0] > 2:
+        candidates.append(int(np.sort(first_seen)[2]))
+    if not candidates:
+        return None
+    at = min(candidates)
+    seen = ", ".join(_format_offset(int(o)) for o in dict.fromkeys(offsets[:at].tolist()))
+    position = int(positions[at])
+    return int(rows[position]), (
+        f"timestamp {text.iloc[position]!r} has UTC offset {_format_offset(int(offsets[at]))} "
+        f"but earlier rows use {seen}: a file must use one timezone (two offsets one hour "
+        "apart, as daylight saving gives, are accepted)"
+    )
+
+
+def check_single_timezone(times: pd.Series, rows: IntArray, source: str) -> None:
+    """Reject a timestamp column that mixes timezones (see :func:`offset_problem`).
+
+    :func:`parse_timestamps` converts every aware timestamp to UTC and reads naive ones in the
+    given timezone, so a column mixing the two (or mixing unrelated offsets) would parse
+    without complaint; the loaders call this first, whatever their repair policy.
+
+    Parameters
+    ----------
+    times : Series
+        The timestamp column as read.
+    rows : ndarray of int64
+        The spreadsheet row number of each entry.
+    source : str
+        The path as the caller gave it; starts the message.
+
+    Raises
+    ------
+    DataError
+        ``"{source}: row {row}: {reason}"``.
+    """
+    problem = offset_problem(times, rows)
+    if problem is not None:
+        raise DataError(f"{source}: row {problem[0]}: {problem[1]}")
+
+
+def read_timestamps(
+    frame: pd.DataFrame,
+    columns: tuple[str | None, str | None, str | None],
+    rows: IntArray,
+    source: str,
+    timezone: str,
+) -> tuple[pd.Series, ParsedTimes]:
+    """Pick a file's timestamps, check that they use one timezone and parse them.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        The file's columns as read.
+    columns : tuple of (str or None, str or None, str or None)
+        The single timestamp column, or None and a date column and a time-of-day column
+        (see :func:`timestamp_column`).
+    rows : ndarray of int64
+        The spreadsheet row number of each row of ``frame``.
+    source : str
+        The path as the caller gave it; starts the message.
+    timezone : str
+        A valid IANA name; naive date-times are taken in it.
+
+    Returns
+    -------
+    tuple of (Series, ParsedTimes)
+        The timestamps as written (positionally indexed from 0) and as parsed.
+
+    Raises
+    ------
+    DataError
+        The timestamps mix timezones (see :func:`check_single_timezone`).
+    """
+    times = timestamp_column(frame, *columns)
+    check_single_timezone(times, rows, source)
+    return times, parse_timestamps(times, timezone)
 
 
 def _finish_naive(

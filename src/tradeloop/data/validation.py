@@ -15,7 +15,7 @@ touches the file. Every check is vectorised.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -159,24 +159,95 @@ class ValidationReport:
             parts.append(f" of {format_duration(self.timeframe_ns)}")
         if self.rows_kept:
             parts.append(f" from {ns_to_iso(self.start_ns)} to {ns_to_iso(self.end_ns)}")
-        text = "".join(parts)
-        if self.dropped:
-            detail = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in self.dropped.items())
-            text += f"; dropped {sum(self.dropped.values())} of {self.rows_read} rows ({detail})"
-        if self.sorted_rows:
-            text += f"; sorted {_plural(self.sorted_rows, 'out-of-order row')}"
+        sorted_rows = _plural(self.sorted_rows, "out-of-order row") if self.sorted_rows else ""
+        text = "".join(parts) + repair_summary(self.rows_read, self.dropped, sorted_rows)
         if self.gaps:
             missing = sum(g.missing_bars for g in self.gaps)
             text += f"; {_plural(len(self.gaps), 'gap')} ({_plural(missing, 'missing bar')})"
         else:
             text += "; no gaps"
-        if self.notes:
-            text += "; " + "; ".join(self.notes)
-        return text
+        return text + notes_summary(self.notes)
 
 
 def _plural(count: int, noun: str) -> str:
     return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+def dropped_detail(dropped: Mapping[str, int]) -> str:
+    """Describe the rows repair dropped, per reason.
+
+    Parameters
+    ----------
+    dropped : mapping of str to int
+        Counts per reason key, as in :attr:`ValidationReport.dropped`.
+
+    Returns
+    -------
+    str
+        For example ``"1 crossed quote, 2 missing timestamp"``.
+    """
+    return ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in dropped.items())
+
+
+def repair_summary(rows_read: int, dropped: Mapping[str, int], sorted_rows: str) -> str:
+    """Return the part of a load summary that says what repair did.
+
+    Parameters
+    ----------
+    rows_read : int
+        Non-blank data rows in the file.
+    dropped : mapping of str to int
+        Rows dropped per reason (see :func:`dropped_detail`).
+    sorted_rows : str
+        The rows sorted into place, counted with their noun (``"3 out-of-order rows"``), or
+        ``""`` when none were.
+
+    Returns
+    -------
+    str
+        ``"; dropped 3 of 10 rows (3 missing timestamp); sorted 3 out-of-order rows"`` or the
+        parts of it that apply; ``""`` when repair changed nothing.
+    """
+    text = ""
+    if dropped:
+        text += f"; dropped {sum(dropped.values())} of {rows_read} rows ({dropped_detail(dropped)})"
+    if sorted_rows:
+        text += f"; sorted {sorted_rows}"
+    return text
+
+
+def notes_summary(notes: Sequence[str]) -> str:
+    """Return the notes of a load report as the end of its summary.
+
+    Parameters
+    ----------
+    notes : sequence of str
+
+    Returns
+    -------
+    str
+        ``"; note one; note two"``, or ``""`` without notes.
+    """
+    return "; " + "; ".join(notes) if notes else ""
+
+
+def no_rows_left(source: str, dropped: Mapping[str, int]) -> DataError:
+    """Return the error for a file that repair emptied.
+
+    Parameters
+    ----------
+    source : str
+        The path as the caller gave it.
+    dropped : mapping of str to int
+        Rows dropped per reason.
+
+    Returns
+    -------
+    DataError
+        ``"{source}: no valid rows left after repair (dropped {detail})"``.
+    """
+    detail = dropped_detail(dropped)
+    return DataError(f"{source}: no valid rows left after repair (dropped {detail})")
 
 
 def format_duration(ns: int) -> str:
@@ -246,8 +317,24 @@ def _all_codes(raw: RawBars) -> CodeArray:
     return codes
 
 
-def _describe_non_finite(raw: RawBars, i: int) -> str:
-    for name in FIELDS:
+def describe_non_finite(raw: RawBars, i: int, names: Sequence[str]) -> str:
+    """Say which value of a row is not a finite number, and what the file held there.
+
+    Parameters
+    ----------
+    raw : RawBars
+        The parsed rows.
+    i : int
+        The position of the row in ``raw``.
+    names : sequence of str
+        The fields to look at, in order; the first that is not finite is described.
+
+    Returns
+    -------
+    str
+        ``"close is not a number: 'abc'"``, ``"close is NaN"`` or ``"close is inf"``.
+    """
+    for name in names:
         value = float(raw.fields[name][i])
         if np.isfinite(value):
             continue
@@ -262,19 +349,42 @@ def _describe_non_finite(raw: RawBars, i: int) -> str:
     return "a value is not finite"
 
 
-def _describe(raw: RawBars, i: int, code: int) -> str:
-    f = {name: float(raw.fields[name][i]) for name in FIELDS}
+def describe_timestamp(raw: RawBars, i: int, code: int) -> str | None:
+    """Say what is wrong with a row's timestamp, given its ``TS_*`` status code.
+
+    Parameters
+    ----------
+    raw, i : RawBars, int
+        The parsed rows, and the position in them of the row to describe.
+    code : int
+        The row's problem code.
+
+    Returns
+    -------
+    str or None
+        The reason for ``TS_MISSING``, ``TS_UNPARSEABLE`` and ``TS_NONEXISTENT``; None for any
+        other code.
+    """
+    written = str(raw.ts_text.iloc[i]).strip()
     if code == TS_MISSING:
         return "timestamp is missing"
     if code == TS_UNPARSEABLE:
-        return f"timestamp {str(raw.ts_text.iloc[i]).strip()!r} is not a recognised date/time"
+        return f"timestamp {written!r} is not a recognised date/time"
     if code == TS_NONEXISTENT:
         return (
-            f"timestamp {str(raw.ts_text.iloc[i]).strip()!r} does not exist in {raw.timezone} "
+            f"timestamp {written!r} does not exist in {raw.timezone} "
             "(skipped by a daylight-saving change)"
         )
+    return None
+
+
+def _describe(raw: RawBars, i: int, code: int) -> str:
+    f = {name: float(raw.fields[name][i]) for name in FIELDS}
+    timestamp = describe_timestamp(raw, i, code)
+    if timestamp is not None:
+        return timestamp
     if code == _NON_FINITE:
-        return _describe_non_finite(raw, i)
+        return describe_non_finite(raw, i, FIELDS)
     if code == _NON_POSITIVE:
         name = next(n for n in PRICE_FIELDS if f[n] <= 0)
         return f"{name} {f[name]!r} is not positive"
@@ -400,8 +510,7 @@ def check_bars(
         keep = keep[~later]
         ts = ts[~later]
     if keep.shape[0] == 0:
-        detail = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in dropped.items())
-        raise DataError(f"{source}: no valid rows left after repair (dropped {detail})")
+        raise no_rows_left(source, dropped)
     sorted_rows = 0
     if ts.shape[0] > 1:
         sorted_rows = int(np.count_nonzero(ts[1:] < ts[:-1]))

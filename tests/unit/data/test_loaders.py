@@ -139,7 +139,8 @@ def test_epoch_timestamps(tmp_path: Path, scale: int, unit: str) -> None:
 
 
 def test_timezone_aware_strings(tmp_path: Path) -> None:
-    stamps = ["2024-01-02T11:00:00+02:00", "2024-01-02T10:00:00Z", "2024-01-02T06:00:00-05:00"]
+    # two offsets one hour apart are one timezone (daylight saving); "Z" is +00:00
+    stamps = ["2024-01-02T10:00:00+01:00", "2024-01-02T10:00:00Z", "2024-01-02T11:00:00+00:00"]
     rows = [(s, *r[1:]) for s, r in zip(stamps, ROWS, strict=True)]
     path = write(tmp_path, "x.csv", csv_text("Date,Open,High,Low,Close,Volume", rows))
     assert_rows(load_bars(path, timezone="America/New_York"))  # offsets win over timezone
@@ -302,13 +303,42 @@ def test_stooq_style_compact_date_and_time(tmp_path: Path) -> None:
     assert_rows(load_bars(write(tmp_path, "x.csv", text)))
 
 
-def test_mixed_offsets_and_local_times(tmp_path: Path) -> None:
+@pytest.mark.parametrize("repair", [False, True])
+def test_mixed_offsets_and_local_times_are_rejected(tmp_path: Path, repair: bool) -> None:
     stamps = ["2024-01-02 10:00:00", "2024-01-02T10:00:00Z", "2024-01-02 12:00:00"]
     rows = [(s, *r[1:]) for s, r in zip(stamps, ROWS, strict=True)]
     path = write(tmp_path, "x.csv", csv_text("Date,Open,High,Low,Close,Volume", rows))
-    result = load_bars(path, timezone="Europe/Berlin")  # UTC+1 in January
-    assert_rows(result)
-    assert any("mix" in note for note in result.report.notes)
+    with pytest.raises(DataError) as info:
+        load_bars(path, timezone="Europe/Berlin", repair=repair)
+    assert str(info.value) == (
+        f"{path}: row 3: timestamp '2024-01-02T10:00:00Z' has UTC offset but row 2 "
+        "('2024-01-02 10:00:00') has no: a file must not mix local times with UTC offsets"
+    )
+
+
+@pytest.mark.parametrize("repair", [False, True])
+def test_offsets_more_than_an_hour_apart_are_rejected(tmp_path: Path, repair: bool) -> None:
+    stamps = ["2024-01-02T10:00:00+01:00", "2024-01-02T10:00:00Z", "2024-01-02T06:00:00-05:00"]
+    rows = [(s, *r[1:]) for s, r in zip(stamps, ROWS, strict=True)]
+    text = "\n" + csv_text("Date,Open,High,Low,Close,Volume", rows)  # a blank first line
+    path = write(tmp_path, "x.csv", text)
+    with pytest.raises(DataError) as info:
+        load_bars(path, repair=repair)
+    message = str(info.value)
+    assert message.startswith(f"{path}: row 5: timestamp '2024-01-02T06:00:00-05:00' has UTC "
+                              "offset -05:00 but earlier rows use +01:00, +00:00")
+    assert "\n" not in message
+
+
+def test_mixed_offsets_in_a_parquet_text_column_are_rejected(tmp_path: Path) -> None:
+    frame = pd.DataFrame({
+        "timestamp": ["2024-01-02T09:00:00Z", "2024-01-02T10:00:00+05:30"],
+        "open": [1.0, 1.0], "high": [1.0, 1.0], "low": [1.0, 1.0], "close": [1.0, 1.0],
+    })
+    path = tmp_path / "x.parquet"
+    frame.to_parquet(path)
+    with pytest.raises(DataError, match=r"x\.parquet: row 3: .*UTC offset \+05:30"):
+        load_bars(path)
 
 
 def test_ambiguous_local_times_are_inferred_from_order(tmp_path: Path) -> None:

@@ -7,13 +7,8 @@ import pytest
 
 from tradeloop.core.errors import ConfigError, DataError
 from tradeloop.core.time import dt_to_ns
-from tradeloop.data.ticks import (
-    TickLoadResult,
-    check_single_timezone,
-    detect_kind,
-    load_ticks,
-    offset_problem,
-)
+from tradeloop.data.ticks import TickLoadResult, detect_kind, load_ticks
+from tradeloop.data.timestamps import check_single_timezone, offset_problem
 from tradeloop.model.data import QuoteSeries, TradeSeries
 
 T0 = dt_to_ns(datetime(2024, 3, 1, 10, 0, tzinfo=UTC))
@@ -287,10 +282,9 @@ def test_one_timezone_passes(values: list[object]) -> None:
     assert offset_problem(pd.Series([1.0, 2.0]), np.array([2, 3])) is None
 
 
-def test_check_single_timezone_reads_the_time_column(tmp_path: Path) -> None:
-    good = write(tmp_path, "Date,Open,High,Low,Close\n2024-01-01T00:00Z,1,1,1,1\n", "g.csv")
-    check_single_timezone(good)
-    bad = write(tmp_path, "Date,Open,High,Low,Close\n2024-01-01T00:00Z,1,1,1,1\n"
-                "2024-01-02T00:00+03:00,1,1,1,1\n", "b.csv")
+def test_check_single_timezone_names_the_source_and_row() -> None:
+    rows = np.array([2, 3], dtype=np.int64)
+    check_single_timezone(pd.Series(["2024-01-01T00:00Z", "2024-01-02T00:00Z"]), rows, "g.csv")
+    bad = pd.Series(["2024-01-01T00:00Z", "2024-01-02T00:00+03:00"])
     with pytest.raises(DataError, match=r"b\.csv: row 3: timestamp '2024-01-02T00:00\+03:00'"):
-        check_single_timezone(bad)
+        check_single_timezone(bad, rows, "b.csv")
