@@ -14,6 +14,7 @@ from typing import Protocol
 from tradeloop.model import events as ev
 from tradeloop.model.enums import OrderType, TimeInForce
 from tradeloop.model.orders import Order
+from tradeloop.model.reports import AccountReport, FillReport, OrderStatusReport, PositionReport
 
 EventHandler = Callable[[ev.OrderEvent], None]
 
@@ -71,4 +72,88 @@ class ExecutionClient(Protocol):
         trigger_price: Decimal | None,
     ) -> None:
         """Ask the venue to change a working order."""
+        ...
+
+
+class LiveExecutionClient(Protocol):
+    """What the live execution engine needs of a venue that answers over a network.
+
+    Calls are coroutines run on the node's event loop. They raise the error tree of
+    :mod:`tradeloop.core.errors`, and the class decides what happens next:
+    ``RetryableVenueError`` (rate limit, requote, busy: the request did not take effect; retry
+    with backoff), ``FatalVenueError`` (invalid volume, insufficient funds, market closed: no
+    retry) and ``OutcomeUnknownError`` (timeout or disconnect after sending: look the order up
+    by its client order id before anything else, never resend blindly). Order events the venue
+    pushes (accepted, filled, cancelled...) go to the handler given to :meth:`bind`, on the loop.
+    Submitting a client order id the venue already has must not create a second order.
+    """
+
+    venue: str
+    capabilities: VenueCapabilities
+
+    def bind(self, handler: EventHandler) -> None:
+        """Set where the client reports order events."""
+        ...
+
+    async def connect(self) -> None:
+        """Open the connection (and the event stream); raise when the venue is unreachable."""
+        ...
+
+    async def disconnect(self) -> None:
+        """Close the connection."""
+        ...
+
+    async def submit_order(self, order: Order) -> None:
+        """Send a new order."""
+        ...
+
+    async def cancel_order(self, order: Order) -> None:
+        """Ask the venue to cancel a working order."""
+        ...
+
+    async def modify_order(
+        self, order: Order, quantity: Decimal | None, price: Decimal | None,
+        trigger_price: Decimal | None,
+    ) -> None:
+        """Ask the venue to change a working order."""
+        ...
+
+    async def order_status(self, client_order_id: str) -> OrderStatusReport | None:
+        """The venue's view of one order, or None when it has never seen that id."""
+        ...
+
+    async def open_orders(self) -> list[OrderStatusReport]:
+        """Every order that can still fill."""
+        ...
+
+    async def fills_since(self, ts_ns: int) -> list[FillReport]:
+        """Executions booked at or after ``ts_ns``, oldest first."""
+        ...
+
+    async def positions(self) -> list[PositionReport]:
+        """Net positions, one per instrument that is not flat."""
+        ...
+
+    async def account(self) -> AccountReport:
+        """Balances."""
+        ...
+
+
+class IntentJournal(Protocol):
+    """Where an order's intent becomes durable before the order is sent (write-ahead).
+
+    The audit database implements it. A failure raises, and the order is then not sent: the
+    order path fails closed.
+    """
+
+    def record_intent(self, order: Order) -> None:
+        """Commit ``order`` (status INITIALIZED or SUBMITTED) before it leaves the node."""
+        ...
+
+    def record_event(self, event: ev.OrderEvent) -> None:
+        """Commit an order event (a fill with its trade id)."""
+        ...
+
+    def open_intents(self) -> list[Order]:
+        """Orders recorded locally whose final state is not known yet."""
         ...
