@@ -13,9 +13,10 @@ from collections.abc import Callable
 from tradeloop.core.bus import MessageBus
 from tradeloop.core.clock import Clock
 from tradeloop.core.errors import InvalidStateTransition
+from tradeloop.core.faults import crash_point
 from tradeloop.core.logging import get_logger
 from tradeloop.execution.emulator import OrderEmulator
-from tradeloop.execution.ports import ExecutionClient
+from tradeloop.execution.ports import ExecutionClient, IntentJournal
 from tradeloop.model import commands as cmd
 from tradeloop.model import events as ev
 from tradeloop.model.cache import Cache
@@ -52,6 +53,9 @@ class ExecutionEngine:
         self._clients: dict[str, ExecutionClient] = {}
         self._default: ExecutionClient | None = None
         self._topics: dict[str, str] = {}
+        #: Where order intents become durable before they are sent (live and paper); None in
+        #: backtests.
+        self.journal: IntentJournal | None = None
         self.emulator = OrderEmulator(cache, self._send_to_venue, self.process, clock)
         self.emulator.cancel_at_venue = self._cancel_at_venue
         bus.register(EXECUTE, self.execute)
@@ -85,6 +89,8 @@ class ExecutionEngine:
 
     def _submit(self, orders: tuple[Order, ...]) -> None:
         now = self._clock.now_ns()
+        if self.journal is not None and not self._write_ahead(orders, now):
+            return
         for order in orders:
             self.process(ev.OrderSubmitted(
                 ts=now, client_order_id=order.client_order_id,
@@ -101,6 +107,26 @@ class ExecutionEngine:
                 to_send.append(order)
         for order in to_send:
             client.submit_order(order)
+
+    def _write_ahead(self, orders: tuple[Order, ...], now: int) -> bool:
+        """Make each order's intent durable before anything is sent; deny them all if one
+        cannot be recorded (the order path fails closed)."""
+        assert self.journal is not None
+        try:
+            for order in orders:
+                self.journal.record_intent(order)
+        except Exception as exc:
+            log.error("order intent not recorded: nothing sent", extra={"fields": {
+                "client_order_id": orders[0].client_order_id, "error": str(exc)}})
+            for order in orders:
+                self.process(ev.OrderDenied(
+                    ts=now, client_order_id=order.client_order_id,
+                    strategy_id=order.strategy_id, symbol=order.symbol,
+                    reason=f"not sent: the audit database could not record it ({exc})",
+                ))
+            return False
+        crash_point("after_intent")
+        return True
 
     def _send_to_venue(self, order: Order) -> None:
         self.client_for(order).submit_order(order)
