@@ -1,0 +1,441 @@
+"""The trading node: the kernel driven by asyncio, for paper and live trading.
+
+One kernel, as in backtests; only three things change. The clock follows the data when the data
+is a replay (so a replay gives the backtest's times and client order ids) and the wall clock
+otherwise. Market data arrives from a :class:`~tradeloop.data.feeds.MarketDataSource` through a
+queue. Orders leave through a :class:`~tradeloop.execution.live.LiveOrderRouter`, which never
+blocks the loop.
+
+Start-up is strict: the node restores its books from its own history (every order and fill it
+recorded), connects, reconciles with the venue, and only then starts strategies. When positions
+cannot be reconciled it refuses to trade and says why.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Protocol
+
+from tradeloop.core.bus import MessageBus
+from tradeloop.core.clock import LiveClock, TestClock
+from tradeloop.core.errors import TradeloopError
+from tradeloop.core.logging import get_logger
+from tradeloop.core.time import ns_to_iso
+from tradeloop.engine.kernel import Kernel, StrategyRunner
+from tradeloop.execution.live import LiveOrderRouter
+from tradeloop.execution.ports import IntentJournal, LiveExecutionClient
+from tradeloop.execution.reconciliation import Reconciler, ReconciliationReport
+from tradeloop.indicators.base import Indicator
+from tradeloop.model import commands as cmd
+from tradeloop.model import events as ev
+from tradeloop.model.data import Bar, QuoteTick, TradeTick
+from tradeloop.model.orders import Order
+from tradeloop.risk.engine import EXECUTE as RISK_EXECUTE
+
+log = get_logger(__name__)
+
+MarketItem = Bar | QuoteTick | TradeTick
+
+
+class MarketDataSource(Protocol):
+    """Where the node's market data comes from (replay, synthetic, a venue, a broker)."""
+
+    name: str
+
+    async def start(self) -> None:
+        """Open the source."""
+        ...
+
+    async def stop(self) -> None:
+        """Close the source."""
+        ...
+
+    def __aiter__(self) -> AsyncIterator[MarketItem]:
+        """The items, in the order they become known."""
+        ...
+
+
+class VenueFeed(Protocol):
+    """An in-process venue that must see market data before strategies do (paper mode)."""
+
+    def on_bar(self, bar: Bar) -> None:
+        """Match resting orders against a bar."""
+        ...
+
+    def on_quote(self, quote: QuoteTick) -> None:
+        """Match resting orders against a quote."""
+        ...
+
+    def on_trade(self, trade: TradeTick) -> None:
+        """Match resting orders against a trade print."""
+        ...
+
+
+class NodeStore(Protocol):
+    """What the node needs of the audit database (implemented by the service layer)."""
+
+    journal: IntentJournal
+
+    def orders(self) -> list[Order]:
+        """Every order this node recorded, in its latest known state."""
+        ...
+
+    def fills(self) -> list[ev.OrderFilled]:
+        """Every fill this node recorded, oldest first."""
+        ...
+
+    def subscribe(self, bus: MessageBus) -> None:
+        """Start recording what is published on the bus."""
+        ...
+
+    def record_snapshot(self, ts: int, balance: Decimal, equity: Decimal, currency: str) -> None:
+        """Record the account's figures."""
+        ...
+
+
+class ReconciliationFailed(TradeloopError):
+    """Local positions differ from the venue's after reconciliation: the node will not trade."""
+
+
+@dataclass
+class NodeSettings:
+    """How a node runs.
+
+    Attributes
+    ----------
+    name : str
+    replay_clock : bool
+        Follow the data's time (replays) instead of the wall clock.
+    settle_orders : bool
+        Wait for every order request to be answered before the next market data item: right
+        for an in-process venue (its answers are immediate, and backtest parity needs them in
+        order); wrong for a networked one.
+    cancel_open_orders_on_stop : bool
+    reconcile_every_s : float
+        Periodic reconciliation; 0 turns it off.
+    """
+
+    name: str = "node"
+    replay_clock: bool = False
+    settle_orders: bool = False
+    cancel_open_orders_on_stop: bool = False
+    reconcile_every_s: float = 60.0
+
+
+@dataclass
+class SessionSummary:
+    """What a session did, printed when it ends."""
+
+    started_ns: int
+    ended_ns: int = 0
+    items: int = 0
+    orders: int = 0
+    fills: int = 0
+    balance: Decimal = Decimal(0)
+    equity: Decimal = Decimal(0)
+    positions: dict[str, Decimal] = field(default_factory=dict)
+    failures: list[str] = field(default_factory=list)
+    stopped_by: str = "end of data"
+
+    def lines(self) -> list[str]:
+        """The summary as short lines."""
+        out = [
+            f"session {ns_to_iso(self.started_ns)} to {ns_to_iso(self.ended_ns)} "
+            f"({self.stopped_by})",
+            f"{self.items:,} market data items, {self.orders} orders, {self.fills} fills",
+            f"balance {self.balance:,.2f}, equity {self.equity:,.2f}",
+        ]
+        if self.positions:
+            out.append("open positions: " + ", ".join(
+                f"{s} {q.normalize():f}" for s, q in sorted(self.positions.items())))
+        out.extend(f"strategy failure: {f}" for f in self.failures)
+        return out
+
+
+class TradingNode:
+    """Runs strategies on live or replayed data against a networked or in-process venue.
+
+    Parameters
+    ----------
+    kernel : Kernel
+        With instruments and strategies added; its clock must be a ``TestClock`` when
+        ``settings.replay_clock`` and a ``LiveClock`` otherwise.
+    source : MarketDataSource
+    client : LiveExecutionClient
+    settings : NodeSettings
+    store : NodeStore, optional
+        The audit database; without it nothing is recorded and there is no write-ahead.
+    venue_feed : VenueFeed, optional
+        The in-process paper venue, fed each item before the strategies see it.
+    on_market : callable, optional
+        Receives every market data item (the service layer records them for ``replay``).
+    """
+
+    def __init__(self, kernel: Kernel, source: MarketDataSource, client: LiveExecutionClient,
+                 settings: NodeSettings, store: NodeStore | None = None,
+                 venue_feed: VenueFeed | None = None,
+                 on_market: Callable[[MarketItem], None] | None = None) -> None:
+        self.kernel = kernel
+        self.source = source
+        self.client = client
+        self.settings = settings
+        self.store = store
+        self.venue_feed = venue_feed
+        self.on_market = on_market
+        self.router = LiveOrderRouter(client, kernel.clock)
+        kernel.add_execution_client(self.router, default=True)
+        if store is not None:
+            kernel.execution.journal = store.journal
+        self.reconciler = Reconciler(kernel.cache, client, kernel.execution.process,
+                                     kernel.clock)
+        self.summary = SessionSummary(started_ns=time.time_ns())
+        self._stop = asyncio.Event()
+        self._handlers: dict[str, list[tuple[StrategyRunner, Callable[[Any], None]]]] = {}
+        self._indicators: dict[str, list[Indicator]] = {}
+        self._steps: dict[str, int] = {}
+        self._started = False
+        self._tick_handlers: dict[str, list[tuple[StrategyRunner, Callable[[Any], None]]]] = {}
+
+    # -- start-up ---------------------------------------------------------------------------
+
+    def restore(self) -> int:
+        """Rebuild orders, positions and the balance from the node's own history.
+
+        Returns
+        -------
+        int
+            Fills replayed into the books.
+        """
+        if self.store is None:
+            return 0
+        cache, portfolio = self.kernel.cache, self.kernel.portfolio
+        for order in self.store.orders():
+            if cache.order(order.client_order_id) is None:
+                cache.add_order(order)
+        fills = self.store.fills()
+        for fill in fills:
+            portfolio.on_fill(fill)
+        log.info("restored", extra={"fields": {"orders": len(cache.orders),
+                                               "fills": len(fills)}})
+        return len(fills)
+
+    async def reconcile(self) -> ReconciliationReport:
+        """Compare with the venue and apply what it reports; raise when positions differ."""
+        opened = [o.ts_init for o in self.kernel.cache.orders.values() if o.is_open]
+        fills = self.store.fills() if self.store is not None else []
+        since = min([*opened, *(f.ts for f in fills[-1:])], default=0)
+        report = await self.reconciler.reconcile(since)
+        if not report.ok:
+            raise ReconciliationFailed(
+                "positions differ from the venue's after reconciliation, so the node will not "
+                "trade: " + "; ".join(report.position_mismatches))
+        return report
+
+    async def start(self) -> ReconciliationReport:
+        """Restore, connect, reconcile, then start strategies (in that order)."""
+        self.restore()
+        if self.store is not None:
+            self.store.subscribe(self.kernel.bus)
+        await self.client.connect()
+        report = await self.reconcile()
+        self._wire()
+        self.kernel.start()
+        self._started = True
+        return report
+
+    def _wire(self) -> None:
+        for runner in self.kernel.runners:
+            strategy = runner.strategy
+            for symbol in runner.symbols:
+                self._handlers.setdefault(symbol, []).append((runner, strategy.on_bar))
+        self._tick_handlers = {
+            symbol: [(r, r.strategy.on_tick) for r in self.kernel.runners if symbol in r.symbols]
+            for symbol in {s for r in self.kernel.runners for s in r.symbols}
+        }
+
+    def _wire_indicators(self) -> None:
+        for runner in self.kernel.runners:
+            runner.wired = True
+            for indicator, symbol, timeframe in runner.indicators:
+                if timeframe is not None:
+                    raise TradeloopError(
+                        f"{runner.strategy.id}: indicators on other timeframes "
+                        f"({indicator.name} on {timeframe}) are not supported in paper and "
+                        "live trading yet")
+                self._indicators.setdefault(symbol, []).append(indicator)
+
+    # -- running ----------------------------------------------------------------------------
+
+    def request_stop(self, reason: str = "stop requested") -> None:
+        """Ask the node to stop after the current item (signal handlers call this)."""
+        self.summary.stopped_by = reason
+        self._stop.set()
+
+    async def run(self, install_signals: bool = True) -> SessionSummary:
+        """Start, consume market data until it ends or a stop is requested, then stop."""
+        loop = asyncio.get_running_loop()
+        if install_signals:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, self.request_stop, signal.Signals(sig).name)
+        try:
+            await self.start()
+            self._wire_indicators()
+            await self.source.start()
+            ticker = (loop.create_task(self._periodic_reconcile())
+                      if self.settings.reconcile_every_s > 0 else None)
+            try:
+                await self._consume()
+            finally:
+                if ticker is not None:
+                    ticker.cancel()
+                await self.source.stop()
+            await self.stop()
+        finally:
+            if install_signals:
+                for sig in (signal.SIGINT, signal.SIGTERM):
+                    loop.remove_signal_handler(sig)
+        return self.summary
+
+    async def _consume(self) -> None:
+        iterator = aiter(self.source)
+        settle = self.settings.settle_orders
+        while not self._stop.is_set():
+            next_item = asyncio.ensure_future(anext(iterator))
+            stopper = asyncio.ensure_future(self._stop.wait())
+            done, _ = await asyncio.wait({next_item, stopper},
+                                         return_when=asyncio.FIRST_COMPLETED)
+            if next_item not in done:
+                next_item.cancel()
+                break
+            stopper.cancel()
+            try:
+                item = next_item.result()
+            except StopAsyncIteration:
+                break
+            self.on_item(item)
+            if settle and self.router.in_flight:
+                await self.router.settle()
+
+    async def _periodic_reconcile(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.reconcile_every_s)
+            try:
+                await self.reconcile()
+            except ReconciliationFailed as exc:
+                log.error(str(exc))
+                self.request_stop("reconciliation failed")
+                return
+            except TradeloopError as exc:
+                log.warning("periodic reconciliation failed", extra={"fields": {
+                    "error": str(exc)}})
+
+    def on_item(self, item: MarketItem) -> None:
+        """Process one market data item: the venue matches it, it marks the price, indicators
+        update, and the strategies see it, as in a backtest."""
+        self.summary.items += 1
+        clock = self.kernel.clock
+        replay = self.settings.replay_clock
+        if replay:
+            assert isinstance(clock, TestClock)
+            if item.ts > clock.now_ns():
+                clock.advance_to(item.ts)
+        feed = self.venue_feed
+        handlers: list[tuple[StrategyRunner, Callable[[Any], None]]]
+        if isinstance(item, Bar):
+            if feed is not None:
+                feed.on_bar(item)
+            mark = item.close
+            hook = "on_bar"
+            handlers = self._handlers.get(item.symbol, [])
+        else:
+            if isinstance(item, QuoteTick):
+                if feed is not None:
+                    feed.on_quote(item)
+                mark = (item.bid + item.ask) / 2
+            else:
+                if feed is not None:
+                    feed.on_trade(item)
+                mark = item.price
+            hook = "on_tick"
+            handlers = self._tick_handlers.get(item.symbol, [])
+        symbol = item.symbol
+        self.kernel.cache.last_prices[symbol] = mark
+        if isinstance(clock, TestClock):
+            if replay and isinstance(item, Bar):
+                clock.advance_to(max(clock.now_ns(), item.ts + self._step(item)))
+        elif isinstance(clock, LiveClock):
+            clock.poll()
+        if isinstance(item, Bar):
+            for indicator in self._indicators.get(symbol, ()):
+                indicator.update_bar(item)
+        emulator = self.kernel.execution.emulator
+        if emulator.watching:
+            emulator.on_price(symbol, mark)
+        for runner, handler in handlers:
+            if not runner.active:
+                continue
+            try:
+                handler(item)
+            except Exception as exc:  # user code stops, the node goes on
+                runner.fail(hook, exc, item.ts)
+        if self.on_market is not None:
+            self.on_market(item)
+
+    def _step(self, bar: Bar) -> int:
+        step = self._steps.get(bar.symbol)
+        if step is None:
+            from tradeloop.data.timeframes import parse_timeframe
+
+            step = parse_timeframe(bar.timeframe).ns if bar.timeframe else 0
+            self._steps[bar.symbol] = step
+        return step
+
+    # -- stopping ---------------------------------------------------------------------------
+
+    async def stop(self) -> SessionSummary:
+        """Stop strategies, optionally cancel open orders, wait for answers, snapshot."""
+        kernel = self.kernel
+        if self._started:
+            kernel.stop()
+            self._started = False
+        if self.settings.cancel_open_orders_on_stop:
+            for order in kernel.cache.open_orders():
+                kernel.bus.send(RISK_EXECUTE, cmd.CancelOrder(order.client_order_id,
+                                                              kernel.clock.now_ns()))
+        await self.router.settle()
+        account = kernel.portfolio.account
+        equity = kernel.portfolio.equity
+        if self.store is not None:
+            self.store.record_snapshot(kernel.clock.now_ns(), account.balance, equity,
+                                       account.currency)
+        await self.client.disconnect()
+        summary = self.summary
+        summary.ended_ns = time.time_ns()
+        summary.orders = len(kernel.cache.orders)
+        summary.fills = sum(len(o.trade_ids) for o in kernel.cache.orders.values())
+        summary.balance, summary.equity = account.balance, equity
+        summary.positions = {}
+        for position in kernel.cache.positions.values():
+            if not position.is_flat:
+                summary.positions[position.symbol] = (
+                    summary.positions.get(position.symbol, Decimal(0)) + position.quantity)
+        summary.failures = [str(f) for f in kernel.failures]
+        for line in summary.lines():
+            log.info(line)
+        return summary
+
+
+__all__ = [
+    "MarketDataSource",
+    "NodeSettings",
+    "NodeStore",
+    "ReconciliationFailed",
+    "SessionSummary",
+    "TradingNode",
+    "VenueFeed",
+]
