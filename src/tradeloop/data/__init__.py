@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from tradeloop.data.catalog import CatalogEntry
     from tradeloop.data.economic import EconomicCalendar, EconomicEvent, Impact
     from tradeloop.data.exchange_calendars import ExchangeCalendar
+    from tradeloop.data.feeds import MarketDataSource, ReplaySource, SyntheticQuotes
     from tradeloop.data.gaps import Gap, find_gaps
     from tradeloop.data.instruments import (
         InstrumentBook,
@@ -54,6 +55,9 @@ _HOMES = {
     "InstrumentBook": "tradeloop.data.instruments",
     "InstrumentSpec": "tradeloop.data.instruments",
     "LoadResult": "tradeloop.data.loaders",
+    "MarketDataSource": "tradeloop.data.feeds",
+    "ReplaySource": "tradeloop.data.feeds",
+    "SyntheticQuotes": "tradeloop.data.feeds",
     "TickBars": "tradeloop.data.bars",
     "TickLoadResult": "tradeloop.data.ticks",
     "TickReport": "tradeloop.data.ticks",
@@ -106,6 +110,9 @@ __all__ = [
     "InstrumentBook",
     "InstrumentSpec",
     "LoadResult",
+    "MarketDataSource",
+    "ReplaySource",
+    "SyntheticQuotes",
     "TickBars",
     "TickLoadResult",
     "TickReport",

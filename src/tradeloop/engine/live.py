@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Protocol
@@ -26,6 +26,8 @@ from tradeloop.core.clock import LiveClock, TestClock
 from tradeloop.core.errors import TradeloopError
 from tradeloop.core.logging import get_logger
 from tradeloop.core.time import ns_to_iso
+from tradeloop.data.feeds import MarketDataSource
+from tradeloop.data.timeframes import parse_timeframe
 from tradeloop.engine.kernel import Kernel, StrategyRunner
 from tradeloop.execution.live import LiveOrderRouter
 from tradeloop.execution.ports import IntentJournal, LiveExecutionClient
@@ -40,24 +42,6 @@ from tradeloop.risk.engine import EXECUTE as RISK_EXECUTE
 log = get_logger(__name__)
 
 MarketItem = Bar | QuoteTick | TradeTick
-
-
-class MarketDataSource(Protocol):
-    """Where the node's market data comes from (replay, synthetic, a venue, a broker)."""
-
-    name: str
-
-    async def start(self) -> None:
-        """Open the source."""
-        ...
-
-    async def stop(self) -> None:
-        """Close the source."""
-        ...
-
-    def __aiter__(self) -> AsyncIterator[MarketItem]:
-        """The items, in the order they become known."""
-        ...
 
 
 class VenueFeed(Protocol):
@@ -387,12 +371,10 @@ class TradingNode:
             self.on_market(item)
 
     def _step(self, bar: Bar) -> int:
-        step = self._steps.get(bar.symbol)
+        step = self._steps.get(bar.timeframe)
         if step is None:
-            from tradeloop.data.timeframes import parse_timeframe
-
             step = parse_timeframe(bar.timeframe).ns if bar.timeframe else 0
-            self._steps[bar.symbol] = step
+            self._steps[bar.timeframe] = step
         return step
 
     # -- stopping ---------------------------------------------------------------------------
@@ -431,7 +413,6 @@ class TradingNode:
 
 
 __all__ = [
-    "MarketDataSource",
     "NodeSettings",
     "NodeStore",
     "ReconciliationFailed",
