@@ -1,0 +1,163 @@
+"""Helpers of the paper venue tests: orders, bars, and a real uvicorn server on a free port.
+
+The server runs in a thread on 127.0.0.1 with a port the OS picked; tests talk to it with the
+real clients. Bars are hourly from Tuesday 2024-01-02 14:00 UTC.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import socket
+import threading
+import time
+from collections.abc import Callable, Coroutine
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+import uvicorn
+from pydantic import SecretStr
+
+from tradeloop.brokers.paper.config import PaperClientConfig
+from tradeloop.brokers.paper.server import create_app
+from tradeloop.brokers.paper.venue import PaperVenue
+from tradeloop.brokers.simulated.venue import SimulatedVenueConfig
+from tradeloop.core.time import NANOS_PER_HOUR, dt_to_ns
+from tradeloop.model.account import Account
+from tradeloop.model.data import Bar
+from tradeloop.model.enums import AccountType, OrderSide, OrderType, TimeInForce
+from tradeloop.model.instrument import Instrument
+from tradeloop.model.orders import Order
+
+T = TypeVar("T")
+SYMBOL = "ABC"
+START_NS = dt_to_ns(datetime(2024, 1, 2, 14, tzinfo=UTC))
+BUY, SELL = OrderSide.BUY, OrderSide.SELL
+_ids = itertools.count(1)
+
+
+def instruments() -> list[Instrument]:
+    """ABC (whole shares, one-cent tick) and XYZ."""
+    return [Instrument.equity(SYMBOL), Instrument.equity("XYZ")]
+
+
+def make_venue(path: Path, *, cash: int = 1_000_000, account_type: AccountType = AccountType.MARGIN,
+               config: SimulatedVenueConfig | None = None) -> PaperVenue:
+    """A paper venue on ``path`` with the test instruments."""
+    account = Account("PAPER-001", "USD", account_type, Decimal(cash))
+    return PaperVenue(path, instruments(), account=account,
+                      config=config or SimulatedVenueConfig(venue="PAPER"))
+
+
+def order(side: OrderSide, quantity: int | str, *, cid: str | None = None,
+          price: str | None = None, trigger: str | None = None,
+          order_type: OrderType | None = None, tif: TimeInForce = TimeInForce.GTC,
+          symbol: str = SYMBOL, strategy_id: str = "S") -> Order:
+    """An order; the type follows from the prices given when not named."""
+    if order_type is None:
+        if trigger is not None:
+            order_type = OrderType.STOP_LIMIT if price is not None else OrderType.STOP
+        else:
+            order_type = OrderType.LIMIT if price is not None else OrderType.MARKET
+    return Order(
+        client_order_id=cid or f"P-{next(_ids)}", strategy_id=strategy_id, symbol=symbol,
+        side=side, order_type=order_type, quantity=Decimal(str(quantity)), ts_init=0,
+        price=None if price is None else Decimal(price),
+        trigger_price=None if trigger is None else Decimal(trigger), time_in_force=tif,
+    )
+
+
+def bar(i: int, open_: float, high: float, low: float, close: float, volume: float = 1e9,
+        symbol: str = SYMBOL) -> Bar:
+    """The ``i``-th hourly bar from the start."""
+    return Bar(symbol, START_NS + i * NANOS_PER_HOUR, open_, high, low, close, volume, "1h")
+
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine to completion on a fresh event loop."""
+    return asyncio.run(coro)
+
+
+def free_socket(port: int = 0) -> socket.socket:
+    """A socket bound on 127.0.0.1 (a free port unless one is given)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", port))
+    return sock
+
+
+class ServedVenue:
+    """A paper venue served by uvicorn in a background thread.
+
+    Parameters
+    ----------
+    venue : PaperVenue
+    port : int
+        0 for a free one; give the previous port to restart on the same address.
+    app_options
+        Passed to ``create_app`` (token, allow_admin, allow_faults...).
+    """
+
+    def __init__(self, venue: PaperVenue, port: int = 0, **app_options: Any) -> None:
+        app_options.setdefault("allow_admin", True)
+        self.venue = venue
+        self.token: SecretStr | None = app_options.get("token")
+        self.sock = free_socket(port)
+        self.port = self.sock.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        app = create_app(venue, **app_options)
+        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]},
+                                       daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + 20
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the paper venue server did not start")
+            time.sleep(0.01)
+
+    def client_config(self, **options: Any) -> PaperClientConfig:
+        """Client settings pointing at this server (with its token unless told otherwise)."""
+        options.setdefault("token", self.token)
+        options.setdefault("request_timeout_s", 5.0)
+        options.setdefault("reconnect_initial_s", 0.02)
+        options.setdefault("reconnect_max_s", 0.2)
+        return PaperClientConfig(url=self.url, **options)
+
+    def http(self) -> httpx.Client:
+        """A plain HTTP client on the server (with its token)."""
+        headers = {}
+        if self.token is not None:
+            headers["Authorization"] = f"Bearer {self.token.get_secret_value()}"
+        return httpx.Client(base_url=self.url, headers=headers, timeout=10, trust_env=False)
+
+    def push(self, item: Bar) -> None:
+        """Push a bar through ``POST /v1/admin/market``."""
+        body = {"type": "bar", "symbol": item.symbol, "ts": item.ts, "open": item.open,
+                "high": item.high, "low": item.low, "close": item.close,
+                "volume": item.volume, "timeframe": item.timeframe}
+        with self.http() as client:
+            client.post("/v1/admin/market", json=body).raise_for_status()
+
+    def fault(self, **fault: Any) -> None:
+        """Arm a fault through ``POST /v1/admin/faults``."""
+        with self.http() as client:
+            client.post("/v1/admin/faults", json=fault).raise_for_status()
+
+    def stop(self) -> None:
+        """Stop the server and wait for its thread."""
+        self.server.should_exit = True
+        self.thread.join(20)
+        self.sock.close()
+
+
+async def wait_for(condition: Callable[[], bool], timeout_s: float = 10.0) -> None:
+    """Poll ``condition`` on the loop until it holds (fails the test after ``timeout_s``)."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.01)
