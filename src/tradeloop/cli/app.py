@@ -11,9 +11,10 @@ from rich.console import Console
 
 from tradeloop.cli.calendar_commands import calendar_app
 from tradeloop.cli.data_commands import data_app
+from tradeloop.cli.node_commands import paper, replay, status
 from tradeloop.cli.render import LazyProgress, comparison_table, summary_table
 from tradeloop.config.home import home_dir
-from tradeloop.core.errors import UserError
+from tradeloop.core.errors import TradeloopError, UserError
 from tradeloop.core.logging import setup_logging
 from tradeloop.services.backtest import (
     BacktestOutcome,
@@ -29,6 +30,9 @@ app = typer.Typer(
 )
 app.add_typer(data_app, name="data")
 app.add_typer(calendar_app, name="calendar")
+app.command()(paper)
+app.command()(replay)
+app.command()(status)
 console = Console(width=None if sys.stdout.isatty() else 120)  # pipes and CI get full rows
 errors = Console(stderr=True, soft_wrap=True)
 
@@ -128,6 +132,9 @@ def main() -> None:
     except UserError as exc:
         errors.print(f"[red]error:[/red] {exc}", highlight=False)
         sys.exit(2)
+    except TradeloopError as exc:  # a refusal that is not a typo: reconciliation, venue down
+        errors.print(f"[red]error:[/red] {exc}", highlight=False)
+        sys.exit(3)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:

@@ -20,6 +20,7 @@ from tradeloop.execution.ports import ExecutionClient, IntentJournal
 from tradeloop.model import commands as cmd
 from tradeloop.model import events as ev
 from tradeloop.model.cache import Cache
+from tradeloop.model.enums import OrderStatus
 from tradeloop.model.orders import Order
 
 log = get_logger(__name__)
@@ -28,6 +29,14 @@ EXECUTE = "ExecEngine.execute"
 PROCESS = "ExecEngine.process"
 
 FillHandler = Callable[[ev.OrderFilled], object]
+
+#: Final reports a venue may repeat (an error answer and then its event, a duplicated
+#: message): seen again in the state they lead to, they change nothing.
+_REPEATS: dict[type[ev.OrderEvent], OrderStatus] = {
+    ev.OrderRejected: OrderStatus.REJECTED,
+    ev.OrderCanceled: OrderStatus.CANCELED,
+    ev.OrderExpired: OrderStatus.EXPIRED,
+}
 
 
 class ExecutionEngine:
@@ -192,6 +201,11 @@ class ExecutionEngine:
         try:
             applied = order.apply(event)
         except InvalidStateTransition as exc:
+            if _REPEATS.get(type(event)) is order.status:
+                # the venue said it twice (an error answer, then its event): nothing new
+                log.info("ignored a repeated order report", extra={"fields": {
+                    "client_order_id": order.client_order_id, "event": event.kind}})
+                return
             log.error("ignored an impossible order event", extra={"fields": {
                 "client_order_id": order.client_order_id, "event": event.kind,
                 "error": str(exc)}})

@@ -274,8 +274,7 @@ class Strategy:
             trail_percent=trail_percent, tif=tif, expire_ns=expire_ns, reduce_only=reduce_only,
             tag=tag, position_id=position_id,
         )
-        self._send_new((order,))
-        return order
+        return self._send_new((order,))[0]
 
     def prepare(self, side: OrderSide | str, quantity: Number, symbol: str | None = None,
                 **options: Any) -> Order:
@@ -297,8 +296,7 @@ class Strategy:
         for order in orders:
             order.contingency = ContingencyType.OCO
             order.linked_ids = tuple(o.client_order_id for o in orders if o is not order)
-        self._send_new(orders)
-        return orders
+        return self._send_new(orders)
 
     def oto(self, parent: Order, *children: Order) -> tuple[Order, ...]:
         """Send a prepared ``parent`` with ``children`` that start working once it fills.
@@ -313,8 +311,7 @@ class Strategy:
         parent.linked_ids = tuple(c.client_order_id for c in children)
         for child in children:
             child.parent_id = parent.client_order_id
-        self._send_new((parent, *children))
-        return (parent, *children)
+        return self._send_new((parent, *children))
 
     def _check_unlinked(self, orders: tuple[Order, ...], least: int, what: str) -> None:
         if len(orders) < least:
@@ -401,7 +398,7 @@ class Strategy:
         for leg, other in ((sl, tp), (tp, sl)):
             leg.parent_id = parent.client_order_id
             leg.contingency, leg.linked_ids = ContingencyType.OCO, (other.client_order_id,)
-        self._send_new((parent, sl, tp))
+        parent, sl, tp = self._send_new((parent, sl, tp))
         return parent, sl, tp
 
     # -- sizing -------------------------------------------------------------------------------
@@ -470,8 +467,15 @@ class Strategy:
             tags=(tag,) if tag else (), position_id=position_id,
         )
 
-    def _send_new(self, orders: tuple[Order, ...]) -> None:
+    def _send_new(self, orders: tuple[Order, ...]) -> tuple[Order, ...]:
         cache = self.context.cache
+        known = [cache.order(o.client_order_id) for o in orders]
+        if all(k is not None for k in known):
+            # the same intent again (a restarted node or a replayed signal derives the same
+            # client order ids): it was sent before, so nothing is sent twice
+            self.log.info("order already sent, not sent again", extra={"fields": {
+                "strategy": self.id, "client_order_id": orders[0].client_order_id}})
+            return tuple(k for k in known if k is not None)
         for order in orders:
             cache.add_order(order)
         now = orders[0].ts_init
@@ -480,6 +484,7 @@ class Strategy:
             else cmd.SubmitOrderList(orders, now)
         )
         self.context.send(command)
+        return orders
 
 
 def _price_clash(

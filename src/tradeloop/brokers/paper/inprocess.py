@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import Callable
 from decimal import Decimal
 
@@ -48,6 +49,7 @@ class InProcessPaperClient:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._unsubscribe: Callable[[], None] | None = None
         self._last_seq = since_seq
+        self._loop_thread = 0
 
     @property
     def last_seq(self) -> int:
@@ -63,6 +65,7 @@ class InProcessPaperClient:
         if self._loop is not None:
             return
         self._loop = asyncio.get_running_loop()
+        self._loop_thread = threading.get_ident()
         self._unsubscribe = self._venue.subscribe(self._on_event)
         if self._last_seq is None:
             self._last_seq = self._venue.last_seq
@@ -147,7 +150,13 @@ class InProcessPaperClient:
 
     def _on_event(self, stored: StoredEvent) -> None:
         loop = self._loop
-        if loop is not None and not loop.is_closed():
+        if loop is None or loop.is_closed():
+            return
+        if threading.get_ident() == self._loop_thread:
+            # the node fed the venue from the loop: the event belongs before the strategies
+            # see that market data, exactly as in a backtest
+            self._deliver(stored)
+        else:
             loop.call_soon_threadsafe(self._deliver, stored)
 
     def _deliver(self, stored: StoredEvent) -> None:

@@ -1,0 +1,231 @@
+"""The paper and live node use case: build a trading node from its configuration, wire the audit
+database to it, run it, and record the market data it saw so ``replay`` can re-run it through
+the backtester."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from tradeloop.brokers.paper import (
+    InProcessPaperClient,
+    PaperClientConfig,
+    PaperExecutionClient,
+    PaperVenue,
+)
+from tradeloop.brokers.simulated.venue import SimulatedVenueConfig
+from tradeloop.config.home import home_dir
+from tradeloop.config.node import NodeConfig
+from tradeloop.core.bus import MessageBus
+from tradeloop.core.clock import LiveClock, TestClock
+from tradeloop.core.errors import ConfigError
+from tradeloop.data.feeds import MarketDataSource, ReplaySource, SyntheticQuotes
+from tradeloop.data.instruments import instrument_book
+from tradeloop.data.store import DataStore
+from tradeloop.engine.kernel import Kernel
+from tradeloop.engine.live import NodeSettings, SessionSummary, TradingNode
+from tradeloop.engine.streams import price_decimals
+from tradeloop.execution.ports import IntentJournal, LiveExecutionClient
+from tradeloop.model import events as ev
+from tradeloop.model.account import Account
+from tradeloop.model.data import Bar, BarSeries, QuoteSeries, QuoteTick, TradeTick
+from tradeloop.model.enums import AccountType
+from tradeloop.model.instrument import Instrument
+from tradeloop.model.orders import Order
+from tradeloop.persistence import AuditRecorder, AuditStore, open_database
+from tradeloop.services.strategies import resolve_strategy
+
+PAPER_VENUE = "PAPER"
+
+
+class AuditNodeStore:
+    """The audit database as the node sees it: this node's orders and fills only."""
+
+    def __init__(self, store: AuditStore, node_name: str, kernel_orders: Callable[[str], Any]
+                 ) -> None:
+        self.store = store
+        self.journal: IntentJournal = store
+        self._name = node_name
+        self._recorder = AuditRecorder(store, orders=kernel_orders)
+
+    def _runs(self) -> set[str]:
+        return {r.run_id for r in self.store.runs()
+                if isinstance(r.config, dict) and r.config.get("name") == self._name}
+
+    def orders(self) -> list[Order]:
+        """Every order of this node's runs, in its latest recorded state."""
+        return [o for run in sorted(self._runs()) for o in self.store.orders(run_id=run)]
+
+    def fills(self) -> list[ev.OrderFilled]:
+        """Every fill of this node's runs, oldest first."""
+        fills = [f for run in self._runs() for f in self.store.fills(run_id=run)]
+        return sorted(fills, key=lambda f: (f.ts, f.trade_id))
+
+    def subscribe(self, bus: MessageBus) -> None:
+        """Record order and position events from now on."""
+        self._recorder.subscribe(bus)
+
+    def record_snapshot(self, ts: int, balance: Decimal, equity: Decimal, currency: str) -> None:
+        """Record the account's figures."""
+        self.store.record_snapshot(ev.AccountState(
+            ts=ts, account_id=self._name, currency=currency, balance=balance, equity=equity,
+            margin_used=Decimal(0)))
+
+
+class MarketRecorder:
+    """Keeps the market data a node saw and writes it under the run's folder for ``replay``."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self._bars: dict[tuple[str, str], list[Bar]] = {}
+        self._quotes: dict[str, list[QuoteTick]] = {}
+
+    def add(self, item: Bar | QuoteTick | TradeTick) -> None:
+        """Keep one item."""
+        if isinstance(item, Bar):
+            self._bars.setdefault((item.symbol, item.timeframe), []).append(item)
+        elif isinstance(item, QuoteTick):
+            self._quotes.setdefault(item.symbol, []).append(item)
+
+    def flush(self) -> None:
+        """Write what was kept (atomically, through the data store)."""
+        import numpy as np
+
+        store = DataStore(self.folder)
+        for (symbol, timeframe), bars in self._bars.items():
+            if not bars or not timeframe:
+                continue
+            ts = np.array([b.ts for b in bars], dtype=np.int64)
+            o, h, lo, c, v = (np.array([b[k] for b in bars], dtype=np.float64)
+                              for k in range(2, 7))
+            store.write_bars(BarSeries(symbol, ts, o, h, lo, c, v), timeframe=timeframe)
+        for symbol, quotes in self._quotes.items():
+            ts = np.array([q.ts for q in quotes], dtype=np.int64)
+            bid, ask, bid_size, ask_size = (np.array([q[k] for q in quotes], dtype=np.float64)
+                                            for k in range(2, 6))
+            store.write_ticks(QuoteSeries(symbol, ts, bid, ask, bid_size, ask_size))
+
+
+@dataclass
+class PaperSession:
+    """A finished paper session."""
+
+    run_id: str
+    summary: SessionSummary
+    market_folder: Path
+
+
+def _source(config: NodeConfig, home: Path) -> tuple[MarketDataSource, list[BarSeries | Any]]:
+    data = config.data
+    speed = data.speed or None
+    if data.source == "replay":
+        parts: list[ReplaySource] = []
+        if data.files:
+            parts.append(ReplaySource.from_files(config.data_files(), speed=speed,
+                                                 max_gap_s=data.max_gap_s))
+        if data.symbols:
+            parts.append(ReplaySource.from_store(DataStore(home / "store"), data.symbols,
+                                                 speed=speed, max_gap_s=data.max_gap_s))
+        series = [s for p in parts for s in p.series]
+        return ReplaySource(series, speed=speed, max_gap_s=data.max_gap_s), series
+    if data.source == "synthetic" and data.synthetic is not None:
+        syn = data.synthetic
+        return SyntheticQuotes(syn.symbols, seed=syn.seed, rate_per_s=syn.rate_per_s,
+                               start_prices=syn.start_prices or None,
+                               tick_sizes=syn.tick_sizes or None,
+                               spread_ticks=syn.spread_ticks, volatility=syn.volatility,
+                               realtime=syn.realtime), []
+    raise ConfigError(f"data.source = {data.source!r} is not available for paper nodes yet: "
+                      "use replay or synthetic")
+
+
+def _instruments(config: NodeConfig, home: Path, series: list[Any]) -> list[Instrument]:
+    book = instrument_book(home)
+    symbols = list(dict.fromkeys(
+        [s.symbol for s in series]
+        + (config.data.synthetic.symbols if config.data.synthetic else [])))
+    found = []
+    for symbol in symbols:
+        if symbol in book:
+            inst = book.instrument(symbol)
+        else:
+            sample = next((s for s in series if s.symbol == symbol), None)
+            inst = Instrument.guess(symbol, price_decimals(sample) if sample is not None else 5)
+        found.append(replace(inst, venue=PAPER_VENUE))
+    return found
+
+
+def build_node(config: NodeConfig, home: Path | None = None,
+               store: AuditStore | None = None) -> tuple[TradingNode, AuditStore, str, Path]:
+    """Build a paper node from its settings.
+
+    Returns
+    -------
+    (node, store, run_id, market folder)
+    """
+    if config.mode != "paper":
+        raise ConfigError("only paper nodes can be built here; live nodes need a broker adapter")
+    home = home or home_dir()
+    source, series = _source(config, home)
+    instruments = _instruments(config, home, series)
+    account = Account(f"{config.name}", config.account.currency.upper(),
+                      AccountType.CASH if config.account.type == "cash" else AccountType.MARGIN,
+                      config.account.cash, config.account.leverage)
+    replay = config.data.source == "replay"
+    kernel = Kernel(TestClock() if replay else LiveClock(), account)
+    for inst in instruments:
+        kernel.add_instrument(inst)
+    strategies = []
+    for spec in config.strategies:
+        cls = resolve_strategy(spec.strategy)
+        strategy = cls(spec.id, **spec.params) if spec.id else cls(**spec.params)
+        symbols = tuple(spec.symbols) or tuple(i.symbol for i in instruments)
+        kernel.add_strategy(strategy, symbols)
+        strategies.append(strategy.id)
+    client: LiveExecutionClient
+    venue_feed = None
+    if config.venue.url:
+        client = PaperExecutionClient(PaperClientConfig(
+            url=config.venue.url, token=config.venue.token, owner=config.name,
+            venue=PAPER_VENUE))
+    else:
+        venue = PaperVenue(home / "paper" / f"{config.name}.venue.db", instruments,
+                           account=replace(account, account_id="PAPER-001"),
+                           config=SimulatedVenueConfig(venue=PAPER_VENUE))
+        client = InProcessPaperClient(venue, owner=config.name)
+        venue_feed = venue
+    if store is None:
+        url = config.database.url.get_secret_value() or None
+        store = AuditStore(open_database(url, home))
+    run_id = store.start_run("paper", config=config.redacted(), strategy_ids=strategies)
+    market = home / "runs" / run_id / "market"
+    recorder = MarketRecorder(market)
+    node = TradingNode(
+        kernel, source, client,
+        NodeSettings(name=config.name, replay_clock=replay, settle_orders=venue_feed is not None,
+                     cancel_open_orders_on_stop=config.cancel_open_orders_on_stop),
+        store=AuditNodeStore(store, config.name, kernel.cache.order),
+        venue_feed=venue_feed, on_market=recorder.add,
+    )
+    node.market_recorder = recorder  # type: ignore[attr-defined]
+    return node, store, run_id, market
+
+
+def run_paper(config: NodeConfig, home: Path | None = None) -> PaperSession:
+    """Run a paper node until its data ends or it is stopped (SIGINT/SIGTERM)."""
+    node, store, run_id, market = build_node(config, home)
+    status = "failed"
+    try:
+        summary = asyncio.run(node.run())
+        status = "completed"
+    finally:
+        node.market_recorder.flush()  # type: ignore[attr-defined]
+        store.end_run(run_id, status)
+    return PaperSession(run_id, summary, market)
+
+
+__all__ = ["AuditNodeStore", "MarketRecorder", "PaperSession", "build_node", "run_paper"]
