@@ -13,6 +13,7 @@ from tradeloop.cli.calendar_commands import calendar_app
 from tradeloop.cli.data_commands import data_app
 from tradeloop.cli.node_commands import paper, replay, status
 from tradeloop.cli.render import LazyProgress, comparison_table, summary_table
+from tradeloop.cli.venue_commands import venue_app
 from tradeloop.config.home import home_dir
 from tradeloop.core.errors import TradeloopError, UserError
 from tradeloop.core.logging import setup_logging
@@ -30,6 +31,7 @@ app = typer.Typer(
 )
 app.add_typer(data_app, name="data")
 app.add_typer(calendar_app, name="calendar")
+app.add_typer(venue_app, name="venue")
 app.command()(paper)
 app.command()(replay)
 app.command()(status)

@@ -5,7 +5,7 @@ the backtester."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
@@ -15,6 +15,7 @@ from tradeloop.brokers.paper import (
     InProcessPaperClient,
     PaperClientConfig,
     PaperExecutionClient,
+    PaperMarketDataClient,
     PaperVenue,
 )
 from tradeloop.brokers.simulated.venue import SimulatedVenueConfig
@@ -139,15 +140,49 @@ def _source(config: NodeConfig, home: Path) -> tuple[MarketDataSource, list[BarS
                                tick_sizes=syn.tick_sizes or None,
                                spread_ticks=syn.spread_ticks, volatility=syn.volatility,
                                realtime=syn.realtime), []
-    raise ConfigError(f"data.source = {data.source!r} is not available for paper nodes yet: "
-                      "use replay or synthetic")
+    if data.source == "venue":
+        if not config.venue.url:
+            raise ConfigError("data.source = 'venue' needs [venue] url: the served paper venue "
+                              "streams its market data to the nodes")
+        return VenueMarketData(PaperMarketDataClient(_client_config(config))), []
+    raise ConfigError(f"data.source = {data.source!r} is not available for paper nodes: use "
+                      "replay, synthetic or venue")
+
+
+def _client_config(config: NodeConfig) -> PaperClientConfig:
+    return PaperClientConfig(url=config.venue.url, token=config.venue.token, owner=config.name,
+                             venue=PAPER_VENUE)
+
+
+class VenueMarketData:
+    """The served paper venue's market data stream as the node's data source."""
+
+    name = "venue"
+
+    def __init__(self, client: PaperMarketDataClient) -> None:
+        self._client = client
+
+    async def start(self) -> None:
+        """Nothing to do: the stream opens on first use."""
+
+    async def stop(self) -> None:
+        """Close the stream."""
+        await self._client.close()
+
+    def __aiter__(self) -> AsyncIterator[Bar | QuoteTick | TradeTick]:
+        """The venue's bars and ticks as they come."""
+        return self._client.__aiter__()
 
 
 def _instruments(config: NodeConfig, home: Path, series: list[Any]) -> list[Instrument]:
     book = instrument_book(home)
     symbols = list(dict.fromkeys(
         [s.symbol for s in series]
-        + (config.data.synthetic.symbols if config.data.synthetic else [])))
+        + (config.data.synthetic.symbols if config.data.synthetic else [])
+        + [sym for spec in config.strategies for sym in spec.symbols]))
+    if not symbols:
+        raise ConfigError("no instruments: name the symbols each strategy trades "
+                          "([[strategies]] symbols = [...]) or replay data that has them")
     found = []
     for symbol in symbols:
         if symbol in book:
@@ -189,9 +224,7 @@ def build_node(config: NodeConfig, home: Path | None = None,
     client: LiveExecutionClient
     venue_feed = None
     if config.venue.url:
-        client = PaperExecutionClient(PaperClientConfig(
-            url=config.venue.url, token=config.venue.token, owner=config.name,
-            venue=PAPER_VENUE))
+        client = PaperExecutionClient(_client_config(config))
     else:
         venue = PaperVenue(home / "paper" / f"{config.name}.venue.db", instruments,
                            account=replace(account, account_id="PAPER-001"),
