@@ -11,7 +11,7 @@ from rich.console import Console
 
 from tradeloop.cli.calendar_commands import calendar_app
 from tradeloop.cli.data_commands import data_app
-from tradeloop.cli.node_commands import paper, replay, status
+from tradeloop.cli.node_commands import doctor, live, order, paper, replay, status
 from tradeloop.cli.render import LazyProgress, comparison_table, summary_table
 from tradeloop.cli.venue_commands import venue_app
 from tradeloop.config.home import home_dir
@@ -33,6 +33,9 @@ app.add_typer(data_app, name="data")
 app.add_typer(calendar_app, name="calendar")
 app.add_typer(venue_app, name="venue")
 app.command()(paper)
+app.command()(live)
+app.command()(order)
+app.command()(doctor)
 app.command()(replay)
 app.command()(status)
 console = Console(width=None if sys.stdout.isatty() else 120)  # pipes and CI get full rows

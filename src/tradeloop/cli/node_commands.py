@@ -92,3 +92,53 @@ def status(
     for position in positions:
         _out.print(f"  {position.symbol} {position.quantity} @ {position.avg_px} "
                    f"({position.strategy_id})", highlight=False)
+
+
+def order(
+    side: Annotated[str, typer.Argument(help="buy or sell.")],
+    symbol: Annotated[str, typer.Argument(help="The instrument.")],
+    quantity: Annotated[str, typer.Argument(help="How much, in units (rounded down to the lot).")],
+    config: Annotated[Path, typer.Option("--config", help="The node's TOML file.")],
+    limit: Annotated[str | None, typer.Option(help="Limit price.")] = None,
+    stop: Annotated[str | None, typer.Option(help="Stop (trigger) price.")] = None,
+) -> None:
+    """Place one order by hand, through the node's risk gate, write-ahead and venue."""
+    from tradeloop.services.manual import place_manual_order
+
+    result = place_manual_order(load_node_config(config), side, symbol, quantity, limit, stop)
+    _out.print(f"{result.client_order_id}: {result.status}"
+               + (f" ({result.reason})" if result.reason else "")
+               + (f", filled {result.filled_qty}" if result.filled_qty else ""), highlight=False)
+    if result.status in ("DENIED", "REJECTED"):
+        raise typer.Exit(1)
+
+
+def doctor(
+    config: Annotated[Path, typer.Argument(help="The node's TOML file.")],
+) -> None:
+    """Check a node's settings, database, instruments, strategies and venue, and say what was
+    found."""
+    from tradeloop.services.doctor import diagnose
+
+    checks = diagnose(load_node_config(config))
+    for check in checks:
+        mark = "[green]ok[/green]  " if check.ok else "[red]FAIL[/red]"
+        _out.print(f"{mark} {check.name}: {check.detail}", highlight=False)
+    if not all(c.ok for c in checks):
+        raise typer.Exit(1)
+
+
+def live(
+    config: Annotated[Path, typer.Argument(help="The node's TOML file (mode = \"live\").")],
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run", help="Live data from the broker, simulated fills.")] = False,
+) -> None:
+    """Trade live through the configured broker (or, with --dry-run, paper fills on its data)."""
+    settings = load_node_config(config)
+    name = settings.broker.name if settings.broker else "(none)"
+    what = "live data" if dry_run else "live trading"
+    _err.print(f"[red]error:[/red] {what} needs the {name!r} broker adapter, and no broker "
+               "adapter is installed in this version yet (they arrive with the broker issues). "
+               "Paper trading works now: tradeloop paper CONFIG, with replayed, synthetic or "
+               "served-venue data.", highlight=False)
+    raise typer.Exit(2)

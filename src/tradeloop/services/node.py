@@ -195,8 +195,16 @@ def _instruments(config: NodeConfig, home: Path, series: list[Any]) -> list[Inst
 
 
 def build_node(config: NodeConfig, home: Path | None = None,
-               store: AuditStore | None = None) -> tuple[TradingNode, AuditStore, str, Path]:
+               store: AuditStore | None = None, *, record_run: bool = True,
+               wall_clock: bool = False) -> tuple[TradingNode, AuditStore, str, Path]:
     """Build a paper node from its settings.
+
+    Parameters
+    ----------
+    record_run : bool
+        Record a run in the audit database (not for ``doctor``, which only looks).
+    wall_clock : bool
+        Use the wall clock even for replayed data (manual orders).
 
     Returns
     -------
@@ -210,7 +218,7 @@ def build_node(config: NodeConfig, home: Path | None = None,
     account = Account(f"{config.name}", config.account.currency.upper(),
                       AccountType.CASH if config.account.type == "cash" else AccountType.MARGIN,
                       config.account.cash, config.account.leverage)
-    replay = config.data.source == "replay"
+    replay = config.data.source == "replay" and not wall_clock
     kernel = Kernel(TestClock() if replay else LiveClock(), account)
     for inst in instruments:
         kernel.add_instrument(inst)
@@ -234,7 +242,8 @@ def build_node(config: NodeConfig, home: Path | None = None,
     if store is None:
         url = config.database.url.get_secret_value() or None
         store = AuditStore(open_database(url, home))
-    run_id = store.start_run("paper", config=config.redacted(), strategy_ids=strategies)
+    run_id = (store.start_run(config.mode, config=config.redacted(), strategy_ids=strategies)
+              if record_run else "")
     market = home / "runs" / run_id / "market"
     recorder = MarketRecorder(market)
     node = TradingNode(
