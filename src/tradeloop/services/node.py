@@ -24,6 +24,7 @@ from tradeloop.config.node import NodeConfig
 from tradeloop.core.bus import MessageBus
 from tradeloop.core.clock import LiveClock, TestClock
 from tradeloop.core.errors import ConfigError
+from tradeloop.core.logging import log_context
 from tradeloop.data.feeds import MarketDataSource, ReplaySource, SyntheticQuotes
 from tradeloop.data.instruments import instrument_book
 from tradeloop.data.store import DataStore
@@ -262,7 +263,8 @@ def run_paper(config: NodeConfig, home: Path | None = None) -> PaperSession:
     node, store, run_id, market = build_node(config, home)
     status = "failed"
     try:
-        summary = asyncio.run(node.run())
+        with log_context(run_id=run_id, node=config.name):
+            summary = asyncio.run(node.run())
         status = "completed"
     finally:
         node.market_recorder.flush()  # type: ignore[attr-defined]
