@@ -36,6 +36,8 @@ bench: $(STAMP)
 	$(BIN)/python bench/data_loading.py
 	$(BIN)/python bench/store_read.py
 	$(BIN)/python bench/bar_building.py
+	$(BIN)/python bench/tick_to_order.py
+	$(BIN)/python bench/node_ingest.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build dist

@@ -183,6 +183,7 @@ class TradingNode:
         self._indicators: dict[str, list[Indicator]] = {}
         self._steps: dict[str, int] = {}
         self._started = False
+        self._pulling = False  # the pump is waiting for the source
         self._tick_handlers: dict[str, list[tuple[StrategyRunner, Callable[[Any], None]]]] = {}
 
     # -- start-up ---------------------------------------------------------------------------
@@ -286,24 +287,39 @@ class TradingNode:
         return self.summary
 
     async def _consume(self) -> None:
+        # One task pulls and processes the items; this one waits for it or for a stop request.
+        # A stop interrupts only a pull (a source may never answer): an item being processed,
+        # and the orders it sent, are finished first.
+        pump = asyncio.ensure_future(self._pump())
+        stopper = asyncio.ensure_future(self._stop.wait())
+        try:
+            await asyncio.wait((pump, stopper), return_when=asyncio.FIRST_COMPLETED)
+            if not pump.done() and self._pulling:
+                pump.cancel()
+            await asyncio.wait((pump,))
+        finally:
+            stopper.cancel()
+            pump.cancel()  # only matters when this task itself is cancelled
+        if not pump.cancelled():
+            pump.result()  # the source's or the item's failure, as if raised here
+
+    async def _pump(self) -> None:
         iterator = aiter(self.source)
         settle = self.settings.settle_orders
-        while not self._stop.is_set():
-            next_item = asyncio.ensure_future(anext(iterator))
-            stopper = asyncio.ensure_future(self._stop.wait())
-            done, _ = await asyncio.wait({next_item, stopper},
-                                         return_when=asyncio.FIRST_COMPLETED)
-            if next_item not in done:
-                next_item.cancel()
-                break
-            stopper.cancel()
+        stop = self._stop
+        while not stop.is_set():
+            self._pulling = True
             try:
-                item = next_item.result()
+                item = await anext(iterator)
             except StopAsyncIteration:
-                break
+                return
+            finally:
+                self._pulling = False
             self.on_item(item)
             if settle and self.router.in_flight:
                 await self.router.settle()
+            else:
+                await asyncio.sleep(0)  # a source with items at hand never yields: let others run
 
     async def _periodic_reconcile(self) -> None:
         while True:
