@@ -36,10 +36,13 @@ from tradeloop.indicators.base import Indicator
 from tradeloop.model import commands as cmd
 from tradeloop.model import events as ev
 from tradeloop.model.data import Bar, QuoteTick, TradeTick
+from tradeloop.model.enums import OrderStatus
 from tradeloop.model.orders import Order
 from tradeloop.risk.engine import EXECUTE as RISK_EXECUTE
 
 log = get_logger(__name__)
+_FINAL = frozenset({OrderStatus.FILLED, OrderStatus.CANCELED, OrderStatus.EXPIRED,
+                    OrderStatus.REJECTED, OrderStatus.DENIED})
 
 MarketItem = Bar | QuoteTick | TradeTick
 
@@ -211,15 +214,21 @@ class TradingNode:
 
     async def reconcile(self) -> ReconciliationReport:
         """Compare with the venue and apply what it reports; raise when positions differ."""
-        opened = [o.ts_init for o in self.kernel.cache.orders.values() if o.is_open]
-        fills = self.store.fills() if self.store is not None else []
-        since = min([*opened, *(f.ts for f in fills[-1:])], default=0)
-        report = await self.reconciler.reconcile(since)
+        report = await self.reconciler.reconcile(self._fills_since())
         if not report.ok:
             raise ReconciliationFailed(
                 "positions differ from the venue's after reconciliation, so the node will not "
                 "trade: " + "; ".join(report.position_mismatches))
         return report
+
+    def _fills_since(self) -> int:
+        """From when to ask the venue for fills. Fill times are the venue's (market data
+        time), never the node's clock, so only local fills bound the search: with an order
+        whose outcome is still open, every fill is asked for (trade ids make that safe)."""
+        if any(o.status not in _FINAL for o in self.kernel.cache.orders.values()):
+            return 0
+        fills = self.store.fills() if self.store is not None else []
+        return max((f.ts for f in fills), default=0)
 
     async def start(self) -> ReconciliationReport:
         """Restore, connect, reconcile, then start strategies (in that order)."""

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from tradeloop.core.clock import Clock
+from tradeloop.core.errors import TradeloopError
 from tradeloop.core.logging import get_logger
 from tradeloop.execution.ports import LiveExecutionClient
 from tradeloop.model import events as ev
@@ -162,6 +163,9 @@ class Reconciler:
                 continue
             report.adopted_fills += self._apply(order, found, fills.pop(order.client_order_id, []),
                                                 now)
+            if found.is_open and order.status in (OrderStatus.PENDING_CANCEL,
+                                                  OrderStatus.PENDING_UPDATE):
+                await self._settle_lost_request(order, found, now)
             report.resolved[order.client_order_id] = found.status.value
         for cid, venue_fills in list(fills.items()):
             known = self._cache.order(cid)
@@ -197,6 +201,31 @@ class Reconciler:
             if fill.trade_id not in order.trade_ids:
                 self._process(fill_event(fill, order))
         return len(order.trade_ids) - before
+
+    async def _settle_lost_request(self, order: Order, report: OrderStatusReport,
+                                   now: int) -> None:
+        """A cancel or modify was on its way when the node stopped, and the venue still has
+        the order working: send the cancel again; take a modify as the venue reports it."""
+        base = {"client_order_id": order.client_order_id, "strategy_id": order.strategy_id,
+                "symbol": order.symbol}
+        if order.status is OrderStatus.PENDING_CANCEL:
+            log.warning("sending a cancel again: it was lost when the node stopped",
+                        extra={"fields": {"client_order_id": order.client_order_id}})
+            try:
+                await self._client.cancel_order(order)
+                return
+            except TradeloopError as exc:
+                self._process(ev.OrderCancelRejected(ts=now, reason=str(exc), **base))
+                return
+        changed = (report.quantity != order.quantity or report.price != order.price
+                   or report.trigger_price != order.trigger_price)
+        if changed:
+            self._process(ev.OrderUpdated(ts=now, quantity=report.quantity, price=report.price,
+                                          trigger_price=report.trigger_price, **base))
+        else:
+            self._process(ev.OrderModifyRejected(
+                ts=now, reason="the change was lost when the node stopped; the venue kept "
+                "the order as it was", **base))
 
     def _close_missing(self, order: Order, now: int) -> None:
         base = {"client_order_id": order.client_order_id, "strategy_id": order.strategy_id,

@@ -53,7 +53,8 @@ class Cache:
         if order.client_order_id in self.orders:
             raise ValueError(f"duplicate client order id {order.client_order_id}")
         self.orders[order.client_order_id] = order
-        self._open_orders[order.client_order_id] = order
+        if not order.is_closed:  # an order restored from history may be long finished
+            self._open_orders[order.client_order_id] = order
 
     def order(self, client_order_id: str) -> Order | None:
         """Return the order with that id, or None."""
