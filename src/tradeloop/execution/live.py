@@ -223,7 +223,9 @@ class LiveOrderRouter:
                 continue
             if report is None:
                 return False
-            fills = [f for f in await self.client.fills_since(order.ts_init)
+            # fill times are the venue's, so the venue's acceptance time bounds the search,
+            # never the node's clock
+            fills = [f for f in await self.client.fills_since(report.ts_accepted)
                      if f.client_order_id == order.client_order_id]
             for event in catch_up_events(order, report, fills, self._clock.now_ns()):
                 self._emit(event)

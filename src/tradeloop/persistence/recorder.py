@@ -4,6 +4,8 @@ The execution engine publishes every order event it applied on ``events.order.<s
 (risk denials included, as ``OrderDenied``), and the kernel publishes position changes on
 ``events.position.<strategy_id>``. The recorder subscribes to both prefixes and writes each
 message synchronously, in the order it arrives, before the bus moves on to the next handler.
+A fill passes the ``after_fill_before_commit`` crash point (:mod:`tradeloop.core.faults`)
+before it is written, so crash tests can kill a node that applied a fill but never recorded it.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from collections.abc import Callable
 
 from tradeloop.core.bus import MessageBus
 from tradeloop.core.errors import TradeloopError
+from tradeloop.core.faults import crash_point
 from tradeloop.model import events as ev
 from tradeloop.model.orders import Order
 from tradeloop.persistence.errors import MissingIntentError
@@ -74,6 +77,8 @@ class AuditRecorder:
 
     def on_order_event(self, event: ev.OrderEvent) -> None:
         """Commit one order event (and, for a denial, the risk decision)."""
+        if isinstance(event, ev.OrderFilled):
+            crash_point("after_fill_before_commit")
         try:
             self._record_order_event(event)
             if isinstance(event, ev.OrderDenied):
