@@ -236,7 +236,11 @@ class TradingNode:
         if self.store is not None:
             self.store.subscribe(self.kernel.bus)
         await self.client.connect()
-        report = await self.reconcile()
+        try:
+            report = await self.reconcile()
+        except BaseException:
+            await self.client.disconnect()
+            raise
         self._wire()
         self.kernel.start()
         self._started = True
