@@ -47,18 +47,18 @@ ORDER_EVENT_TYPES: dict[str, type[ev.OrderEvent]] = _subclasses(ev.OrderEvent)
 POSITION_EVENT_TYPES: dict[str, type[ev.PositionEvent]] = _subclasses(ev.PositionEvent)
 
 
-def event_payload(event: ev.Event) -> dict[str, Any]:
-    """The event's fields as JSON builtins."""
-    payload: dict[str, Any] = msgspec.to_builtins(event)
-    return payload
+def encode_event(event: ev.Event) -> bytes:
+    """The event's fields as JSON (the stored payload, and what :func:`event_key` hashes)."""
+    return msgspec.json.encode(event)
 
 
-def event_key(event: ev.Event) -> str:
-    """A stable digest of the event's kind and fields (32 hex characters)."""
+def event_key(event: ev.Event, encoded: bytes | None = None) -> str:
+    """A stable digest of the event's kind and fields (32 hex characters); ``encoded`` is
+    :func:`encode_event`'s result when the caller has it already."""
     digest = hashlib.blake2b(digest_size=16)
     digest.update(event.kind.encode())
     digest.update(b"\x00")
-    digest.update(msgspec.json.encode(event))
+    digest.update(encoded if encoded is not None else encode_event(event))
     return digest.hexdigest()
 
 
@@ -124,7 +124,7 @@ def order_state_values(order: Order) -> dict[str, Any]:
 
 
 def order_from_row(
-    row: RowMapping,
+    row: Mapping[str, Any] | RowMapping,
     events: list[ev.OrderEvent] | None = None,
     trade_ids: set[str] | None = None,
 ) -> Order:

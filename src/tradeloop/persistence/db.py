@@ -3,19 +3,22 @@
 :func:`open_database` connects, brings the schema to the newest migration and returns a
 :class:`Database`. SQLite runs in WAL mode with ``synchronous=FULL`` (a committed intent
 survives a power cut), foreign keys on and a busy timeout; its write transactions start with
-``BEGIN IMMEDIATE`` so two writers queue for the lock instead of failing half-way. A URL's
-password never appears in a log line or an error message.
+``BEGIN IMMEDIATE`` so two writers queue for the lock instead of failing half-way. Writes reuse
+one connection held open for them (checking a connection out of the pool for each costs more
+than a small write). A URL's password never appears in a log line or an error message.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Literal, get_args
 
 import sqlalchemy as sa
 from alembic import command
@@ -38,6 +41,15 @@ VERSION_TABLE = "tradeloop_alembic_version"
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 _WRITE_OPTION = "tradeloop_write"
+_SYNC_INFO = "tradeloop_synchronous"  # the SQLite connection's current synchronous setting
+#: A held PostgreSQL write connection idle this long is returned to the pool and a fresh one
+#: checked out (and pinged), so a server restart while the node was quiet costs no order.
+_WRITER_IDLE_S = 1.0
+
+Durability = Literal["full", "intents"]
+"""When a commit waits for the disk: ``"full"``, every commit (the default); ``"intents"``,
+only the commits of write-ahead intents and other durable writes (see :func:`open_database`)."""
+DURABILITIES: tuple[Durability, ...] = get_args(Durability)
 _MIGRATION_LOCK_KEY = 0x7472_6164_656C  # pg advisory lock held while migrating
 _PASSWORD_IN_URL = re.compile(r":[^:@\s]*@")
 
@@ -64,10 +76,19 @@ class Database:
     :class:`~tradeloop.persistence.errors.PersistenceError` with a one-line reason.
     """
 
-    def __init__(self, engine: sa.Engine, secret: str | None = None) -> None:
+    def __init__(
+        self, engine: sa.Engine, secret: str | None = None, durability: Durability = "full"
+    ) -> None:
         self._engine = engine
+        self._errors: tuple[type[Exception], ...] = (
+            sa.exc.SQLAlchemyError, engine.dialect.loaded_dbapi.Error)
         self._secret = secret or None
         self._closed = False
+        self._durability: Durability = durability
+        self._relaxable = durability == "intents"
+        self._writer: sa.Connection | None = None
+        self._writer_used = 0.0
+        self._writer_lock = threading.Lock()
 
     @property
     def url(self) -> str:
@@ -84,9 +105,19 @@ class Database:
         """True after :meth:`close`."""
         return self._closed
 
+    @property
+    def durability(self) -> Durability:
+        """Which commits wait for the disk (see :func:`open_database`)."""
+        return self._durability
+
     def close(self) -> None:
         """Close every pooled connection; later reads and writes raise ``PersistenceError``."""
         self._closed = True
+        if self._writer_lock.acquire(blocking=False):  # else the write going on drops it
+            try:
+                self._drop_writer()
+            finally:
+                self._writer_lock.release()
         self._engine.dispose()
 
     def __enter__(self) -> Database:
@@ -107,19 +138,37 @@ class Database:
             return context.get_current_revision()
 
     @contextmanager
-    def write_transaction(self) -> Iterator[sa.Connection]:
+    def write_transaction(self, *, durable: bool = True) -> Iterator[sa.Connection]:
         """A connection in a transaction that commits when the block ends without error.
 
         On SQLite the transaction takes the write lock at once (``BEGIN IMMEDIATE``), waiting
         up to the busy timeout for another writer to finish.
+
+        Parameters
+        ----------
+        durable : bool
+            False lets the commit return before the disk has it when the database was opened
+            with ``durability="intents"`` (order events, fills, positions). It still survives
+            a crash of this process, and the next durable commit makes it durable too. With the
+            default ``durability="full"`` every commit waits for the disk.
 
         Raises
         ------
         PersistenceError
             When the database is closed or refuses the work; nothing of the block is kept.
         """
-        with self._transaction(write=True) as connection:
-            yield connection
+        if self._closed:
+            raise PersistenceError(f"audit database {self.url} is closed")
+        if not self._writer_lock.acquire(blocking=False):
+            # another thread is writing on the held connection: take one from the pool
+            with self._transaction(write=True, durable=durable) as connection:
+                yield connection
+            return
+        try:
+            with self._held_transaction(durable) as connection:
+                yield connection
+        finally:
+            self._writer_lock.release()
 
     @contextmanager
     def read_transaction(self) -> Iterator[sa.Connection]:
@@ -134,20 +183,86 @@ class Database:
             yield connection
 
     @contextmanager
-    def _transaction(self, write: bool) -> Iterator[sa.Connection]:
+    def _transaction(self, write: bool, durable: bool = True) -> Iterator[sa.Connection]:
         if self._closed:
             raise PersistenceError(f"audit database {self.url} is closed")
         try:
             with self._engine.connect() as connection:
                 if write:
                     connection.execution_options(**{_WRITE_OPTION: True})
+                    self._set_sync(connection, durable)
                 with connection.begin():
+                    if write:
+                        self._relax_commit(connection, durable)
                     yield connection
-        except sa.exc.SQLAlchemyError as exc:
-            action = "write to" if write else "read"
-            raise PersistenceError(
-                f"could not {action} the audit database {self.url}: {self.describe(exc)}"
-            ) from exc
+        except self._errors as exc:
+            raise self._failure(exc, write) from exc
+
+    @contextmanager
+    def _held_transaction(self, durable: bool) -> Iterator[sa.Connection]:
+        try:
+            connection = self._writer_connection()
+            try:
+                self._set_sync(connection, durable)
+                with connection.begin():
+                    self._relax_commit(connection, durable)
+                    yield connection
+            except self._errors:
+                self._drop_writer(broken=True)  # the next write starts on a new connection
+                raise
+            finally:
+                self._writer_used = time.monotonic()
+                if self._closed:
+                    self._drop_writer()
+        except self._errors as exc:
+            raise self._failure(exc, True) from exc
+
+    def _writer_connection(self) -> sa.Connection:
+        writer = self._writer
+        if writer is not None and self.dialect == "postgresql" and (
+            time.monotonic() - self._writer_used > _WRITER_IDLE_S
+        ):
+            self._drop_writer()
+            writer = None
+        if writer is None:
+            writer = self._engine.connect()
+            writer.execution_options(**{_WRITE_OPTION: True})
+            self._writer = writer
+        return writer
+
+    def _drop_writer(self, broken: bool = False) -> None:
+        writer, self._writer = self._writer, None
+        if writer is None:
+            return
+        try:
+            if broken:  # discard it rather than pool a connection in an unknown state
+                writer.invalidate()
+            writer.close()
+        except self._errors as exc:
+            logger.debug("closing the audit write connection failed", extra={"fields": {
+                "error": self.describe(exc)}})
+
+    def _set_sync(self, connection: sa.Connection, durable: bool) -> None:
+        """SQLite: FULL or NORMAL for the next transaction (a pragma, set outside one)."""
+        if not self._relaxable or self.dialect != "sqlite":
+            return
+        wanted = "FULL" if durable else "NORMAL"
+        if connection.info.get(_SYNC_INFO) != wanted:
+            driver = connection.connection.driver_connection
+            assert driver is not None  # a connection that is open
+            driver.execute(f"PRAGMA synchronous={wanted}")
+            connection.info[_SYNC_INFO] = wanted
+
+    def _relax_commit(self, connection: sa.Connection, durable: bool) -> None:
+        """PostgreSQL: this transaction's commit does not wait for the WAL flush."""
+        if self._relaxable and not durable and self.dialect == "postgresql":
+            connection.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
+
+    def _failure(self, exc: Exception, write: bool) -> PersistenceError:
+        action = "write to" if write else "read"
+        return PersistenceError(
+            f"could not {action} the audit database {self.url}: {self.describe(exc)}"
+        )
 
     def describe(self, exc: BaseException) -> str:
         """The first line of a driver error, with the URL's password removed."""
@@ -160,6 +275,7 @@ def open_database(
     *,
     busy_timeout_ms: int = 5000,
     connect_timeout_s: int = 10,
+    durability: Durability = "full",
 ) -> Database:
     """Open (creating if needed) the audit database and migrate its schema to the newest.
 
@@ -175,6 +291,14 @@ def open_database(
         How long a SQLite writer waits for another writer's lock before failing.
     connect_timeout_s : int
         How long to wait for a PostgreSQL server.
+    durability : {"full", "intents"}
+        ``"full"`` (the default): every commit waits until the disk has it (SQLite
+        ``synchronous=FULL``; PostgreSQL's own setting). ``"intents"``: write-ahead intents
+        and other durable writes still wait; order events, fills and positions recorded after
+        the send do not (SQLite ``synchronous=NORMAL``, PostgreSQL ``synchronous_commit=off``
+        for their transactions). Those survive a crash of the node's process all the same;
+        a power cut or an OS crash may lose the ones since the last durable commit, which
+        reconciliation then takes back from the venue.
 
     Returns
     -------
@@ -186,6 +310,9 @@ def open_database(
         When the URL is malformed or of an unsupported kind, the server cannot be reached or
         refuses the login, or the schema is newer than this version of tradeloop knows.
     """
+    if durability not in DURABILITIES:
+        raise ConfigError(f"audit database durability {durability!r}: expected one of "
+                          f"{', '.join(DURABILITIES)}")
     if url is None:
         home.mkdir(parents=True, exist_ok=True)
         parsed = URL.create("sqlite", database=str(home / DEFAULT_FILE_NAME))
@@ -193,7 +320,7 @@ def open_database(
         parsed = _parse_url(url)
     secret = parsed.password if isinstance(parsed.password, str) else None
     engine = _create_engine(parsed, busy_timeout_ms, connect_timeout_s)
-    database = Database(engine, secret)
+    database = Database(engine, secret, durability)
     try:
         _migrate(engine)
     except ConfigError:
@@ -253,7 +380,7 @@ def _create_engine(url: URL, busy_timeout_ms: int, connect_timeout_s: int) -> sa
             connect_args={"timeout": busy_timeout_ms / 1000, "check_same_thread": False},
         )
 
-        def configure(dbapi_connection: Any, _record: Any) -> None:
+        def configure(dbapi_connection: Any, record: Any) -> None:
             dbapi_connection.isolation_level = None  # we emit BEGIN ourselves
             cursor = dbapi_connection.cursor()
             try:
@@ -263,10 +390,13 @@ def _create_engine(url: URL, busy_timeout_ms: int, connect_timeout_s: int) -> sa
                 cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
             finally:
                 cursor.close()
+            record.info[_SYNC_INFO] = "FULL"
 
         def begin(connection: sa.Connection) -> None:
             immediate = connection.get_execution_options().get(_WRITE_OPTION, False)
-            connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+            driver = connection.connection.driver_connection
+            assert driver is not None  # a connection that is open
+            driver.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
         sa.event.listen(engine, "connect", configure)
         sa.event.listen(engine, "begin", begin)

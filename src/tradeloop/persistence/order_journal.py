@@ -4,7 +4,8 @@ An order's row holds what it is (side, type, prices...) and its current state (s
 quantity, average price, venue id). Each event is applied to the order rebuilt from its row by
 the order's own state machine (:meth:`Order.apply`), and the row, the event and, for a fill,
 the execution are written in one transaction. Recording the same event or the same trade twice
-changes nothing.
+changes nothing. These writes are on a node's order path, so they run as driver SQL rendered
+once (:mod:`tradeloop.persistence.driver_sql`), not as Core statements built per call.
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
+import msgspec
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
 from tradeloop.core.clock import Clock, LiveClock
 from tradeloop.core.errors import DataError, InvalidStateTransition
@@ -23,6 +24,7 @@ from tradeloop.model.orders import TERMINAL, Order
 from tradeloop.model.reports import OrderStatusReport
 from tradeloop.persistence import codec
 from tradeloop.persistence.db import Database
+from tradeloop.persistence.driver_sql import insert_row, select_row, update_row
 from tradeloop.persistence.errors import MissingIntentError
 from tradeloop.persistence.tables import fills, order_events, orders
 
@@ -39,12 +41,7 @@ def insert_ignoring_duplicates(
     connection: sa.Connection, table: sa.Table, values: Mapping[str, Any]
 ) -> bool:
     """Insert one row unless it violates a unique constraint; True when it was inserted."""
-    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
-    statement = (
-        dialect.insert(table).values(**values).on_conflict_do_nothing()
-        .returning(*table.primary_key.columns)
-    )
-    return connection.execute(statement).first() is not None
+    return insert_row(connection, table, values, ignore_duplicates=True)
 
 
 class OrderJournal:
@@ -94,18 +91,18 @@ class OrderJournal:
         PersistenceError
             When the commit fails. The caller must not send the order (fail closed).
         """
+        venue = self._venue_of(order.symbol)
+        values = codec.order_values(order)
+        values.update(run_id=self.run_id, venue=venue, external=False,
+                      recorded_ns=self._clock.now_ns())
         with self._db.write_transaction() as connection:
-            row = self._locked_row(connection, order.client_order_id)
-            if row is None:
-                connection.execute(orders.insert().values(
-                    **codec.order_values(order), run_id=self.run_id,
-                    venue=self._venue_of(order.symbol), external=False,
-                    recorded_ns=self._clock.now_ns(),
-                ))
+            if insert_ignoring_duplicates(connection, orders, values):
                 for event in order.events:
-                    self._store_applied_event(connection, event, self._venue_of(order.symbol))
-                logger.debug("intent recorded", extra={"fields": {
-                    "client_order_id": order.client_order_id, "status": order.status.value}})
+                    self._store_applied_event(connection, event, venue)
+                if logger.isEnabledFor(logging.DEBUG):
+                    logger.debug("intent recorded", extra={"fields": {
+                        "client_order_id": order.client_order_id,
+                        "status": order.status.value}})
                 return
             for event in order.events:
                 self._apply_event(connection, event)
@@ -126,7 +123,7 @@ class OrderJournal:
         PersistenceError
             When the commit fails.
         """
-        with self._db.write_transaction() as connection:
+        with self._db.write_transaction(durable=False) as connection:
             self._apply_event(connection, event)
 
     def open_intents(self) -> list[Order]:
@@ -220,21 +217,18 @@ class OrderJournal:
         with self._db.write_transaction() as connection:
             row = self._locked_row(connection, client_order_id)
             if row is None:
-                connection.execute(orders.insert().values(
-                    **codec.order_values(adopted), run_id=self.run_id,
-                    venue=self._venue_of(adopted.symbol), external=True,
-                    recorded_ns=self._clock.now_ns(),
-                ))
+                values = codec.order_values(adopted)
+                values.update(run_id=self.run_id, venue=self._venue_of(adopted.symbol),
+                              external=True, recorded_ns=self._clock.now_ns())
+                insert_row(connection, orders, values)
             elif not row["external"]:
                 raise DataError(
                     f"venue order {report.venue_order_id}: {client_order_id} is an order this "
                     "node created; reconcile it through its events instead of adopting it"
                 )
             else:
-                connection.execute(
-                    orders.update().where(orders.c.client_order_id == client_order_id)
-                    .values(**codec.order_state_values(adopted))
-                )
+                update_row(connection, orders, codec.order_state_values(adopted),
+                           "client_order_id", client_order_id)
         logger.info("adopted an external order", extra={"fields": {
             "client_order_id": client_order_id, "venue_order_id": report.venue_order_id,
             "status": report.status.value}})
@@ -244,28 +238,27 @@ class OrderJournal:
 
     # -- internals ------------------------------------------------------------------------------
 
-    def _locked_row(
-        self, connection: sa.Connection, client_order_id: str
-    ) -> sa.RowMapping | None:
-        query = sa.select(orders).where(orders.c.client_order_id == client_order_id)
-        return connection.execute(query.with_for_update()).mappings().first()
+    def _locked_row(self, connection: sa.Connection, client_order_id: str) -> dict[str, Any] | None:
+        return select_row(connection, orders, "client_order_id", client_order_id,
+                          for_update=True)
 
     def _store_applied_event(
         self, connection: sa.Connection, event: ev.OrderEvent, venue: str
     ) -> None:
         if isinstance(event, ev.OrderFilled):
-            insert_ignoring_duplicates(
-                connection, fills, {**codec.fill_values(event, venue), "run_id": self.run_id}
-            )
+            values = codec.fill_values(event, venue)
+            values["run_id"] = self.run_id
+            insert_ignoring_duplicates(connection, fills, values)
         insert_ignoring_duplicates(connection, order_events, self._event_values(event, True))
 
     def _event_values(self, event: ev.OrderEvent, applied: bool) -> dict[str, Any]:
+        encoded = codec.encode_event(event)
         return {
             "client_order_id": event.client_order_id,
             "kind": event.kind,
             "ts": event.ts,
-            "payload": codec.event_payload(event),
-            "event_key": codec.event_key(event),
+            "payload": msgspec.Raw(encoded),  # the event's JSON, not encoded a second time
+            "event_key": codec.event_key(event, encoded),
             "applied": applied,
             "recorded_ns": self._clock.now_ns(),
             "run_id": self.run_id,
@@ -280,13 +273,16 @@ class OrderJournal:
         fill_key: dict[str, Any] | None = None
         if isinstance(event, ev.OrderFilled):
             fill_key = {"venue": row["venue"], "trade_id": event.trade_id}
-            values = {**codec.fill_values(event, row["venue"]), "run_id": self.run_id}
+            values = codec.fill_values(event, row["venue"])
+            values["run_id"] = self.run_id
             if not insert_ignoring_duplicates(connection, fills, values):
                 logger.info("ignored a duplicate fill", extra={"fields": {
                     "client_order_id": event.client_order_id, "trade_id": event.trade_id}})
                 return
         values = self._event_values(event, True)
         if not insert_ignoring_duplicates(connection, order_events, values):
+            if fill_key is not None:  # a fill refused before, sent again: still not booked
+                self._unbook(connection, fill_key)
             logger.debug("ignored an event recorded before", extra={"fields": {
                 "client_order_id": event.client_order_id, "event": event.kind}})
             return
@@ -299,17 +295,18 @@ class OrderJournal:
                 .values(applied=False)
             )
             if fill_key is not None:  # not booked in memory either: keep fills = booked fills
-                connection.execute(fills.delete().where(
-                    fills.c.venue == fill_key["venue"], fills.c.trade_id == fill_key["trade_id"]
-                ))
+                self._unbook(connection, fill_key)
             logger.warning("recorded an event the order refuses", extra={"fields": {
                 "client_order_id": event.client_order_id, "event": event.kind,
                 "error": str(exc)}})
             return
-        connection.execute(
-            orders.update().where(orders.c.client_order_id == order.client_order_id)
-            .values(**codec.order_state_values(order))
-        )
+        update_row(connection, orders, codec.order_state_values(order), "client_order_id",
+                   order.client_order_id)
+
+    def _unbook(self, connection: sa.Connection, fill_key: Mapping[str, Any]) -> None:
+        connection.execute(fills.delete().where(
+            fills.c.venue == fill_key["venue"], fills.c.trade_id == fill_key["trade_id"]
+        ))
 
     def _select_orders(self, *conditions: sa.ColumnElement[bool]) -> list[Order]:
         query = sa.select(orders).order_by(orders.c.created_ns, orders.c.client_order_id)

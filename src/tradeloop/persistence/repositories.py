@@ -20,6 +20,7 @@ from tradeloop.core.time import ns_to_dt
 from tradeloop.model import events as ev
 from tradeloop.model.reports import AccountReport
 from tradeloop.persistence import codec
+from tradeloop.persistence.driver_sql import insert_row
 from tradeloop.persistence.order_journal import OrderJournal, insert_ignoring_duplicates
 from tradeloop.persistence.records import (
     RUN_MODES,
@@ -110,11 +111,12 @@ class AuditStore(OrderJournal):
             stamp = ns_to_dt(started_ns).strftime("%Y%m%dT%H%M%SZ")
             run_id = f"{stamp}-{uuid.uuid4().hex[:8]}"
         with self._db.write_transaction() as connection:
-            connection.execute(runs.insert().values(
-                id=run_id, mode=mode, status=RUNNING, config=_document(config or {}),
-                strategy_ids=list(strategy_ids), started_ns=started_ns, ended_ns=None,
-                code_version=code_version, artefacts=dict(artefacts or {}), metrics=None,
-            ))
+            insert_row(connection, runs, {
+                "id": run_id, "mode": mode, "status": RUNNING, "config": _document(config or {}),
+                "strategy_ids": list(strategy_ids), "started_ns": started_ns, "ended_ns": None,
+                "code_version": code_version, "artefacts": dict(artefacts or {}),
+                "metrics": None,
+            })
         self.run_id = run_id
         logger.info("run started", extra={"fields": {"run_id": run_id, "mode": mode}})
         return run_id
@@ -169,10 +171,10 @@ class AuditStore(OrderJournal):
 
     def record_position(self, event: ev.PositionEvent) -> None:
         """Record a position change (opened, changed, closed) as a snapshot row."""
-        with self._db.write_transaction() as connection:
-            connection.execute(positions.insert().values(
-                **codec.position_values(event), run_id=self.run_id
-            ))
+        values = codec.position_values(event)
+        values["run_id"] = self.run_id
+        with self._db.write_transaction(durable=False) as connection:
+            insert_row(connection, positions, values)
 
     def latest_positions(
         self, run_id: str | None = None, include_flat: bool = False
@@ -202,11 +204,11 @@ class AuditStore(OrderJournal):
         """Record an account's balance, equity and margin (an event or a venue's report)."""
         extra = dict(state.extra) if isinstance(state, ev.AccountState) else {}
         with self._db.write_transaction() as connection:
-            connection.execute(account_snapshots.insert().values(
-                account_id=state.account_id, ts=state.ts or self._clock.now_ns(),
-                currency=state.currency, balance=state.balance, equity=state.equity,
-                margin_used=state.margin_used, extra=extra, run_id=self.run_id,
-            ))
+            insert_row(connection, account_snapshots, {
+                "account_id": state.account_id, "ts": state.ts or self._clock.now_ns(),
+                "currency": state.currency, "balance": state.balance, "equity": state.equity,
+                "margin_used": state.margin_used, "extra": extra, "run_id": self.run_id,
+            })
 
     def account_snapshots(
         self, run_id: str | None = None, since_ts: int | None = None
@@ -246,11 +248,11 @@ class AuditStore(OrderJournal):
         """Record a risk decision: which ``rule`` decided what (``DENIED``, ``HALTED``...) and
         why, for which order when there is one."""
         with self._db.write_transaction() as connection:
-            connection.execute(risk_events.insert().values(
-                ts=self._clock.now_ns() if ts is None else ts, rule=rule, decision=decision,
-                reason=reason, client_order_id=client_order_id, strategy_id=strategy_id,
-                symbol=symbol, run_id=self.run_id,
-            ))
+            insert_row(connection, risk_events, {
+                "ts": self._clock.now_ns() if ts is None else ts, "rule": rule,
+                "decision": decision, "reason": reason, "client_order_id": client_order_id,
+                "strategy_id": strategy_id, "symbol": symbol, "run_id": self.run_id,
+            })
 
     def risk_events(
         self, since_ts: int | None = None, run_id: str | None = None
@@ -286,10 +288,10 @@ class AuditStore(OrderJournal):
             raise ConfigError(f"system event level {level!r}: expected one of "
                               f"{', '.join(sorted(_LEVELS))}")
         with self._db.write_transaction() as connection:
-            connection.execute(system_events.insert().values(
-                ts=self._clock.now_ns() if ts is None else ts, level=level, kind=kind,
-                message=message, details=_document(details or {}), run_id=self.run_id,
-            ))
+            insert_row(connection, system_events, {
+                "ts": self._clock.now_ns() if ts is None else ts, "level": level, "kind": kind,
+                "message": message, "details": _document(details or {}), "run_id": self.run_id,
+            })
 
     def system_events(
         self, since_ts: int | None = None, run_id: str | None = None, kind: str | None = None

@@ -31,19 +31,38 @@ class ExactDecimal(sa.types.TypeDecorator[Decimal]):
 
     def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> Any:
         """Check the value and convert it for the driver."""
-        if value is None:
-            return None
-        if not isinstance(value, Decimal):
-            raise TypeError(f"expected a Decimal, got {type(value).__name__} {value!r}")
-        if not value.is_finite():
-            raise ValueError(f"cannot store the non-finite amount {value}")
-        return value if dialect.name == "postgresql" else str(value)
+        return decimal_to_driver(value, dialect.name == "postgresql")
 
     def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
         """Return the stored value as a ``Decimal``."""
-        if value is None or isinstance(value, Decimal):
-            return value
-        return Decimal(str(value))
+        return decimal_from_driver(value)
+
+
+def decimal_to_driver(value: Decimal | None, postgresql: bool) -> Any:
+    """What the driver is given for an :class:`ExactDecimal` column: the ``Decimal`` itself on
+    PostgreSQL, its text elsewhere.
+
+    Raises
+    ------
+    TypeError
+        When ``value`` is not a ``Decimal`` (a float would already be rounded).
+    ValueError
+        When ``value`` is not finite.
+    """
+    if value is None:
+        return None
+    if not isinstance(value, Decimal):
+        raise TypeError(f"expected a Decimal, got {type(value).__name__} {value!r}")
+    if not value.is_finite():
+        raise ValueError(f"cannot store the non-finite amount {value}")
+    return value if postgresql else str(value)
+
+
+def decimal_from_driver(value: Any) -> Decimal | None:
+    """The ``Decimal`` of a value the driver returned for an :class:`ExactDecimal` column."""
+    if value is None or isinstance(value, Decimal):
+        return value
+    return Decimal(str(value))
 
 
 def json_document() -> TypeEngine[Any]:

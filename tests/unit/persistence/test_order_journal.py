@@ -391,3 +391,19 @@ def test_a_vanished_postgresql_database_refuses_intents(store: AuditStore) -> No
     admin.dispose()
     with pytest.raises(PersistenceError, match="could not write to the audit database"):
         store.record_intent(make_order("O-2"))
+
+
+def test_a_refused_fill_delivered_again_is_still_not_booked(store: AuditStore) -> None:
+    order = make_order("O-1", quantity="10")
+    store.record_intent(order)
+    store.record_event(submitted(order))
+    store.record_event(filled(order, "10", "100", "T-1"))
+    overfill = filled(order, "5", "100", "T-2")
+    store.record_event(overfill)  # refused: kept as an event, not booked as a fill
+    store.record_event(overfill)  # the venue sends it again
+    assert [f.trade_id for f in store.fills()] == ["T-1"]
+    stored = store.order("O-1")
+    assert stored is not None and stored.filled_qty == Decimal(10)
+    assert [e.kind for e in store.order_events("O-1")] == [
+        "OrderSubmitted", "OrderFilled", "OrderFilled"
+    ]
