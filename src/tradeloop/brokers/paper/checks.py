@@ -17,8 +17,15 @@ from tradeloop.brokers.simulated.fees import CommissionModel
 from tradeloop.core.errors import ConfigError, DataError
 from tradeloop.data.timeframes import parse_timeframe
 from tradeloop.execution.ports import VenueCapabilities
+from tradeloop.model.cache import Cache
 from tradeloop.model.data import Bar, QuoteTick, TradeTick
-from tradeloop.model.enums import AccountType, OrderSide, OrderType, TrailingOffsetType
+from tradeloop.model.enums import (
+    AccountType,
+    ContingencyType,
+    OrderSide,
+    OrderType,
+    TrailingOffsetType,
+)
 from tradeloop.model.instrument import Instrument
 from tradeloop.model.orders import Order
 from tradeloop.model.position import Position
@@ -102,6 +109,18 @@ def modify_problem(
             return problem
     return (price_problem("price", price, inst)
             or price_problem("trigger price", trigger_price, inst))
+
+
+def closed_oco_sibling(order: Order, cache: Cache) -> str | None:
+    """The id of an OCO sibling of ``order`` that already ended (the legs arrived one by one,
+    so ``order`` must not work), if any."""
+    if order.contingency is not ContingencyType.OCO:
+        return None
+    for sibling_id in order.linked_ids:
+        sibling = cache.order(sibling_id)
+        if sibling is not None and sibling.is_closed:
+            return sibling_id
+    return None
 
 
 def reference_price(order: Order, last_prices: Mapping[str, float]) -> Decimal | None:

@@ -17,6 +17,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from tradeloop.brokers.paper.protocol import TOKEN_ENV
+from tradeloop.brokers.paper.state import DEFAULT_MARKS_FLUSH_MS
 from tradeloop.model.enums import AccountType
 
 DEFAULT_PORT = 8765
@@ -171,6 +172,9 @@ class PaperServerConfig(BaseModel):
         As in :class:`~tradeloop.brokers.simulated.venue.SimulatedVenueConfig`.
     account : PaperAccountConfig
     market : MarketSourceConfig
+    marks_flush_ms : float
+        Longest time market data that changes only marks and the clock stays unsaved (0:
+        save every item); see :class:`~tradeloop.brokers.paper.venue.PaperVenue`.
     allow_admin : bool
         Enable ``POST /v1/admin/market`` (push market data by hand).
     allow_faults : bool
@@ -195,6 +199,7 @@ class PaperServerConfig(BaseModel):
     day_timezone: str = "UTC"
     account: PaperAccountConfig = PaperAccountConfig()
     market: MarketSourceConfig = MarketSourceConfig()
+    marks_flush_ms: float = Field(default=DEFAULT_MARKS_FLUSH_MS, ge=0, allow_inf_nan=False)
     allow_admin: bool = False
     allow_faults: bool = False
     log_level: str = "info"

@@ -2,13 +2,17 @@
 
 :class:`PaperMarketDataClient` is an async iterator. It reconnects by itself with backoff; what
 the venue published while the connection was down is not replayed (market data has no seq: a
-node that needs history reads it from the data store).
+node that needs history reads it from the data store). What it delivered is not delivered
+again: a venue restarted after a crash replays its data from the marks it had saved, up to
+``marks_flush_ms`` before the crash, so after a reconnect the items of a symbol older than the
+last one delivered, and those at its time already delivered, are dropped.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from collections.abc import AsyncIterator, Iterable
 
 from websockets.exceptions import ConnectionClosed
@@ -24,6 +28,35 @@ from tradeloop.model.data import Bar, QuoteTick, TradeTick
 logger = logging.getLogger(__name__)
 
 MarketData = Bar | QuoteTick | TradeTick
+
+
+class _Delivered:
+    """Per symbol, the time of the last item delivered and the items delivered at that time."""
+
+    def __init__(self) -> None:
+        self._last: dict[str, tuple[int, Counter[MarketData]]] = {}
+        self._resume: dict[str, tuple[int, Counter[MarketData]]] = {}
+
+    def reconnected(self) -> None:
+        self._resume = {s: (ts, Counter(items)) for s, (ts, items) in self._last.items()}
+
+    def is_new(self, item: MarketData) -> bool:
+        symbol, ts = item.symbol, item.ts
+        resume = self._resume.get(symbol)
+        if resume is not None:
+            if ts < resume[0]:
+                return False
+            if ts == resume[0] and resume[1][item] > 0:
+                resume[1][item] -= 1
+                return False
+            if ts > resume[0]:
+                del self._resume[symbol]
+        last = self._last.get(symbol)
+        if last is None or ts > last[0]:
+            self._last[symbol] = (ts, Counter((item,)))
+        elif ts == last[0]:
+            last[1][item] += 1
+        return True
 
 
 class PaperMarketDataClient:
@@ -69,8 +102,10 @@ class PaperMarketDataClient:
         """
         http = PaperHttpClient(self.config)
         delay = self.config.reconnect_initial_s
+        delivered = _Delivered()
         try:
             while not self._closing:
+                delivered.reconnected()
                 try:
                     websocket = await http.open_stream(events=False, market=True,
                                                        symbols=self.symbols)
@@ -80,7 +115,9 @@ class PaperMarketDataClient:
                         async for raw in websocket:
                             message = parse.decode_stream(raw)
                             if isinstance(message, BarMessage | QuoteMessage | TradeMessage):
-                                yield parse.market_from_message(message)
+                                item = parse.market_from_message(message)
+                                if delivered.is_new(item):
+                                    yield item
                             if self._closing:
                                 return
                     finally:

@@ -11,6 +11,7 @@ and its ``OrderRejected`` event follows; events reach the handler on the event l
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 from collections.abc import Callable
@@ -78,11 +79,13 @@ class InProcessPaperClient:
                 self._deliver(stored)
 
     async def disconnect(self) -> None:
-        """Stop hearing the venue."""
+        """Stop hearing the venue, and have it save its marks (the venue stays open)."""
         if self._unsubscribe is not None:
             self._unsubscribe()
         self._unsubscribe = None
         self._loop = None
+        with contextlib.suppress(Exception):  # the venue has stopped and logged why
+            self._venue.persist_marks()
 
     async def submit_order(self, order: Order) -> None:
         """Send a new order.

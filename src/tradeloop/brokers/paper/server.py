@@ -134,7 +134,9 @@ def create_app(
     Parameters
     ----------
     venue : PaperVenue
-        Used only from the app's event loop while the app runs; the caller closes it.
+        Used only from the app's event loop while the app runs; the caller closes it. A
+        background task has it save its marks every ``marks_flush_ms`` (for data that
+        arrived just before a pause in the feed).
     token : SecretStr, optional
         Bearer token every request (but ``GET /health``) and the stream must carry.
     allow_admin : bool
@@ -155,11 +157,13 @@ def create_app(
         hub.attach(asyncio.get_running_loop())
         unsubscribe = venue.subscribe(hub.on_event)
         unsubscribe_market = venue.subscribe_market(hub.on_market)
-        task = asyncio.create_task(_run_source(market_source, venue)) if market_source else None
+        tasks = [asyncio.create_task(_save_marks(venue))] if venue.marks_flush_ms else []
+        if market_source is not None:
+            tasks.append(asyncio.create_task(_run_source(market_source, venue)))
         try:
             yield
         finally:
-            if task is not None:
+            for task in tasks:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
@@ -366,6 +370,18 @@ async def _run_source(source: MarketSource, venue: PaperVenue) -> None:
         logger.exception("paper venue market data source failed")
 
 
+async def _save_marks(venue: PaperVenue) -> None:
+    """Save the marks of data that arrived just before a pause in the feed (the venue saves
+    them by itself while data keeps coming)."""
+    every_s = venue.marks_flush_ms / 1000
+    while True:
+        await asyncio.sleep(every_s)
+        try:
+            venue.persist_marks()
+        except Exception:  # the venue has stopped and logged why
+            return
+
+
 def build_venue(config: PaperServerConfig,
                 instruments: Sequence[Instrument] | None = None) -> PaperVenue:
     """The venue a server config describes.
@@ -396,7 +412,8 @@ def build_venue(config: PaperServerConfig,
     )
     acc = config.account
     account = Account(acc.account_id, acc.currency, acc.account_type, acc.balance)
-    return PaperVenue(config.state_path, instruments, account=account, config=venue_config)
+    return PaperVenue(config.state_path, instruments, account=account, config=venue_config,
+                      marks_flush_ms=config.marks_flush_ms)
 
 
 def _listen(host: str, port: int) -> socket.socket:

@@ -12,11 +12,15 @@ arrives, so it matches from the next bar on, as in a backtest, whatever the send
 A bar moves the clock to its open while it is matched and to its close afterwards (when the
 bar's ``timeframe`` is known).
 
-Every change is written to the state file (:mod:`.state`) in one transaction before the caller
-gets an answer or a subscriber an event, and a venue opened on an existing file continues from
-it: orders, working order details (trailing stop reference, DAY order session), fills,
-positions, balance, the event and trade id sequences and the market data time. Order events are
-numbered per venue (``seq`` 1, 2, 3...) so that clients can tell a gap or a duplicate.
+Every change of orders, fills, positions, balance or events is written to the state file
+(:mod:`.state`) in one transaction before the caller gets an answer or a subscriber an event,
+and a venue opened on an existing file continues from it: orders, working order details
+(trailing stop reference, DAY order session), fills, positions, balance, the event and trade id
+sequences and the market data time. Market data that changes only the marks and the clock is
+saved with the next such change, at most ``marks_flush_ms`` later, and on :meth:`close`; after
+a crash the venue may restart a little behind in market data, which is harmless
+(:mod:`.marks`). Order events are numbered per venue (``seq`` 1, 2, 3...) so that clients can
+tell a gap or a duplicate.
 
 The account books one currency: instruments quoted in another currency are refused (FX
 conversion can come later).
@@ -27,7 +31,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -41,6 +45,7 @@ from tradeloop.brokers.paper.errors import PaperFatalError
 from tradeloop.brokers.paper.marks import MarketState
 from tradeloop.brokers.paper.protocol import ReasonCode
 from tradeloop.brokers.paper.state import (
+    DEFAULT_MARKS_FLUSH_MS,
     MarkRecord,
     OrderRecord,
     PaperStateStore,
@@ -48,29 +53,25 @@ from tradeloop.brokers.paper.state import (
     StateChanges,
     StoredEvent,
     StoredFill,
+    WorkingRecord,
     check_owner,
     fresh_copy,
     new_meta,
     order_from_record,
     order_record,
 )
-from tradeloop.brokers.paper.working import restore_working, working_state
+from tradeloop.brokers.paper.working import put_back, working_state
 from tradeloop.brokers.simulated.venue import SimulatedVenue, SimulatedVenueConfig
-from tradeloop.core.errors import ConfigError, FatalVenueError
+from tradeloop.core.errors import FatalVenueError
 from tradeloop.execution.ports import VenueCapabilities
 from tradeloop.model import events as ev
 from tradeloop.model.account import Account
 from tradeloop.model.cache import Cache
 from tradeloop.model.data import Bar, QuoteTick, TradeTick
-from tradeloop.model.enums import AccountType, ContingencyType
+from tradeloop.model.enums import AccountType
 from tradeloop.model.instrument import Instrument
 from tradeloop.model.orders import Order
-from tradeloop.model.reports import (
-    AccountReport,
-    FillReport,
-    OrderStatusReport,
-    PositionReport,
-)
+from tradeloop.model.reports import AccountReport, FillReport, OrderStatusReport, PositionReport
 
 logger = logging.getLogger(__name__)
 
@@ -94,8 +95,8 @@ class _Change:
     orders: set[str] = field(default_factory=set)
     fills: list[tuple[int, StoredFill]] = field(default_factory=list)
     positions: set[str] = field(default_factory=set)
-    marks: set[str] = field(default_factory=set)
     market: list[MarketData] = field(default_factory=list)
+    save_marks: bool = False
 
 
 class PaperVenue:
@@ -113,11 +114,15 @@ class PaperVenue:
     config : SimulatedVenueConfig, optional
         Venue name (default ``"PAPER"``), commission, slippage, conflict policy, volume limit.
     capabilities : VenueCapabilities, optional
+    marks_flush_ms : float, default 250
+        Longest time market data that changes nothing but marks and the clock stays unsaved
+        while data keeps coming (0: save with every item). Order changes are saved at once.
 
     Raises
     ------
     ConfigError
-        When the state file belongs to another account, or another process holds it.
+        When the state file belongs to another account, or another process holds it, or for
+        a negative ``marks_flush_ms``.
     DataError
         When the state file is damaged.
     """
@@ -130,7 +135,9 @@ class PaperVenue:
         account: Account | None = None,
         config: SimulatedVenueConfig | None = None,
         capabilities: VenueCapabilities | None = None,
+        marks_flush_ms: float = DEFAULT_MARKS_FLUSH_MS,
     ) -> None:
+        self.marks_flush_ms = marks_flush_ms
         self.config = config or SimulatedVenueConfig(venue="PAPER")
         self.venue = self.config.venue
         self.capabilities = capabilities or VenueCapabilities()
@@ -139,12 +146,14 @@ class PaperVenue:
         for instrument in instruments:
             self._cache.add_instrument(instrument)
         self._entries: dict[str, _Entry] = {}
-        self._saved: dict[str, bytes] = {}
+        self._saved: dict[str, tuple[bytes, WorkingRecord | None]] = {}  # as on file
         self._event_listeners: list[EventListener] = []
         self._market_listeners: list[MarketListener] = []
         self._change: _Change | None = None
         self._failed: str = ""
         self._restoring = False
+        self._market = MarketState(self._cache, marks_flush_ms)
+        self._clock = self._market.clock
         self._store = PaperStateStore(state_path)
         try:
             snapshot = self._store.load()
@@ -152,8 +161,7 @@ class PaperVenue:
             self._meta = snapshot.meta if snapshot else new_meta(self.venue, account)
             check_owner(self._meta, account, self.venue, self._store.path)
             self._books = AccountBooks(self._cache, self._meta)
-            self._market = MarketState(self._cache, self._meta.clock_ns)
-            self._clock = self._market.clock
+            self._clock.advance_to(self._meta.clock_ns)
             self._sim = SimulatedVenue(self._cache, self._clock, self.config, self.capabilities)
             self._sim.bind(self._on_sim_event)
             if snapshot is not None:
@@ -171,10 +179,20 @@ class PaperVenue:
     # -- lifecycle ------------------------------------------------------------------------------
 
     def close(self) -> None:
-        """Close the state file; the venue cannot be used afterwards."""
+        """Save the marks, close the state file; the venue cannot be used afterwards."""
         with self._lock:
+            with suppress(Exception):  # logged by the venue; the books on file are whole
+                self.persist_marks()
             self._failed = self._failed or "the paper venue is closed"
             self._store.close()
+
+    def persist_marks(self) -> None:
+        """Write unsaved marks and the clock now (as the venue does with every order change,
+        at most ``marks_flush_ms`` after market data, and on :meth:`close`)."""
+        with self._lock:
+            if not self._failed and self._market.unsaved:
+                with self._changing() as change:
+                    change.save_marks = True
 
     @property
     def state_path(self) -> Path:
@@ -244,7 +262,7 @@ class PaperVenue:
                 entry = self._book(order, owner)
                 if problem is not None:
                     self._reject(entry, problem[0], problem[1])
-                elif (sibling := self._closed_oco_sibling(entry.order)) is not None:
+                elif (sibling := checks.closed_oco_sibling(entry.order, self._cache)) is not None:
                     self._emit_direct(ev.OrderCanceled, entry.order,
                                       reason=f"OCO: {sibling} is no longer working")
                 else:
@@ -405,7 +423,6 @@ class PaperVenue:
                 self._market.set_mark(item.symbol, item.ts, price,
                                       item if isinstance(item, QuoteTick) else None)
                 self._market.advance(item.ts + step)
-                change.marks.add(item.symbol)
                 change.market.append(item)
 
     # -- changes --------------------------------------------------------------------------------
@@ -449,23 +466,26 @@ class PaperVenue:
 
     def _commit(self, change: _Change) -> None:
         records = []
-        touched = set(change.orders)  # and where market data may have moved working details:
+        touched = set(change.orders)  # and where market data moved working details:
         for symbol in {item.symbol for item in change.market}:
-            touched.update(o.client_order_id for o in self._cache.open_orders(symbol))
+            touched.update(o.client_order_id for o in self._cache.open_orders(symbol)
+                           if working_state(self._sim, o.client_order_id)
+                           != self._saved[o.client_order_id][1])
         for cid in touched:
             record = self._record(self._entries[cid])
             raw = msgspec.json.encode(record)
-            if self._saved.get(cid) != raw:
-                self._saved[cid] = raw
+            if self._saved.get(cid, (b"",))[0] != raw:
+                self._saved[cid] = (raw, record.working)
                 records.append(record)
-        if not (records or change.events or change.fills or change.positions or change.marks):
-            return
+        if not (records or change.events or change.fills or change.positions
+                or change.save_marks or self._market.save_due()):
+            return  # only marks moved: they wait (the counters of self._meta did not change)
         self._meta.clock_ns = self._clock.now_ns()
         self._store.commit(StateChanges(
             meta=self._meta, orders=records, fills=change.fills,
             positions=[self._books.position_record(s, self._meta.clock_ns)
                        for s in sorted(change.positions)],
-            marks=[self._market.marks[s] for s in sorted(change.marks)], events=change.events,
+            marks=self._market.take_unsaved(), events=change.events,
         ))
 
     def _on_sim_event(self, event: ev.OrderEvent) -> None:
@@ -544,16 +564,6 @@ class PaperVenue:
         entry.reject_code = code
         self._emit_direct(ev.OrderRejected, entry.order, reason=reason)
 
-    def _closed_oco_sibling(self, order: Order) -> str | None:
-        """An OCO leg whose sibling already ended (the legs arrived one by one) must not work."""
-        if order.contingency is not ContingencyType.OCO:
-            return None
-        for sibling_id in order.linked_ids:
-            sibling = self._entries.get(sibling_id)
-            if sibling is not None and sibling.order.is_closed:
-                return sibling_id
-        return None
-
     @staticmethod
     def _refusal(change: _Change, client_order_id: str, kind: type[ev.OrderEvent]) -> str | None:
         for stored in change.events:
@@ -583,18 +593,8 @@ class PaperVenue:
                                record.ts_accepted, record.book_no)
                 self._entries[record.client_order_id] = entry
                 self._cache.add_order(entry.order)
-                self._saved[record.client_order_id] = msgspec.json.encode(record)
-            for record in orders:  # arrival order keeps the matching priority
-                entry = self._entries[record.client_order_id]
-                if not entry.order.is_open:
-                    continue
-                if record.symbol not in self._cache.instruments:
-                    raise ConfigError(
-                        f"paper venue state file {self._store.path} has open order "
-                        f"{record.client_order_id} in {record.symbol}, which is not among the "
-                        "venue's instruments"
-                    )
-                self._sim.submit_order(entry.order)
-                restore_working(self._sim, record.client_order_id, record.working)
+                self._saved[record.client_order_id] = (msgspec.json.encode(record),
+                                                        record.working)
+            put_back(self._sim, self._cache, orders, self._store.path)
         finally:
             self._restoring = False

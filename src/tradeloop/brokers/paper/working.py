@@ -10,8 +10,13 @@ export/restore hook on ``SimulatedVenue`` would replace them.
 
 from __future__ import annotations
 
-from tradeloop.brokers.paper.state import WorkingRecord
+from collections.abc import Iterable
+from pathlib import Path
+
+from tradeloop.brokers.paper.state import OrderRecord, WorkingRecord
 from tradeloop.brokers.simulated.venue import SimulatedVenue
+from tradeloop.core.errors import ConfigError
+from tradeloop.model.cache import Cache
 
 
 def working_state(sim: SimulatedVenue, client_order_id: str) -> WorkingRecord | None:
@@ -33,3 +38,26 @@ def restore_working(sim: SimulatedVenue, client_order_id: str,
     working.active, working.start = record.active, record.start
     working.triggered, working.trail_ref, working.day = (
         record.triggered, record.trail_ref, record.day)
+
+
+def put_back(sim: SimulatedVenue, cache: Cache, records: Iterable[OrderRecord],
+             state_path: Path) -> None:
+    """Give the engine the orders of ``records`` that are still open (the orders themselves
+    are in ``cache``), in arrival order to keep their matching priority, each as it held them.
+
+    Raises
+    ------
+    ConfigError
+        For an open order in a symbol that is not among the venue's instruments.
+    """
+    for record in records:
+        order = cache.order(record.client_order_id)
+        if order is None or not order.is_open:
+            continue
+        if record.symbol not in cache.instruments:
+            raise ConfigError(
+                f"paper venue state file {state_path} has open order {record.client_order_id} "
+                f"in {record.symbol}, which is not among the venue's instruments"
+            )
+        sim.submit_order(order)
+        restore_working(sim, record.client_order_id, record.working)

@@ -45,11 +45,11 @@ def instruments() -> list[Instrument]:
 
 
 def make_venue(path: Path, *, cash: int = 1_000_000, account_type: AccountType = AccountType.MARGIN,
-               config: SimulatedVenueConfig | None = None) -> PaperVenue:
-    """A paper venue on ``path`` with the test instruments."""
+               config: SimulatedVenueConfig | None = None, **options: Any) -> PaperVenue:
+    """A paper venue on ``path`` with the test instruments (``options``: of PaperVenue)."""
     account = Account("PAPER-001", "USD", account_type, Decimal(cash))
     return PaperVenue(path, instruments(), account=account,
-                      config=config or SimulatedVenueConfig(venue="PAPER"))
+                      config=config or SimulatedVenueConfig(venue="PAPER"), **options)
 
 
 def order(side: OrderSide, quantity: int | str, *, cid: str | None = None,
