@@ -268,6 +268,8 @@ def run_paper(config: NodeConfig, home: Path | None = None) -> PaperSession:
         status = "completed"
     finally:
         node.market_recorder.flush()  # type: ignore[attr-defined]
+        if isinstance(node.venue_feed, PaperVenue):
+            node.venue_feed.close()  # saves its marks; the state file is free for the next run
         store.end_run(run_id, status)
     return PaperSession(run_id, summary, market)
 
