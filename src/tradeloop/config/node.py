@@ -37,6 +37,7 @@ Example ``node.toml`` (every table but ``[data]`` and ``[[strategies]]`` may be 
     [database]
     url = ""                       # empty = SQLite under the tradeloop home
     url_env = "TRADELOOP_DATABASE_URL"   # variable holding a URL with a password
+    durability = "full"            # or "intents": only order intents wait for the disk
 
     [logging]
     level = "INFO"
@@ -184,6 +185,9 @@ class DatabaseConfig(_Section):
 
     url: SecretStr = SecretStr("")
     url_env: str = "TRADELOOP_DATABASE_URL"
+    #: "full": every write waits for the disk; "intents": only order intents do (events and
+    #: fills survive a crash of the process, and reconciliation recovers them after a power cut)
+    durability: Literal["full", "intents"] = "full"
 
     @field_validator("url")
     @classmethod

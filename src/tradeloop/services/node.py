@@ -242,7 +242,7 @@ def build_node(config: NodeConfig, home: Path | None = None,
         venue_feed = venue
     if store is None:
         url = config.database.url.get_secret_value() or None
-        store = AuditStore(open_database(url, home))
+        store = AuditStore(open_database(url, home, durability=config.database.durability))
     run_id = (store.start_run(config.mode, config=config.redacted(), strategy_ids=strategies)
               if record_run else "")
     market = home / "runs" / run_id / "market"

@@ -364,3 +364,15 @@ def test_node_config_can_be_built_in_code() -> None:
     config = NodeConfig.model_validate({"name": "x", "data": {"symbols": ["A"]},
                                         "strategies": [{"strategy": "s"}]})
     assert config.data_files() == [] and config.redacted()["database"]["url"] == ""
+
+
+def test_database_durability_is_full_unless_asked(tmp_path: Path) -> None:
+    path = tmp_path / "node.toml"
+    path.write_text('name = "n"\n[data]\nsource = "synthetic"\n[data.synthetic]\n'
+                    'symbols = ["EURUSD"]\n[[strategies]]\nstrategy = "sma_cross"\n',
+                    encoding="utf-8")
+    assert load_node_config(path, environ={}).database.durability == "full"
+    relaxed = load_node_config(path, environ={"TRADELOOP_DATABASE__DURABILITY": "intents"})
+    assert relaxed.database.durability == "intents"
+    with pytest.raises(ConfigError, match="durability"):
+        load_node_config(path, environ={"TRADELOOP_DATABASE__DURABILITY": "none"})
