@@ -36,13 +36,10 @@ from tradeloop.indicators.base import Indicator
 from tradeloop.model import commands as cmd
 from tradeloop.model import events as ev
 from tradeloop.model.data import Bar, QuoteTick, TradeTick
-from tradeloop.model.enums import OrderStatus
 from tradeloop.model.orders import Order
 from tradeloop.risk.engine import EXECUTE as RISK_EXECUTE
 
 log = get_logger(__name__)
-_FINAL = frozenset({OrderStatus.FILLED, OrderStatus.CANCELED, OrderStatus.EXPIRED,
-                    OrderStatus.REJECTED, OrderStatus.DENIED})
 
 MarketItem = Bar | QuoteTick | TradeTick
 
@@ -225,7 +222,7 @@ class TradingNode:
         """From when to ask the venue for fills. Fill times are the venue's (market data
         time), never the node's clock, so only local fills bound the search: with an order
         whose outcome is still open, every fill is asked for (trade ids make that safe)."""
-        if any(o.status not in _FINAL for o in self.kernel.cache.orders.values()):
+        if any(not o.is_closed for o in self.kernel.cache.orders.values()):
             return 0
         fills = self.store.fills() if self.store is not None else []
         return max((f.ts for f in fills), default=0)

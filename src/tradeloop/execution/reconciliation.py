@@ -30,8 +30,6 @@ EXTERNAL = "EXTERNAL"
 """Strategy id of orders the node adopted from the venue without having sent them."""
 
 _IN_FLIGHT = frozenset({OrderStatus.INITIALIZED, OrderStatus.SUBMITTED})
-_FINAL = frozenset({OrderStatus.FILLED, OrderStatus.CANCELED, OrderStatus.EXPIRED,
-                    OrderStatus.REJECTED, OrderStatus.DENIED})
 ZERO = Decimal(0)
 
 
@@ -69,7 +67,7 @@ def catch_up_events(order: Order, report: OrderStatusReport, fills: Sequence[Fil
     for fill in sorted(fills, key=lambda f: (f.ts, f.trade_id)):
         if fill.trade_id not in order.trade_ids:
             out.append(fill_event(fill, order))
-    if order.status not in _FINAL:
+    if not order.is_closed:
         if report.status is OrderStatus.CANCELED:
             out.append(ev.OrderCanceled(ts=ts, reason=report.reason, **base))
         elif report.status is OrderStatus.EXPIRED:
@@ -151,7 +149,7 @@ class Reconciler:
         for fill in await self._client.fills_since(fills_since_ns):
             fills[fill.client_order_id].append(fill)
         now = self._clock.now_ns()
-        for order in [o for o in self._cache.orders.values() if o.status not in _FINAL]:
+        for order in [o for o in self._cache.orders.values() if not o.is_closed]:
             if self._venue_of(order) != self._client.venue:
                 continue
             found = venue_open.get(order.client_order_id)
