@@ -28,8 +28,8 @@ from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 import numpy as np
 
 from tradeloop.core.errors import ConfigError, DataError
-from tradeloop.core.time import NANOS_PER_DAY, NANOS_PER_SECOND, timeframe_label
-from tradeloop.data.timeframes import parse_timeframe
+from tradeloop.core.time import NANOS_PER_SECOND, timeframe_label
+from tradeloop.data.timeframes import bar_step_ns, parse_timeframe
 from tradeloop.model.data import (
     Bar,
     BarSeries,
@@ -118,15 +118,6 @@ class _Pacer:
 # -- replay -------------------------------------------------------------------------------------
 
 
-def _bar_step_ns(series: BarSeries) -> int:
-    # the same rule as the backtest's: the declared length, else the median step, else a day
-    if series.timeframe_ns:
-        return series.timeframe_ns
-    if len(series) > 1:
-        return int(np.median(np.diff(series.ts)))
-    return NANOS_PER_DAY
-
-
 def _maker(series: MarketSeries, step_ns: int) -> Callable[[IntArray], list[MarketData]]:
     symbol = series.symbol
     kind: type[MarketData]
@@ -167,7 +158,7 @@ def delivery_order(series: Sequence[MarketSeries]) -> tuple[IntArray, IntArray, 
         empty = np.zeros(0, dtype=np.int64)
         return empty, empty, empty
     sizes = [len(s) for s in series]
-    steps = [_bar_step_ns(s) if isinstance(s, BarSeries) else 0 for s in series]
+    steps = [bar_step_ns(s) if isinstance(s, BarSeries) else 0 for s in series]
     when = np.concatenate([np.asarray(s.ts, dtype=np.int64) + step
                            for s, step in zip(series, steps, strict=True)])
     rank = np.repeat(np.array([0 if isinstance(s, BarSeries) else 1 for s in series],
@@ -227,7 +218,7 @@ class ReplaySource:
         self._pacer = _Pacer(clock, sleep)
         self._index, self._rows, self._when = delivery_order(self.series)
         self._makers = [
-            _maker(s, _bar_step_ns(s) if isinstance(s, BarSeries) else 0) for s in self.series
+            _maker(s, bar_step_ns(s) if isinstance(s, BarSeries) else 0) for s in self.series
         ]
         self._cursor = 0
         self._buffer: list[MarketData] = []

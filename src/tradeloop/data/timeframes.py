@@ -25,6 +25,7 @@ from tradeloop.core.time import (
     NANOS_PER_SECOND,
     timeframe_label,
 )
+from tradeloop.model.data import BarSeries
 
 IntArray = npt.NDArray[np.int64]
 NANOS_PER_WEEK = 7 * NANOS_PER_DAY
@@ -189,6 +190,16 @@ class BucketAlignment:
 UTC_MIDNIGHT = BucketAlignment()
 
 
+def bar_step_ns(series: BarSeries) -> int:
+    """The bar length of a series: its declared timeframe, else the median step between bars,
+    else a day. Backtests and replays deliver each bar this long after its open."""
+    if series.timeframe_ns:
+        return series.timeframe_ns
+    if len(series) > 1:
+        return int(np.median(np.diff(series.ts)))
+    return NANOS_PER_DAY
+
+
 def _floor(values: IntArray, size: int, origin: int) -> IntArray:
     return (values - origin) // size * size + origin
 
@@ -258,6 +269,7 @@ __all__ = [
     "UTC_MIDNIGHT",
     "BucketAlignment",
     "Timeframe",
+    "bar_step_ns",
     "bucket_starts",
     "parse_time_of_day",
     "parse_timeframe",

@@ -26,8 +26,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from tradeloop.core.time import NANOS_PER_DAY, timeframe_label
-from tradeloop.data.timeframes import BucketAlignment
+from tradeloop.core.time import timeframe_label
+from tradeloop.data.timeframes import BucketAlignment, bar_step_ns
 from tradeloop.engine.kernel import StrategyRunner
 from tradeloop.indicators.base import Indicator
 from tradeloop.model.data import Bar, BarSeries, MarketSeries, QuoteSeries, QuoteTick, TradeTick
@@ -257,12 +257,3 @@ def price_decimals(series: MarketSeries) -> int:
         if "." in text:
             best = max(best, len(text.split(".")[1].rstrip("0")))
     return min(best, 8)
-
-
-def bar_step_ns(series: BarSeries) -> int:
-    """The bar length of a series: its declared timeframe, else the median step, else a day."""
-    if series.timeframe_ns:
-        return series.timeframe_ns
-    if len(series) > 1:
-        return int(np.median(np.diff(series.ts)))
-    return NANOS_PER_DAY
