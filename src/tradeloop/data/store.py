@@ -19,7 +19,6 @@ from uuid import uuid4
 
 import numpy as np
 import numpy.typing as npt
-import pandas as pd
 import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
@@ -33,18 +32,16 @@ from tradeloop.data.catalog import (
     Columns,
     DatasetKind,
     build_catalog,
-    commit,
     dataset_dir,
     describe_stored,
     encode_gaps,
     partition_bounds,
     partition_files,
     partition_unit,
-    recover,
-    store_lock,
 )
 from tradeloop.data.gaps import find_gaps
 from tradeloop.data.loaders import load_bars
+from tradeloop.data.store_writes import commit, merge_bars, merge_ticks, recover, store_lock
 from tradeloop.data.ticks import TickReport, detect_kind, load_ticks
 from tradeloop.data.timeframes import Timeframe, parse_timeframe
 from tradeloop.data.validation import ValidationReport
@@ -192,61 +189,6 @@ def _check_columns(columns: Columns, fields: tuple[str, ...], what: str,
         raise DataError(f"{what}: timestamps must be {order} (index {i} is not)")
 
 
-def _select(columns: Columns, mask: npt.NDArray[np.bool_] | IntArray) -> Columns:
-    return {name: values[mask] for name, values in columns.items()}
-
-
-def _merge_bars(old: Columns, new: Columns, fields: tuple[str, ...]
-                ) -> tuple[Columns, int, int, int]:
-    """Incoming bars replace stored bars with the same timestamp (``old`` is not empty)."""
-    old_ts, new_ts = old["ts"], new["ts"]
-    at = np.searchsorted(old_ts, new_ts)
-    clipped = np.minimum(at, old_ts.shape[0] - 1)
-    stored = old_ts[clipped] == new_ts
-    same = stored.copy()
-    for name in fields:
-        same &= old[name][clipped] == new[name]
-    unchanged = int(same.sum())
-    replaced = int(stored.sum()) - unchanged
-    added = int(new_ts.shape[0]) - int(stored.sum())
-    if added == 0 and replaced == 0:
-        return old, 0, 0, unchanged
-    keep_old = np.ones(old_ts.shape[0], dtype=np.bool_)
-    keep_old[at[stored]] = False
-    merged = {name: np.concatenate([old[name][keep_old], new[name]]) for name in old}
-    order = np.argsort(merged["ts"], kind="stable")
-    return _select(merged, order), added, replaced, unchanged
-
-
-def _merge_ticks(old: Columns, new: Columns, fields: tuple[str, ...]
-                 ) -> tuple[Columns, int, int, int]:
-    """Add the incoming ticks the stored ones do not already account for.
-
-    Rows are compared as whole (timestamp and every value). For each distinct row, the result
-    holds as many copies as the larger of the stored and the incoming count: re-importing a
-    file changes nothing, and two identical prints inside one file both stay.
-    """
-    old_ts, new_ts = old["ts"], new["ts"]
-    maybe = np.isin(new_ts, old_ts)
-    fresh = ~maybe
-    if maybe.any():
-        keys = ["ts", *fields]
-        in_old = np.isin(old_ts, new_ts[maybe])
-        stored = pd.DataFrame({k: old[k][in_old] for k in keys})
-        incoming = pd.DataFrame({k: new[k][maybe] for k in keys})
-        stored["occurrence"] = stored.groupby(keys, sort=False).cumcount()
-        incoming["occurrence"] = incoming.groupby(keys, sort=False).cumcount()
-        matched = incoming.merge(stored, on=[*keys, "occurrence"], how="left", indicator=True)
-        fresh[np.flatnonzero(maybe)] = (matched["_merge"] == "left_only").to_numpy()
-    added = int(fresh.sum())
-    unchanged = int(new_ts.shape[0]) - added
-    if added == 0:
-        return old, 0, 0, unchanged
-    merged = {name: np.concatenate([old[name], new[name][fresh]]) for name in old}
-    order = np.argsort(merged["ts"], kind="stable")
-    return _select(merged, order), added, 0, unchanged
-
-
 class DataStore:
     """Bars and ticks kept as Parquet files under one directory.
 
@@ -296,7 +238,7 @@ class DataStore:
         ends = np.r_[starts[1:], labels.shape[0]]
         tables: list[tuple[Path, pa.Table]] = []
         added = replaced = unchanged = 0
-        merge = _merge_bars if kind == "bars" else _merge_ticks
+        merge = merge_bars if kind == "bars" else merge_ticks
         for lo, hi in zip(starts.tolist(), ends.tolist(), strict=True):
             path = directory / f"{labels[lo]}.parquet"
             incoming = {name: values[lo:hi] for name, values in columns.items()}

@@ -10,6 +10,7 @@ import pytest
 
 import tradeloop.data.catalog as catalog_module
 import tradeloop.data.store as store_module
+import tradeloop.data.store_writes as writes_module
 from tradeloop.core.errors import ConfigError, DataError
 from tradeloop.core.time import NANOS_PER_DAY, NANOS_PER_HOUR, NANOS_PER_MINUTE, dt_to_ns
 from tradeloop.data import bundled_path, find_gaps, load_bars
@@ -418,7 +419,7 @@ def test_writer_failure_on_the_second_partition_leaves_the_store_as_it_was(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     store, before = two_year_store
-    real = catalog_module._write_parquet
+    real = writes_module._write_parquet
     calls: list[Path] = []
 
     def failing(table: object, path: Path) -> None:
@@ -427,7 +428,7 @@ def test_writer_failure_on_the_second_partition_leaves_the_store_as_it_was(
             raise OSError("disk full")
         real(table, path)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(catalog_module, "_write_parquet", failing)
+    monkeypatch.setattr(writes_module, "_write_parquet", failing)
     with pytest.raises(OSError, match="disk full"):
         store.write_bars(overlapping_update())
     assert snapshot(tmp_path) == before
@@ -445,7 +446,7 @@ def test_replace_failure_on_the_second_partition_is_rolled_back(
             raise OSError("device went away")
         real(src, dst)
 
-    monkeypatch.setattr(catalog_module.os, "replace", failing)
+    monkeypatch.setattr(writes_module.os, "replace", failing)
     with pytest.raises(OSError, match="device went away"):
         store.write_bars(overlapping_update())
     assert snapshot(tmp_path) == before
@@ -465,8 +466,8 @@ def test_crash_between_partitions_is_undone_when_the_store_is_next_opened(
         real(src, dst)
 
     with monkeypatch.context() as patch:
-        patch.setattr(catalog_module.os, "replace", dies)
-        patch.setattr(catalog_module, "_roll_back", lambda root, journal: None)  # no cleanup
+        patch.setattr(writes_module.os, "replace", dies)
+        patch.setattr(writes_module, "_roll_back", lambda root, journal: None)  # no cleanup
         with pytest.raises(KeyboardInterrupt):
             store.write_bars(overlapping_update())
     assert snapshot(tmp_path) != before  # half-committed: 2023 new, 2024 old, journal left
@@ -482,7 +483,7 @@ def test_crash_while_staging_leaves_no_stray_files(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     store, before = two_year_store
-    real = catalog_module._write_parquet
+    real = writes_module._write_parquet
     calls: list[Path] = []
 
     def dies(table: object, path: Path) -> None:
@@ -492,8 +493,8 @@ def test_crash_while_staging_leaves_no_stray_files(
         real(table, path)  # type: ignore[arg-type]
 
     with monkeypatch.context() as patch:
-        patch.setattr(catalog_module, "_write_parquet", dies)
-        patch.setattr(catalog_module, "_roll_back", lambda root, journal: None)
+        patch.setattr(writes_module, "_write_parquet", dies)
+        patch.setattr(writes_module, "_roll_back", lambda root, journal: None)
         with pytest.raises(KeyboardInterrupt):
             store.write_bars(overlapping_update())
     assert any(name.endswith(".tmp") for name in snapshot(tmp_path))
@@ -541,9 +542,9 @@ def test_partition_of_another_symbol_is_refused(tmp_path: Path) -> None:
 
 @pytest.mark.usefixtures("two_year_store")
 def test_writers_take_turns_and_recovery_waits_for_them(tmp_path: Path) -> None:
-    with catalog_module.store_lock(tmp_path) as held:
+    with writes_module.store_lock(tmp_path) as held:
         assert held
-        with catalog_module.store_lock(tmp_path, wait=False) as second:
+        with writes_module.store_lock(tmp_path, wait=False) as second:
             assert not second
         journal = tmp_path / ".journal" / "inprogress.json"
         journal.write_text('{"phase": "commit", "files": [], "created_dirs": []}')
@@ -559,7 +560,7 @@ def test_crash_after_the_commit_keeps_the_new_data(
 ) -> None:
     store, before = two_year_store
     with monkeypatch.context() as patch:
-        patch.setattr(catalog_module, "_finish", lambda root, journal: None)  # dies before cleanup
+        patch.setattr(writes_module, "_finish", lambda root, journal: None)  # dies before cleanup
         store.write_bars(overlapping_update())
     assert any(name.endswith(".bak") for name in snapshot(tmp_path))
     reopened = DataStore(tmp_path)
