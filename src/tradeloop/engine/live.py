@@ -224,8 +224,8 @@ class TradingNode:
         whose outcome is still open, every fill is asked for (trade ids make that safe)."""
         if any(not o.is_closed for o in self.kernel.cache.orders.values()):
             return 0
-        fills = self.store.fills() if self.store is not None else []
-        return max((f.ts for f in fills), default=0)
+        # every fill restored or booked is in the portfolio's book: no database read needed
+        return max((entry.ts for entry in self.kernel.portfolio.book), default=0)
 
     async def start(self) -> ReconciliationReport:
         """Restore, connect, reconcile, then start strategies (in that order)."""
