@@ -98,13 +98,15 @@ class ExecutionEngine:
 
     def _submit(self, orders: tuple[Order, ...]) -> None:
         now = self._clock.now_ns()
-        if self.journal is not None and not self._write_ahead(orders, now):
+        submitted = [
+            ev.OrderSubmitted(ts=now, client_order_id=order.client_order_id,
+                              strategy_id=order.strategy_id, symbol=order.symbol)
+            for order in orders
+        ]
+        if self.journal is not None and not self._write_ahead(orders, submitted, now):
             return
-        for order in orders:
-            self.process(ev.OrderSubmitted(
-                ts=now, client_order_id=order.client_order_id,
-                strategy_id=order.strategy_id, symbol=order.symbol,
-            ))
+        for event in submitted:
+            self.process(event)
         client = self.client_for(orders[0])
         # Hold first: a parent the venue rejects at once must find its children held, to
         # cancel them.
@@ -117,13 +119,15 @@ class ExecutionEngine:
         for order in to_send:
             client.submit_order(order)
 
-    def _write_ahead(self, orders: tuple[Order, ...], now: int) -> bool:
-        """Make each order's intent durable before anything is sent; deny them all if one
-        cannot be recorded (the order path fails closed)."""
+    def _write_ahead(self, orders: tuple[Order, ...], submitted: list[ev.OrderSubmitted],
+                     now: int) -> bool:
+        """Make each order's intent durable, with the submission about to be applied (one
+        commit), before anything is sent; deny them all if one cannot be recorded (the order
+        path fails closed)."""
         assert self.journal is not None
         try:
-            for order in orders:
-                self.journal.record_intent(order)
+            for order, event in zip(orders, submitted, strict=True):
+                self.journal.record_intent(order, event)
         except Exception as exc:
             log.error("order intent not recorded: nothing sent", extra={"fields": {
                 "client_order_id": orders[0].client_order_id, "error": str(exc)}})

@@ -146,8 +146,12 @@ class IntentJournal(Protocol):
     order path fails closed.
     """
 
-    def record_intent(self, order: Order) -> None:
-        """Commit ``order`` (status INITIALIZED or SUBMITTED) before it leaves the node."""
+    def record_intent(self, order: Order, submitted: ev.OrderSubmitted | None = None) -> None:
+        """Commit ``order`` (status INITIALIZED or SUBMITTED) before it leaves the node.
+
+        ``submitted``, when given, is the submission the node applies next: it is committed
+        with the intent, so the order is recorded as SUBMITTED in the same commit.
+        """
         ...
 
     def record_event(self, event: ev.OrderEvent) -> None:

@@ -72,6 +72,7 @@ class OrderJournal:
         self._venue_of = venue_of or (lambda _symbol: "")
         #: The run new rows belong to (set by ``start_run``); None outside a run.
         self.run_id: str | None = None
+        self._stored_with_intent: ev.OrderSubmitted | None = None
 
     @property
     def database(self) -> Database:
@@ -80,11 +81,19 @@ class OrderJournal:
 
     # -- the intent journal ---------------------------------------------------------------------
 
-    def record_intent(self, order: Order) -> None:
+    def record_intent(self, order: Order, submitted: ev.OrderSubmitted | None = None) -> None:
         """Commit ``order`` before it is sent: the write-ahead record of the intent.
 
         The order is stored with its current state and the events already applied to it. An
         order recorded before is not duplicated: only events it did not have yet are added.
+
+        Parameters
+        ----------
+        order : Order
+        submitted : OrderSubmitted, optional
+            The submission the node is about to apply to ``order``. It is stored, applied, in
+            the same commit, so sending the order costs one durable commit rather than two;
+            recording the same event afterwards (as the audit recorder does) changes nothing.
 
         Raises
         ------
@@ -92,19 +101,26 @@ class OrderJournal:
             When the commit fails. The caller must not send the order (fail closed).
         """
         venue = self._venue_of(order.symbol)
+        events = list(order.events)
+        if submitted is not None:
+            order = codec.order_from_row(codec.order_values(order), list(events),
+                                         set(order.trade_ids))
+            order.apply(submitted)  # on a copy: the node applies it once the intent is durable
+            events.append(submitted)
         values = codec.order_values(order)
         values.update(run_id=self.run_id, venue=venue, external=False,
                       recorded_ns=self._clock.now_ns())
         with self._db.write_transaction() as connection:
             if insert_ignoring_duplicates(connection, orders, values):
-                for event in order.events:
+                for event in events:
                     self._store_applied_event(connection, event, venue)
                 if logger.isEnabledFor(logging.DEBUG):
                     logger.debug("intent recorded", extra={"fields": {
                         "client_order_id": order.client_order_id,
                         "status": order.status.value}})
+                self._stored_with_intent = submitted
                 return
-            for event in order.events:
+            for event in events:
                 self._apply_event(connection, event)
             logger.info("intent already recorded", extra={"fields": {
                 "client_order_id": order.client_order_id}})
@@ -123,6 +139,9 @@ class OrderJournal:
         PersistenceError
             When the commit fails.
         """
+        if event is self._stored_with_intent:  # committed with its intent a moment ago
+            self._stored_with_intent = None
+            return
         with self._db.write_transaction(durable=False) as connection:
             self._apply_event(connection, event)
 

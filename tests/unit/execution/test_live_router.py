@@ -30,7 +30,7 @@ class Journal:
         self.intents: list[str] = []
         self.fail = fail
 
-    def record_intent(self, order: Order) -> None:
+    def record_intent(self, order: Order, submitted: object = None) -> None:
         if self.fail:
             raise OSError("disk full")
         self.intents.append(order.client_order_id)

@@ -243,6 +243,30 @@ def test_recording_an_intent_again_adds_only_new_events(store: AuditStore) -> No
     assert [e.kind for e in store.order_events("O-1")] == ["OrderSubmitted", "OrderAccepted"]
 
 
+def test_an_intent_with_its_submission_is_one_commit_and_the_event_is_not_written_again(
+    store: AuditStore,
+) -> None:
+    order = make_order("O-1")
+    event = submitted(order)
+    commits: list[object] = []
+
+    def count(connection: object) -> None:
+        commits.append(connection)
+
+    sa.event.listen(sa.Engine, "commit", count)  # every engine's commits
+    try:
+        store.record_intent(order, event)
+        assert len(commits) == 1
+        assert order.status is OrderStatus.INITIALIZED  # the node applies it, not the store
+        assert store.order("O-1").status is OrderStatus.SUBMITTED  # type: ignore[union-attr]
+        order.apply(event)
+        store.record_event(event)  # as the recorder does once the node applied it
+    finally:
+        sa.event.remove(sa.Engine, "commit", count)
+    assert _state(store.order("O-1")) == _state(order)
+    assert [e.kind for e in store.order_events("O-1")] == ["OrderSubmitted"]
+
+
 def test_runs_scope_orders_and_fills(store: AuditStore, clock: TestClock) -> None:
     first = store.start_run("paper", run_id="run-1")
     a = make_order("A")
