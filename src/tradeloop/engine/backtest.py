@@ -229,6 +229,8 @@ class BacktestEngine:
         books = venue._books
         last_prices = self.kernel.cache.last_prices
         emulator = self.kernel.execution.emulator
+        risk = self.kernel.risk
+        breakers = risk.has_breakers
         merged = merged_rows(streams)
         stream_ids, rows = merged.stream_ids, merged.rows
         names = [s.symbol for s in streams]
@@ -288,6 +290,8 @@ class BacktestEngine:
                     ind.update_bar(item)
                 if emulator.watching and marks:
                     emulator.on_price(sym, mark)
+                if breakers and marks:
+                    risk.on_market()
                 for runner, handler in stream.handlers:
                     try:
                         handler(item)

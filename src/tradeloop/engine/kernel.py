@@ -29,8 +29,8 @@ from tradeloop.model.enums import OmsType
 from tradeloop.model.instrument import Instrument
 from tradeloop.portfolio.fx import FxRates
 from tradeloop.portfolio.portfolio import Portfolio
-from tradeloop.risk.engine import DEFAULT_CHECKS, BuyingPowerCheck, RiskEngine
 from tradeloop.risk.engine import EXECUTE as RISK_EXECUTE
+from tradeloop.risk.engine import RiskEngine
 from tradeloop.strategy.base import Strategy
 
 log = get_logger(__name__)
@@ -276,9 +276,7 @@ class Kernel:
             self.cache, account, oms, FxRates(self.cache, fx_rates), self._publish_position
         )
         self.execution = ExecutionEngine(self.bus, self.cache, clock, self.portfolio.on_fill)
-        self.risk = RiskEngine(
-            self.bus, self.cache, clock, (*DEFAULT_CHECKS, BuyingPowerCheck(self.portfolio))
-        )
+        self.risk = RiskEngine(self.bus, self.cache, clock, self.portfolio)
         self.runners: list[StrategyRunner] = []
         self.failure_listeners: list[Callable[[StrategyRunner], None]] = []
 

@@ -386,6 +386,9 @@ class TradingNode:
         emulator = self.kernel.execution.emulator
         if emulator.watching:
             emulator.on_price(symbol, mark)
+        risk = self.kernel.risk
+        if risk.has_breakers:
+            risk.on_market()
         for runner, handler in handlers:
             if not runner.active:
                 continue

@@ -34,9 +34,18 @@ class OrderEvent(Event, frozen=True, kw_only=True):
 
 
 class OrderDenied(OrderEvent, frozen=True, kw_only=True):
-    """The risk gate refused the order before it reached a venue."""
+    """The risk gate refused the order before it reached a venue.
+
+    ``code`` names the rule or condition that refused it (``DAILY_LOSS``, ``RISK_ERROR``...;
+    empty for denials from outside the risk gate, such as an intent the audit database could
+    not record); ``limit`` and ``value`` are the configured limit and the figure that broke it,
+    as text (empty when the rule has no number to show).
+    """
 
     reason: str
+    code: str = ""
+    limit: str = ""
+    value: str = ""
 
 
 class OrderSubmitted(OrderEvent, frozen=True, kw_only=True):
@@ -155,3 +164,18 @@ class AccountState(Event, frozen=True, kw_only=True):
     equity: Decimal
     margin_used: Decimal
     extra: dict[str, str] = msgspec.field(default_factory=dict)
+
+
+class TradingStateChanged(Event, frozen=True, kw_only=True):
+    """The risk engine's trading state changed: ``ACTIVE``, ``REDUCING`` (only orders that
+    reduce positions) or ``HALTED`` (only cancels).
+
+    ``code`` is what caused it (``DAILY_LOSS``, ``DRAWDOWN``, ``KILL_SWITCH``, ``RESUMED``,
+    ``NEW_TRADING_DAY``...), ``by`` who, when a person did (``tradeloop resume --by``).
+    """
+
+    state: str
+    previous: str
+    code: str
+    reason: str
+    by: str = ""

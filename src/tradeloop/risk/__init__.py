@@ -1,11 +1,35 @@
-"""Pre-trade risk checks and trading state."""
+"""Pre-trade rules, the risk gate that runs them, and the trading state it enforces."""
 
-from tradeloop.risk.engine import (
-    DEFAULT_CHECKS,
+from tradeloop.risk.base import (
+    ACCOUNT,
     AccountView,
-    BuyingPowerCheck,
-    PreTradeCheck,
-    RiskEngine,
+    Denial,
+    DenialCode,
+    RiskContext,
+    Rule,
+    Scope,
+    StateRequest,
+    TradingState,
 )
+from tradeloop.risk.engine import Hold, RiskEngine, default_rules
+from tradeloop.risk.rules import BuyingPower, InstrumentPrecision, ReduceOnly
+from tradeloop.risk.trading_day import TradingDay
 
-__all__ = ["DEFAULT_CHECKS", "AccountView", "BuyingPowerCheck", "PreTradeCheck", "RiskEngine"]
+__all__ = [
+    "ACCOUNT",
+    "AccountView",
+    "BuyingPower",
+    "Denial",
+    "DenialCode",
+    "Hold",
+    "InstrumentPrecision",
+    "ReduceOnly",
+    "RiskContext",
+    "RiskEngine",
+    "Rule",
+    "Scope",
+    "StateRequest",
+    "TradingDay",
+    "TradingState",
+    "default_rules",
+]

@@ -1,153 +1,69 @@
-"""The risk gate every order passes before it reaches the execution engine.
+"""The risk gate every order passes before it reaches the execution engine, and the trading
+state it enforces.
 
-A failed check is a business outcome: the order is denied with a reason (an ``OrderDenied``
-event), never an exception.
+A failed check is a business outcome: the order is denied with a reason code and the figures
+behind it (an ``OrderDenied`` event), never an exception. A rule that raises denies the order
+with ``RISK_ERROR``: the gate fails closed.
+
+The trading state is the most severe of the holds placed on it. Circuit breakers (daily loss,
+drawdown) place and release their own holds; the kill switch places a latched one. A latched
+hold stays until :meth:`RiskEngine.resume` is called, which clears every hold. Every change of
+the state is published as a ``TradingStateChanged`` event on ``events.risk``.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
-from decimal import Decimal
-from typing import Protocol
+from dataclasses import dataclass
 
 from tradeloop.core.bus import MessageBus
 from tradeloop.core.clock import Clock
 from tradeloop.model import commands as cmd
 from tradeloop.model import events as ev
 from tradeloop.model.cache import Cache
-from tradeloop.model.enums import OrderSide
-from tradeloop.model.instrument import to_decimal
 from tradeloop.model.orders import Order
+from tradeloop.risk.base import (
+    AccountView,
+    Denial,
+    DenialCode,
+    RiskContext,
+    Rule,
+    StateRequest,
+    TradingState,
+    overrides,
+)
+from tradeloop.risk.rules import BuyingPower, InstrumentPrecision, ReduceOnly
+
+log = logging.getLogger(__name__)
 
 EXECUTE = "RiskEngine.execute"
+RISK_TOPIC = "events.risk"
 _EXEC_EXECUTE = "ExecEngine.execute"
 _EXEC_PROCESS = "ExecEngine.process"
 
-#: A pre-trade check returns the reason to deny an order, or an empty string.
-PreTradeCheck = Callable[[Order, Cache], str]
+
+def default_rules() -> list[Rule]:
+    """The rules every gate runs: instrument precision, reduce-only, buying power."""
+    return [InstrumentPrecision(), ReduceOnly(), BuyingPower()]
 
 
-def check_instrument_and_increments(order: Order, cache: Cache) -> str:
-    """Deny orders for unknown instruments, or off the tick or lot grid."""
-    instrument = cache.instruments.get(order.symbol)
-    if instrument is None:
-        return f"unknown symbol {order.symbol}"
-    if order.quantity % instrument.lot_step != 0:
-        return f"quantity {order.quantity} is not a multiple of the lot step {instrument.lot_step}"
-    if order.quantity < instrument.min_quantity:
-        return f"quantity {order.quantity} is below the minimum {instrument.min_quantity}"
-    for name in ("price", "trigger_price"):
-        price = getattr(order, name)
-        if price is not None and not instrument.is_price_on_tick(price):
-            return f"{name.replace('_', ' ')} {price} is not on the tick {instrument.tick_size}"
-    return ""
+@dataclass(frozen=True, slots=True)
+class Hold:
+    """One reason the trading state is not ACTIVE."""
+
+    state: TradingState
+    code: DenialCode
+    reason: str
+    latched: bool
+    by: str = ""
 
 
-def check_reduce_only(order: Order, cache: Cache) -> str:
-    """Deny a reduce-only order that would open or add to a position."""
-    if not order.reduce_only or order.parent_id is not None:
-        return ""  # bracket legs are checked when their parent has filled
-    net = cache.net_quantity(order.symbol)
-    if net == 0 or (net > 0) == (order.signed_quantity > 0):
-        return "reduce-only order would open or increase a position"
-    return ""
-
-
-DEFAULT_CHECKS: tuple[PreTradeCheck, ...] = (check_instrument_and_increments, check_reduce_only)
-
-
-class AccountView(Protocol):
-    """The account figures the buying-power check needs (the portfolio provides them)."""
-
-    @property
-    def cash_account(self) -> bool:
-        """True for a cash account, which cannot borrow or sell short."""
-        ...
-
-    def buying_power(self) -> Decimal:
-        """Notional that can still be opened, in the account currency."""
-        ...
-
-    def rate_to_account(self, currency: str) -> Decimal:
-        """Account currency per unit of ``currency``."""
-        ...
-
-    def net_quantity(self, symbol: str, strategy_id: str | None = None) -> Decimal:
-        """Signed quantity held in ``symbol``."""
-        ...
-
-
-class BuyingPowerCheck:
-    """Deny orders the account cannot pay for.
-
-    The part of an order that opens or adds exposure, valued at its limit or trigger price (the
-    last price for market orders) and added to the exposure of other working opening orders,
-    must fit in the account's buying power, plus what the order's closing part frees. A cash
-    account may not sell what it does not hold (working sells included).
-    """
-
-    def __init__(self, account: AccountView) -> None:
-        self._account = account
-
-    def __call__(self, order: Order, cache: Cache) -> str:
-        """The reason to deny ``order``, or an empty string."""
-        if order.reduce_only or order.symbol not in cache.instruments:
-            return ""
-        account = self._account
-        net = account.net_quantity(order.symbol)
-        signed = order.signed_quantity
-        if account.cash_account:
-            selling = sum(
-                (o.leaves_qty for o in cache.open_orders(order.symbol)
-                 if o is not order and o.side is OrderSide.SELL),
-                Decimal(0),
-            )
-            if net - selling + signed < 0:
-                return (
-                    f"a cash account cannot sell short ({order.symbol} held: {net}, "
-                    f"already selling: {selling})"
-                )
-        opening = _opening_quantity(net, signed)
-        if opening == 0:
-            return ""
-        needed = self._value(order, opening, cache)
-        if needed is None:
-            return ""  # no price to value it yet
-        freed = self._value(order, abs(signed) - opening, cache) or Decimal(0)
-        working = sum(
-            (value for other in cache.open_orders()
-             if other is not order and not other.reduce_only
-             and (value := self._value(other, other.leaves_qty, cache)) is not None),
-            Decimal(0),
-        )
-        available = account.buying_power() + freed - working
-        if needed > available:
-            return (
-                f"insufficient buying power: {order.quantity} {order.symbol} needs "
-                f"{needed:,.2f}, {max(available, Decimal(0)):,.2f} available"
-            )
-        return ""
-
-    def _value(self, order: Order, quantity: Decimal, cache: Cache) -> Decimal | None:
-        instrument = cache.instruments[order.symbol]
-        price = order.price or order.trigger_price
-        if price is None:
-            last = cache.last_prices.get(order.symbol)
-            if last is None:
-                return None
-            price = to_decimal(last)
-        rate = self._account.rate_to_account(instrument.quote_currency)
-        return quantity * price * instrument.multiplier * rate
-
-
-def _opening_quantity(net: Decimal, signed: Decimal) -> Decimal:
-    if net == 0 or (net > 0) == (signed > 0):
-        return abs(signed)
-    return max(abs(signed) - abs(net), Decimal(0))
+FlattenHandler = Callable[[str], None]
 
 
 class RiskEngine:
-    """Runs pre-trade checks and forwards or denies each command.
+    """Runs the pre-trade rules and forwards or denies each command.
 
     Parameters
     ----------
@@ -155,8 +71,16 @@ class RiskEngine:
         Registers the ``RiskEngine.execute`` endpoint.
     cache : Cache
     clock : Clock
-    checks : sequence of PreTradeCheck, optional
-        Run in order; the first reason found denies the order.
+    account : AccountView
+        The account figures rules read (the kernel's portfolio).
+    rules : sequence of Rule, optional
+        Run in order; the first denial wins. :func:`default_rules` by default.
+
+    Attributes
+    ----------
+    on_flatten : callable or None
+        Called with a reason when a breaker or the kill switch asks to close every position
+        (the kernel wires it to its flatten); None leaves positions as they are.
     """
 
     def __init__(
@@ -164,31 +88,143 @@ class RiskEngine:
         bus: MessageBus,
         cache: Cache,
         clock: Clock,
-        checks: Sequence[PreTradeCheck] = DEFAULT_CHECKS,
+        account: AccountView,
+        rules: Sequence[Rule] | None = None,
     ) -> None:
         self._bus = bus
         self._cache = cache
         self._clock = clock
-        self.checks = list(checks)
-        self.halted_reason = ""
+        self.context = RiskContext(cache, account, clock)
+        self._holds: dict[DenialCode, Hold] = {}
+        self._state = TradingState.ACTIVE
+        self.on_flatten: FlattenHandler | None = None
+        self.rules: list[Rule] = []
+        self._passed: list[Rule] = []
+        self._fills: list[Rule] = []
+        self._positions: list[Rule] = []
+        self._marks: list[Rule] = []
+        self.set_rules(default_rules() if rules is None else rules)
         bus.register(EXECUTE, self.execute)
+        bus.subscribe("events.order.*", self._on_order_event)
+        bus.subscribe("events.position.*", self._on_position_event)
 
-    def halt(self, reason: str) -> None:
-        """Deny every new order until :meth:`resume` is called."""
-        self.halted_reason = reason or "trading halted"
+    # -- configuration ------------------------------------------------------------------------
 
-    def resume(self) -> None:
-        """Accept new orders again."""
-        self.halted_reason = ""
+    def set_rules(self, rules: Sequence[Rule]) -> None:
+        """Replace the rule chain (the order given is the order they run in)."""
+        self.rules = list(rules)
+        self._passed = [r for r in self.rules if overrides(r, "on_passed")]
+        self._fills = [r for r in self.rules if overrides(r, "on_fill")]
+        self._positions = [r for r in self.rules if overrides(r, "on_position")]
+        self._marks = [r for r in self.rules if overrides(r, "on_mark")]
 
-    def _first_reason(self, orders: tuple[Order, ...]) -> str:
-        cache = self._cache
-        for order in orders:
-            for check in self.checks:
-                reason = check(order, cache)
-                if reason:
-                    return reason
-        return ""
+    def add_rules(self, rules: Sequence[Rule]) -> None:
+        """Append rules to the chain."""
+        self.set_rules([*self.rules, *rules])
+
+    @property
+    def has_breakers(self) -> bool:
+        """Whether any rule watches prices (the data loop then calls :meth:`on_market`)."""
+        return bool(self._marks)
+
+    # -- trading state ------------------------------------------------------------------------
+
+    @property
+    def state(self) -> TradingState:
+        """The trading state now: the most severe hold, ACTIVE without one."""
+        return self._state
+
+    @property
+    def holds(self) -> list[Hold]:
+        """What holds the state, most severe first."""
+        return sorted(self._holds.values(), key=lambda h: -h.state.severity)
+
+    @property
+    def halted_reason(self) -> str:
+        """Why trading is halted or reducing ("" when ACTIVE)."""
+        holds = self.holds
+        return holds[0].reason if holds else ""
+
+    def hold(self, state: TradingState, code: DenialCode, reason: str, *, latched: bool = False,
+             by: str = "") -> None:
+        """Hold the trading state at ``state`` (at least) for ``code``'s reason.
+
+        A latched hold is released only by :meth:`resume`. Holding ACTIVE releases ``code``'s
+        hold, unless it is latched.
+        """
+        current = self._holds.get(code)
+        if state is TradingState.ACTIVE:
+            if current is not None and not current.latched:
+                del self._holds[code]
+                self._update(code, reason, by)
+            return
+        if current is not None and current.latched and not latched:
+            return
+        self._holds[code] = Hold(state, code, reason, latched, by)
+        self._update(code, reason, by)
+
+    def halt(self, reason: str, *, code: DenialCode = DenialCode.TRADING_STATE,
+             latched: bool = True, by: str = "") -> None:
+        """Deny every new order (cancels still pass) until :meth:`resume`."""
+        self.hold(TradingState.HALTED, code, reason or "trading halted", latched=latched, by=by)
+
+    def resume(self, by: str = "", reason: str = "") -> None:
+        """Clear every hold, latched ones included: trading is ACTIVE again."""
+        if not self._holds:
+            return
+        self._holds.clear()
+        self._update(DenialCode.TRADING_STATE, reason or "resumed", by, resumed=True)
+
+    def _update(self, code: DenialCode, reason: str, by: str, resumed: bool = False) -> None:
+        holds = self.holds
+        state = holds[0].state if holds else TradingState.ACTIVE
+        previous, self._state = self._state, state
+        if state is previous:
+            return
+        cause = holds[0] if holds else None
+        event = ev.TradingStateChanged(
+            ts=self._clock.now_ns(), state=state.value, previous=previous.value,
+            code="RESUMED" if resumed else (cause.code.value if cause else code.value),
+            reason=cause.reason if cause else reason, by=by,
+        )
+        log.warning("trading state changed", extra={"fields": {
+            "state": event.state, "previous": event.previous, "code": event.code,
+            "reason": event.reason, "by": by}})
+        self._bus.publish(RISK_TOPIC, event)
+
+    def _apply(self, request: StateRequest) -> None:
+        self.hold(request.state, request.code, request.reason, latched=request.latched)
+        if request.flatten and self.on_flatten is not None:
+            self.on_flatten(request.reason)
+
+    # -- the gate -----------------------------------------------------------------------------
+
+    def check(self, order: Order) -> Denial | None:
+        """The gate's verdict on ``order``: the first denial, or None to let it through."""
+        ctx = self.context
+        state = self._state
+        if state is not TradingState.ACTIVE and not _exempt(order):
+            hold = self.holds[0]
+            code = DenialCode.KILL_SWITCH if hold.code is DenialCode.KILL_SWITCH else (
+                DenialCode.TRADING_STATE)
+            if state is TradingState.HALTED:
+                return Denial(code, f"trading is halted: {hold.reason}", state.value, "")
+            if ctx.is_opening(order):
+                return Denial(code, f"trading is reducing positions only: {hold.reason}",
+                              state.value, "")
+        for rule in self.rules:
+            try:
+                if not rule.applies(order, ctx):
+                    continue
+                denial = rule.check(order, ctx)
+            except Exception as exc:
+                log.exception("risk rule failed: order denied", extra={"fields": {
+                    "rule": rule.name, "client_order_id": order.client_order_id}})
+                return Denial(DenialCode.RISK_ERROR,
+                              f"risk rule {rule.name} failed: {type(exc).__name__}: {exc}")
+            if denial is not None:
+                return denial
+        return None
 
     def execute(self, command: cmd.Command) -> None:
         """Check a command and pass it to the execution engine, or deny it."""
@@ -196,13 +232,90 @@ class RiskEngine:
             orders = (
                 (command.order,) if isinstance(command, cmd.SubmitOrder) else command.orders
             )
-            reason = self.halted_reason or self._first_reason(orders)
-            if reason:
-                now = self._clock.now_ns()
-                for order in orders:
-                    self._bus.send(_EXEC_PROCESS, ev.OrderDenied(
-                        ts=now, client_order_id=order.client_order_id,
-                        strategy_id=order.strategy_id, symbol=order.symbol, reason=reason,
-                    ))
+            denial = None
+            for order in orders:
+                denial = self.check(order)
+                if denial is not None:
+                    break
+            if denial is not None:
+                self._deny(orders, denial)
                 return
+            for order in orders:
+                self._observe_passed(order)
+        elif isinstance(command, cmd.ModifyOrder) and self._state is TradingState.HALTED:
+            target = self._cache.order(command.client_order_id)
+            self._bus.send(_EXEC_PROCESS, ev.OrderModifyRejected(
+                ts=self._clock.now_ns(), client_order_id=command.client_order_id,
+                strategy_id=target.strategy_id if target else "",
+                symbol=target.symbol if target else "",
+                reason=f"trading is halted: {self.halted_reason}",
+            ))
+            return
         self._bus.send(_EXEC_EXECUTE, command)
+
+    def _deny(self, orders: tuple[Order, ...], denial: Denial) -> None:
+        now = self._clock.now_ns()
+        for order in orders:
+            self._bus.send(_EXEC_PROCESS, ev.OrderDenied(
+                ts=now, client_order_id=order.client_order_id,
+                strategy_id=order.strategy_id, symbol=order.symbol, reason=denial.reason,
+                code=denial.code.value, limit=denial.limit, value=denial.value,
+            ))
+
+    # -- what the rules observe ---------------------------------------------------------------
+
+    def _observe_passed(self, order: Order) -> None:
+        ctx = self.context
+        for rule in self._passed:
+            try:
+                if rule.applies(order, ctx):
+                    rule.on_passed(order, ctx)
+            except Exception as exc:
+                self._rule_failed(rule, "on_passed", exc)
+
+    def _on_order_event(self, event: ev.OrderEvent) -> None:
+        if not isinstance(event, ev.OrderFilled):
+            return
+        ctx = self.context
+        for rule in self._fills:
+            try:
+                rule.on_fill(event, ctx)
+            except Exception as exc:
+                self._rule_failed(rule, "on_fill", exc)
+        if self._marks:
+            self.on_market()
+
+    def _on_position_event(self, event: ev.PositionEvent) -> None:
+        ctx = self.context
+        for rule in self._positions:
+            try:
+                rule.on_position(event, ctx)
+            except Exception as exc:
+                self._rule_failed(rule, "on_position", exc)
+
+    def on_market(self) -> None:
+        """Evaluate the circuit breakers at the current prices (the data loop calls it after
+        each bar or tick it takes in, when :attr:`has_breakers`)."""
+        ctx = self.context
+        for rule in self._marks:
+            try:
+                request = rule.on_mark(ctx)
+            except Exception as exc:
+                self._rule_failed(rule, "on_mark", exc)
+                continue
+            if request is not None:
+                self._apply(request)
+
+    def _rule_failed(self, rule: Rule, hook: str, exc: Exception) -> None:
+        """A rule that cannot keep its own state can no longer be trusted: halt (fail
+        closed) until someone looks."""
+        log.error("risk rule failed: trading halted", exc_info=exc, extra={"fields": {
+            "rule": rule.name, "hook": hook}})
+        self.hold(TradingState.HALTED, DenialCode.RISK_ERROR,
+                  f"risk rule {rule.name} failed in {hook}: {type(exc).__name__}: {exc}",
+                  latched=True)
+
+
+def _exempt(order: Order) -> bool:
+    """Orders the risk engine itself sends to flatten pass any trading state."""
+    return order.reduce_only and "flatten" in order.tags

@@ -1,0 +1,291 @@
+"""What every risk rule is made of: the denial it returns, the scope it applies to, the context
+it reads, and the trading state it can ask for.
+
+A rule is one small class. :meth:`Rule.check` looks at one order and returns a
+:class:`Denial` (a reason code, a sentence, and the limit and value that decided it) or None.
+Rules that keep state (order rates, trades per day, cooldowns, losses) also observe what
+happens after the gate through the ``on_*`` hooks; the engine calls a hook only on the rules
+that override it. A rule never raises on purpose: if one does, the engine denies the order
+with ``RISK_ERROR`` (the gate fails closed).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from enum import StrEnum
+from typing import ClassVar, Protocol
+
+from tradeloop.core.clock import Clock
+from tradeloop.model import events as ev
+from tradeloop.model.cache import Cache
+from tradeloop.model.instrument import Instrument, to_decimal
+from tradeloop.model.orders import Order
+
+ZERO = Decimal(0)
+
+
+class DenialCode(StrEnum):
+    """Why an order was denied (and, for state changes, what caused them)."""
+
+    UNKNOWN_SYMBOL = "UNKNOWN_SYMBOL"
+    PRECISION = "PRECISION"
+    QUANTITY = "QUANTITY"
+    NOTIONAL = "NOTIONAL"
+    PRICE_BAND = "PRICE_BAND"
+    POSITION = "POSITION"
+    GROSS_EXPOSURE = "GROSS_EXPOSURE"
+    NET_EXPOSURE = "NET_EXPOSURE"
+    LEVERAGE = "LEVERAGE"
+    OPEN_POSITIONS = "OPEN_POSITIONS"
+    BUYING_POWER = "BUYING_POWER"
+    REDUCE_ONLY = "REDUCE_ONLY"
+    ORDER_RATE = "ORDER_RATE"
+    TRADES_PER_DAY = "TRADES_PER_DAY"
+    DAILY_LOSS = "DAILY_LOSS"
+    DRAWDOWN = "DRAWDOWN"
+    COOLDOWN = "COOLDOWN"
+    LOSS_STREAK = "LOSS_STREAK"
+    SESSION = "SESSION"
+    NEWS_BLACKOUT = "NEWS_BLACKOUT"
+    PATTERN_DAY_TRADER = "PATTERN_DAY_TRADER"
+    TRADING_STATE = "TRADING_STATE"
+    KILL_SWITCH = "KILL_SWITCH"
+    RISK_ERROR = "RISK_ERROR"
+
+
+class TradingState(StrEnum):
+    """What the gate lets through: everything, only orders that reduce positions, or nothing
+    but cancels. Ordered by severity."""
+
+    ACTIVE = "ACTIVE"
+    REDUCING = "REDUCING"
+    HALTED = "HALTED"
+
+    @property
+    def severity(self) -> int:
+        """0 for ACTIVE, 1 for REDUCING, 2 for HALTED."""
+        return _SEVERITY[self]
+
+
+_SEVERITY = {TradingState.ACTIVE: 0, TradingState.REDUCING: 1, TradingState.HALTED: 2}
+
+
+@dataclass(frozen=True, slots=True)
+class Denial:
+    """A rule's refusal of one order.
+
+    Attributes
+    ----------
+    code : DenialCode
+    reason : str
+        One sentence a trader understands, naming the figures.
+    limit : str
+        The configured limit, as text ("" when the rule has none).
+    value : str
+        The figure that broke it, as text.
+    """
+
+    code: DenialCode
+    reason: str
+    limit: str = ""
+    value: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class StateRequest:
+    """A circuit breaker's request to hold the trading state at ``state`` (or, with ACTIVE,
+    to release its hold), and whether positions should be closed."""
+
+    state: TradingState
+    code: DenialCode
+    reason: str
+    flatten: bool = False
+    latched: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """Which orders a rule applies to: all (the account), one strategy, one symbol, one venue,
+    or a combination (every field given must match)."""
+
+    strategy: str | None = None
+    symbol: str | None = None
+    venue: str | None = None
+
+    def matches(self, order: Order, venue: str = "") -> bool:
+        """Whether ``order`` (sent to ``venue``) falls under this scope."""
+        return ((self.strategy is None or order.strategy_id == self.strategy)
+                and (self.symbol is None or order.symbol == self.symbol)
+                and (self.venue is None or venue == self.venue))
+
+    @property
+    def is_account(self) -> bool:
+        """True for the account-wide scope."""
+        return self.strategy is None and self.symbol is None and self.venue is None
+
+    def __str__(self) -> str:
+        parts = [f"{name} {value}" for name, value in
+                 (("strategy", self.strategy), ("symbol", self.symbol), ("venue", self.venue))
+                 if value is not None]
+        return ", ".join(parts) or "account"
+
+
+ACCOUNT = Scope()
+
+
+class AccountView(Protocol):
+    """The account figures rules read (the portfolio provides them), in the account currency."""
+
+    @property
+    def cash_account(self) -> bool:
+        """True for a cash account, which cannot borrow or sell short."""
+        ...
+
+    @property
+    def equity(self) -> Decimal:
+        """Balance plus unrealised PnL."""
+        ...
+
+    def buying_power(self) -> Decimal:
+        """Notional that can still be opened."""
+        ...
+
+    def gross_exposure(self) -> Decimal:
+        """Sum of the absolute market values of open positions."""
+        ...
+
+    def rate_to_account(self, currency: str) -> Decimal:
+        """Account currency per unit of ``currency``."""
+        ...
+
+    def net_quantity(self, symbol: str, strategy_id: str | None = None) -> Decimal:
+        """Signed quantity held in ``symbol``."""
+        ...
+
+
+class RiskContext:
+    """What a rule may read: the cache, the account, the clock, and helpers every rule needs.
+
+    Parameters
+    ----------
+    cache : Cache
+    account : AccountView
+    clock : Clock
+    """
+
+    __slots__ = ("account", "cache", "clock")
+
+    def __init__(self, cache: Cache, account: AccountView, clock: Clock) -> None:
+        self.cache = cache
+        self.account = account
+        self.clock = clock
+
+    def now_ns(self) -> int:
+        """The current time, UTC nanoseconds."""
+        return self.clock.now_ns()
+
+    def instrument(self, symbol: str) -> Instrument | None:
+        """The instrument traded as ``symbol``, or None when it is unknown."""
+        return self.cache.instruments.get(symbol)
+
+    def venue_of(self, order: Order) -> str:
+        """The venue ``order`` goes to."""
+        instrument = self.cache.instruments.get(order.symbol)
+        return instrument.venue if instrument is not None else ""
+
+    def last_price(self, symbol: str) -> Decimal | None:
+        """The latest price of ``symbol``, or None before any."""
+        price = self.cache.last_prices.get(symbol)
+        return None if price is None else to_decimal(price)
+
+    def net_quantity(self, symbol: str, strategy_id: str | None = None) -> Decimal:
+        """Signed quantity held in ``symbol`` (by one strategy when given)."""
+        return self.cache.net_quantity(symbol, strategy_id)
+
+    def opening_quantity(self, order: Order) -> Decimal:
+        """The part of ``order`` that opens or adds to the account's position in its symbol
+        (zero for an order that only reduces or closes it)."""
+        if order.reduce_only:
+            return ZERO
+        net = self.cache.net_quantity(order.symbol)
+        signed = order.signed_quantity
+        if net == 0 or (net > 0) == (signed > 0):
+            return abs(signed)
+        return max(abs(signed) - abs(net), ZERO)
+
+    def is_opening(self, order: Order) -> bool:
+        """Whether ``order`` opens or adds to a position: a new entry."""
+        return self.opening_quantity(order) > 0
+
+    def order_price(self, order: Order) -> Decimal | None:
+        """The price ``order`` would trade at: its limit, else its trigger, else the last
+        price; None when there is none yet."""
+        return order.price or order.trigger_price or self.last_price(order.symbol)
+
+    def notional(self, order: Order, quantity: Decimal | None = None) -> Decimal | None:
+        """Value of ``quantity`` (the order's quantity by default) at :meth:`order_price`, in
+        the account currency; None without a price or for an unknown symbol."""
+        instrument = self.cache.instruments.get(order.symbol)
+        price = self.order_price(order)
+        if instrument is None or price is None:
+            return None
+        qty = order.quantity if quantity is None else quantity
+        rate = self.account.rate_to_account(instrument.quote_currency)
+        return qty * price * instrument.multiplier * rate
+
+
+class Rule:
+    """A pre-trade rule. Subclasses set :attr:`code` and implement :meth:`check`; stateful
+    ones override the hooks they need.
+
+    Parameters
+    ----------
+    scope : Scope
+        The orders the rule applies to (the whole account by default).
+    """
+
+    code: ClassVar[DenialCode]
+
+    def __init__(self, scope: Scope = ACCOUNT) -> None:
+        self.scope = scope
+
+    @property
+    def name(self) -> str:
+        """The rule and its scope, for logs and errors: ``MaxPosition(symbol EURUSD)``."""
+        return f"{type(self).__name__}({self.scope})"
+
+    def applies(self, order: Order, ctx: RiskContext) -> bool:
+        """Whether the rule looks at ``order`` at all (its scope)."""
+        return self.scope.matches(order, ctx.venue_of(order))
+
+    def check(self, order: Order, ctx: RiskContext) -> Denial | None:
+        """The denial of ``order``, or None to let it pass."""
+        raise NotImplementedError
+
+    def on_passed(self, order: Order, ctx: RiskContext) -> None:
+        """``order`` (in scope) passed the whole gate and goes to execution."""
+
+    def on_fill(self, fill: ev.OrderFilled, ctx: RiskContext) -> None:
+        """An execution was booked (any order, in scope or not)."""
+
+    def on_position(self, event: ev.PositionEvent, ctx: RiskContext) -> None:
+        """A position opened, changed or closed."""
+
+    def on_mark(self, ctx: RiskContext) -> StateRequest | None:
+        """Prices moved (a bar or tick was taken in): a circuit breaker returns the state it
+        wants held, or releases its hold with an ACTIVE request; None changes nothing."""
+        return None
+
+
+def overrides(rule: Rule, hook: str) -> bool:
+    """Whether ``rule`` implements ``hook`` itself (the engine calls only those)."""
+    return getattr(type(rule), hook) is not getattr(Rule, hook)
+
+
+def fmt(value: Decimal | int | float) -> str:
+    """A figure as text for a denial: no exponent, no trailing zeros."""
+    if isinstance(value, Decimal):
+        text = f"{value.normalize():f}" if value == value.to_integral() else f"{value:f}"
+        return text.rstrip("0").rstrip(".") if "." in text else text
+    return str(value)
