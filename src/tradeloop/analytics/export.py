@@ -28,6 +28,8 @@ ORDER_COLUMNS = (
     "price", "trigger_price", "time_in_force", "reduce_only", "parent_id", "linked_ids",
     "status", "filled_qty", "avg_px", "commission", "created", "last_update", "reason", "tags",
 )
+DENIAL_COLUMNS = ("time", "client_order_id", "strategy_id", "symbol", "side", "quantity",
+                  "code", "reason", "limit", "value")
 FILL_COLUMNS = (
     "time", "client_order_id", "venue_order_id", "trade_id", "strategy_id", "symbol", "side",
     "quantity", "price", "commission", "commission_currency", "liquidity",
@@ -67,7 +69,8 @@ def json_safe(value: Any) -> Any:
 
 
 def write_result(result: BacktestResult, out_dir: Path) -> list[Path]:
-    """Write ``trades.csv``, ``orders.csv``, ``fills.csv``, ``equity.csv`` and ``metrics.json``.
+    """Write ``trades.csv``, ``orders.csv``, ``denials.csv`` (orders the risk gate refused),
+    ``fills.csv``, ``equity.csv`` and ``metrics.json``.
 
     Returns
     -------
@@ -91,6 +94,11 @@ def write_result(result: BacktestResult, out_dir: Path) -> list[Path]:
              ns_to_iso(o.ts_init), ns_to_iso(o.ts_last) if o.ts_last else None, o.reason,
              " ".join(o.tags))
             for o in run.orders
+        )),
+        "denials.csv": _csv(DENIAL_COLUMNS, (
+            (ns_to_iso(d.ts), d.client_order_id, d.strategy_id, d.symbol, d.side, d.quantity,
+             d.code, d.reason, d.limit, d.value)
+            for d in result.denials
         )),
         "fills.csv": _csv(FILL_COLUMNS, (
             (ns_to_iso(f.ts), f.client_order_id, f.venue_order_id, f.trade_id, f.strategy_id,

@@ -12,9 +12,46 @@ import numpy.typing as npt
 from tradeloop.analytics.metrics import compute_metrics, drawdown_curve
 from tradeloop.analytics.trades import Trade, round_trips
 from tradeloop.engine.backtest import BacktestRun
+from tradeloop.model.enums import OrderStatus
+from tradeloop.model.events import OrderDenied
+from tradeloop.model.orders import Order
 from tradeloop.portfolio.portfolio import position_id_for
 
 FloatArray = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class DeniedOrder:
+    """An order the risk gate refused, with the rule's reason code and figures."""
+
+    ts: int
+    client_order_id: str
+    strategy_id: str
+    symbol: str
+    side: str
+    quantity: Decimal
+    code: str
+    reason: str
+    limit: str
+    value: str
+
+
+def denied_orders(orders: list[Order]) -> list[DeniedOrder]:
+    """The denied orders among ``orders``, in time order."""
+    out = []
+    for order in orders:
+        if order.status is not OrderStatus.DENIED:
+            continue
+        denial = next((e for e in reversed(order.events) if isinstance(e, OrderDenied)), None)
+        out.append(DeniedOrder(
+            ts=denial.ts if denial else order.ts_init, client_order_id=order.client_order_id,
+            strategy_id=order.strategy_id, symbol=order.symbol, side=order.side.value,
+            quantity=order.quantity, code=denial.code if denial else "",
+            reason=denial.reason if denial else order.reason,
+            limit=denial.limit if denial else "", value=denial.value if denial else "",
+        ))
+    out.sort(key=lambda d: (d.ts, d.client_order_id))
+    return out
 
 
 @dataclass
@@ -54,6 +91,11 @@ class BacktestResult:
         return self.run.final_equity
 
     @property
+    def denials(self) -> list[DeniedOrder]:
+        """Orders the risk gate refused, in time order."""
+        return denied_orders(self.run.orders)
+
+    @property
     def closed_trades(self) -> list[Trade]:
         """Round trips with an exit."""
         return [t for t in self.trades if not t.is_open]
@@ -86,6 +128,7 @@ def build_result(run: BacktestRun) -> BacktestResult:
     metrics["num_trades"] = len(trades)
     metrics["num_closed_trades"] = int(closed.shape[0])
     metrics["num_orders"] = len(run.orders)
+    metrics["num_denied_orders"] = sum(o.status is OrderStatus.DENIED for o in run.orders)
     metrics["num_fills"] = len(run.fills)
     metrics["commissions"] = sum(t.commission for t in trades)
     return BacktestResult(run, trades, drawdown_curve(run.equity), metrics)

@@ -12,7 +12,7 @@ from rich.console import Console
 from tradeloop.cli.calendar_commands import calendar_app
 from tradeloop.cli.data_commands import data_app
 from tradeloop.cli.node_commands import doctor, live, order, paper, replay, status
-from tradeloop.cli.render import LazyProgress, comparison_table, summary_table
+from tradeloop.cli.render import LazyProgress, comparison_table, denials_table, summary_table
 from tradeloop.cli.venue_commands import venue_app
 from tradeloop.config.home import home_dir
 from tradeloop.core.errors import TradeloopError, UserError
@@ -60,6 +60,9 @@ def _report(outcome: BacktestOutcome) -> None:
         else:
             errors.print(f"[yellow]data[/yellow] {report.summary()}", highlight=False)
     console.print(summary_table(outcome))
+    denials = denials_table(outcome)
+    if denials is not None:
+        console.print(denials)
     console.print(f"results in {outcome.out_dir}")
     for failure in outcome.result.run.failures:
         errors.print(f"[red]error:[/red] {failure}")
@@ -96,6 +99,8 @@ def backtest(
         help="Drop or sort bad rows instead of stopping at the first.")] = False,
     timezone: Annotated[str, typer.Option(
         help="Timezone of naive timestamps in the data.")] = "UTC",
+    risk: Annotated[Path | None, typer.Option(
+        "--risk", help="TOML file with a [risk] table: the limits to apply.")] = None,
 ) -> None:
     """Backtest a strategy on historical bars and write its results."""
     request = BacktestRequest(
@@ -103,6 +108,7 @@ def backtest(
         end=end, cash=cash, currency=currency, commission=commission, slippage=slippage,
         conflict=conflict, account=account, leverage=leverage, volume_limit=volume_limit,
         params=parse_params(param or []), out_dir=out, repair=repair, timezone=timezone,
+        risk=risk,
     )
     bar = LazyProgress(errors, strategy)
     try:

@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from tradeloop.core.time import ns_to_iso
 from tradeloop.services.backtest import BacktestOutcome
 
 _ROWS: tuple[tuple[str, str, str], ...] = (
@@ -54,6 +55,25 @@ def _fmt(value: Any, kind: str) -> str:
             return format(value.normalize(), ",f")
         return f"{value:,.2f}"
     return f"{value:,.2f}"
+
+
+def denials_table(outcome: BacktestOutcome, limit: int = 20) -> Table | None:
+    """The orders the risk gate refused (the first ``limit``), or None when there were none."""
+    denials = outcome.result.denials
+    if not denials:
+        return None
+    counts: dict[str, int] = {}
+    for denial in denials:
+        counts[denial.code or "-"] = counts.get(denial.code or "-", 0) + 1
+    by_code = ", ".join(f"{code} {n:,}" for code, n in sorted(counts.items()))
+    shown = "" if len(denials) <= limit else f", the first {limit} shown"
+    table = Table(title=f"Orders denied by the risk gate: {len(denials):,} ({by_code}{shown})")
+    for column in ("time", "strategy", "symbol", "side", "quantity", "code", "reason"):
+        table.add_column(column, justify="right" if column == "quantity" else "left")
+    for denial in denials[:limit]:
+        table.add_row(ns_to_iso(denial.ts), denial.strategy_id, denial.symbol, denial.side,
+                      f"{denial.quantity:,f}", denial.code, denial.reason)
+    return table
 
 
 def summary_table(outcome: BacktestOutcome) -> Table:

@@ -46,6 +46,10 @@ Example ``node.toml`` (every table but ``[data]`` and ``[[strategies]]`` may be 
     rotate_mb = 50
     keep = 10
 
+    [risk]                         # limits and breakers: see tradeloop.config.risk
+    daily_loss_limit = "500"
+    kill_file = "~/tradeloop.KILL"
+
     [[strategies]]
     strategy = "sma_cross"         # module:Class, a .py path, or a bundled example name
     id = "sma-eurusd"              # optional stable id (default: the class name)
@@ -89,6 +93,7 @@ from pydantic import (
     model_validator,
 )
 
+from tradeloop.config.risk import RiskConfig
 from tradeloop.config.secrets import is_env_name, lookup_secret, resolve_secret
 from tradeloop.core.errors import ConfigError
 from tradeloop.core.logging import MASK, is_secret_key, redact, redact_text, register_secret
@@ -254,6 +259,7 @@ class NodeConfig(_Section):
     database: DatabaseConfig = Field(default_factory=DatabaseConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
     strategies: list[StrategyConfig] = Field(min_length=1)
+    risk: RiskConfig = Field(default_factory=RiskConfig)
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
 
     @model_validator(mode="after")
@@ -431,15 +437,22 @@ def _resolve_secrets(raw: dict[str, Any], environ: Mapping[str, str],
 
 def _model_at(loc: tuple[str | int, ...]) -> type[BaseModel] | None:
     model: type[BaseModel] | None = NodeConfig
+    in_mapping = False
     for part in loc:
         if isinstance(part, int) or model is None:
+            continue
+        if in_mapping:  # a key of a table of tables ([risk.symbols.EURUSD])
+            in_mapping = False
             continue
         fields = {info.alias or name: info for name, info in model.model_fields.items()}
         fields.update(model.model_fields)
         info = fields.get(part)
         if info is None:
             return None
-        model = _unwrap_model(info.annotation)
+        annotation = info.annotation
+        if typing.get_origin(annotation) is dict:
+            annotation, in_mapping = typing.get_args(annotation)[1], True
+        model = _unwrap_model(annotation)
     return model
 
 

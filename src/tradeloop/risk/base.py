@@ -164,6 +164,53 @@ class AccountView(Protocol):
         ...
 
 
+class _MemoAccount:
+    """The account's figures, each computed at most once per gate decision (the portfolio
+    does not change while rules look at one order); :meth:`reset` starts the next one."""
+
+    __slots__ = ("_account", "_buying_power", "_equity", "_gross", "_rates")
+
+    def __init__(self, account: AccountView) -> None:
+        self._account = account
+        self._equity: Decimal | None = None
+        self._gross: Decimal | None = None
+        self._buying_power: Decimal | None = None
+        self._rates: dict[str, Decimal] = {}
+
+    def reset(self) -> None:
+        self._equity = self._gross = self._buying_power = None
+        self._rates.clear()
+
+    @property
+    def cash_account(self) -> bool:
+        return self._account.cash_account
+
+    @property
+    def equity(self) -> Decimal:
+        if self._equity is None:
+            self._equity = self._account.equity
+        return self._equity
+
+    def buying_power(self) -> Decimal:
+        if self._buying_power is None:
+            self._buying_power = self._account.buying_power()
+        return self._buying_power
+
+    def gross_exposure(self) -> Decimal:
+        if self._gross is None:
+            self._gross = self._account.gross_exposure()
+        return self._gross
+
+    def rate_to_account(self, currency: str) -> Decimal:
+        rate = self._rates.get(currency)
+        if rate is None:
+            rate = self._rates[currency] = self._account.rate_to_account(currency)
+        return rate
+
+    def net_quantity(self, symbol: str, strategy_id: str | None = None) -> Decimal:
+        return self._account.net_quantity(symbol, strategy_id)
+
+
 class RiskContext:
     """What a rule may read: the cache, the account, the clock, and helpers every rule needs.
 
@@ -174,12 +221,19 @@ class RiskContext:
     clock : Clock
     """
 
-    __slots__ = ("account", "cache", "clock")
+    __slots__ = ("_marks", "account", "cache", "clock")
 
     def __init__(self, cache: Cache, account: AccountView, clock: Clock) -> None:
         self.cache = cache
-        self.account = account
+        self.account: AccountView = _MemoAccount(account)
         self.clock = clock
+        self._marks: dict[str, Decimal | None] = {}
+
+    def reset(self) -> None:
+        """Forget the figures of the last decision (the engine calls it before each one)."""
+        assert isinstance(self.account, _MemoAccount)
+        self.account.reset()
+        self._marks.clear()
 
     def now_ns(self) -> int:
         """The current time, UTC nanoseconds."""
@@ -196,8 +250,11 @@ class RiskContext:
 
     def last_price(self, symbol: str) -> Decimal | None:
         """The latest price of ``symbol``, or None before any."""
+        if symbol in self._marks:
+            return self._marks[symbol]
         price = self.cache.last_prices.get(symbol)
-        return None if price is None else to_decimal(price)
+        mark = self._marks[symbol] = None if price is None else to_decimal(price)
+        return mark
 
     def net_quantity(self, symbol: str, strategy_id: str | None = None) -> Decimal:
         """Signed quantity held in ``symbol`` (by one strategy when given)."""
@@ -257,7 +314,8 @@ class Rule:
 
     def applies(self, order: Order, ctx: RiskContext) -> bool:
         """Whether the rule looks at ``order`` at all (its scope)."""
-        return self.scope.matches(order, ctx.venue_of(order))
+        scope = self.scope
+        return scope.matches(order, ctx.venue_of(order) if scope.venue is not None else "")
 
     def check(self, order: Order, ctx: RiskContext) -> Denial | None:
         """The denial of ``order``, or None to let it pass."""
@@ -271,6 +329,10 @@ class Rule:
 
     def on_position(self, event: ev.PositionEvent, ctx: RiskContext) -> None:
         """A position opened, changed or closed."""
+
+    def on_resume(self, ctx: RiskContext) -> None:
+        """Someone re-armed trading (:meth:`RiskEngine.resume`): a breaker starts measuring
+        again from here."""
 
     def on_mark(self, ctx: RiskContext) -> StateRequest | None:
         """Prices moved (a bar or tick was taken in): a circuit breaker returns the state it

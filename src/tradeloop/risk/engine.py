@@ -59,7 +59,7 @@ class Hold:
     by: str = ""
 
 
-FlattenHandler = Callable[[str], None]
+FlattenHandler = Callable[[str], object]
 
 
 class RiskEngine:
@@ -113,6 +113,9 @@ class RiskEngine:
     def set_rules(self, rules: Sequence[Rule]) -> None:
         """Replace the rule chain (the order given is the order they run in)."""
         self.rules = list(rules)
+        # account-wide rules with the base scope test need no per-order scope check
+        self._chain = [(r, not (r.scope.is_account and type(r).applies is Rule.applies))
+                       for r in self.rules]
         self._passed = [r for r in self.rules if overrides(r, "on_passed")]
         self._fills = [r for r in self.rules if overrides(r, "on_fill")]
         self._positions = [r for r in self.rules if overrides(r, "on_position")]
@@ -169,7 +172,17 @@ class RiskEngine:
         self.hold(TradingState.HALTED, code, reason or "trading halted", latched=latched, by=by)
 
     def resume(self, by: str = "", reason: str = "") -> None:
-        """Clear every hold, latched ones included: trading is ACTIVE again."""
+        """Clear every hold, latched ones included: trading is ACTIVE again, and the loss
+        breakers measure from the equity now (a person decided to go on)."""
+        ctx = self.context
+        ctx.reset()
+        for rule in self.rules:
+            if overrides(rule, "on_resume"):
+                try:
+                    rule.on_resume(ctx)
+                except Exception as exc:
+                    log.error("risk rule failed on resume", exc_info=exc, extra={"fields": {
+                        "rule": rule.name}})
         if not self._holds:
             return
         self._holds.clear()
@@ -202,6 +215,7 @@ class RiskEngine:
     def check(self, order: Order) -> Denial | None:
         """The gate's verdict on ``order``: the first denial, or None to let it through."""
         ctx = self.context
+        ctx.reset()
         state = self._state
         if state is not TradingState.ACTIVE and not _exempt(order):
             hold = self.holds[0]
@@ -212,9 +226,9 @@ class RiskEngine:
             if ctx.is_opening(order):
                 return Denial(code, f"trading is reducing positions only: {hold.reason}",
                               state.value, "")
-        for rule in self.rules:
+        for rule, scoped in self._chain:
             try:
-                if not rule.applies(order, ctx):
+                if scoped and not rule.applies(order, ctx):
                     continue
                 denial = rule.check(order, ctx)
             except Exception as exc:
@@ -266,6 +280,7 @@ class RiskEngine:
 
     def _observe_passed(self, order: Order) -> None:
         ctx = self.context
+        ctx.reset()
         for rule in self._passed:
             try:
                 if rule.applies(order, ctx):
@@ -277,6 +292,7 @@ class RiskEngine:
         if not isinstance(event, ev.OrderFilled):
             return
         ctx = self.context
+        ctx.reset()
         for rule in self._fills:
             try:
                 rule.on_fill(event, ctx)
@@ -287,6 +303,7 @@ class RiskEngine:
 
     def _on_position_event(self, event: ev.PositionEvent) -> None:
         ctx = self.context
+        ctx.reset()
         for rule in self._positions:
             try:
                 rule.on_position(event, ctx)
@@ -297,6 +314,7 @@ class RiskEngine:
         """Evaluate the circuit breakers at the current prices (the data loop calls it after
         each bar or tick it takes in, when :attr:`has_breakers`)."""
         ctx = self.context
+        ctx.reset()
         for rule in self._marks:
             try:
                 request = rule.on_mark(ctx)

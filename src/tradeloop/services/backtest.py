@@ -15,6 +15,7 @@ from tradeloop.analytics.results import BacktestResult, build_result
 from tradeloop.brokers.simulated.fees import parse_commission, parse_slippage
 from tradeloop.brokers.simulated.venue import SimulatedVenueConfig
 from tradeloop.config.home import home_dir
+from tradeloop.config.risk import RiskConfig, build_rules, load_risk_config
 from tradeloop.core.errors import ConfigError
 from tradeloop.core.time import dt_to_ns
 from tradeloop.data import (
@@ -29,6 +30,8 @@ from tradeloop.data import (
 from tradeloop.engine.backtest import BacktestConfig, BacktestEngine
 from tradeloop.examples import EXAMPLE_DATA
 from tradeloop.model.enums import AccountType
+from tradeloop.risk.base import Rule
+from tradeloop.services.calendar import economic_calendar
 from tradeloop.services.data import stored_bars
 from tradeloop.services.strategies import resolve_strategy
 
@@ -55,6 +58,9 @@ class BacktestRequest:
         Strategy parameters as given on the command line (converted by the strategy).
     out_dir : Path, optional
         Where result files go; default a new folder under ``$TRADELOOP_HOME/backtests``.
+    risk : Path, optional
+        A TOML file with a ``[risk]`` table (see :mod:`tradeloop.config.risk`): the limits the
+        gate applies during the run, so the result shows which orders they would have stopped.
     """
 
     strategy: str
@@ -75,6 +81,7 @@ class BacktestRequest:
     account: str = "margin"
     leverage: str = "1"
     volume_limit: float | None = None
+    risk: Path | None = None
 
 
 @dataclass
@@ -195,6 +202,12 @@ def _default_out_dir(strategy_name: str) -> Path:
     return home_dir() / "backtests" / f"{stamp}-{strategy_name}"
 
 
+def risk_rules(config: RiskConfig) -> list[Rule]:
+    """The rules of a ``[risk]`` table, with the stored economic calendar for news
+    blackouts."""
+    return build_rules(config, economic_calendar=economic_calendar)
+
+
 def run_backtest(request: BacktestRequest, progress: Progress | None = None) -> BacktestOutcome:
     """Load the data, run the strategy, write the result files.
 
@@ -238,6 +251,8 @@ def run_backtest(request: BacktestRequest, progress: Progress | None = None) -> 
         precompute_indicators=not request.streaming_indicators, account_type=account_type,
         leverage=leverage,
     ))
+    if request.risk is not None:
+        engine.kernel.risk.add_rules(risk_rules(load_risk_config(request.risk)))
     loaded: list[LoadResult] = []
     book = instrument_book(home_dir())
     for k, item in enumerate(items):
