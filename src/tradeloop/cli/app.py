@@ -13,6 +13,7 @@ from tradeloop.cli.calendar_commands import calendar_app
 from tradeloop.cli.data_commands import data_app
 from tradeloop.cli.node_commands import doctor, live, order, paper, replay, status
 from tradeloop.cli.render import LazyProgress, comparison_table, denials_table, summary_table
+from tradeloop.cli.risk_commands import flatten, kill, resume
 from tradeloop.cli.venue_commands import venue_app
 from tradeloop.config.home import home_dir
 from tradeloop.core.errors import TradeloopError, UserError
@@ -38,6 +39,9 @@ app.command()(order)
 app.command()(doctor)
 app.command()(replay)
 app.command()(status)
+app.command()(kill)
+app.command()(resume)
+app.command()(flatten)
 console = Console(width=None if sys.stdout.isatty() else 120)  # pipes and CI get full rows
 errors = Console(stderr=True, soft_wrap=True)
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from tradeloop.core.bus import MessageBus
 from tradeloop.core.clock import AlertHandler, Clock
+from tradeloop.core.identifiers import ClientOrderIdGenerator
 from tradeloop.core.logging import get_logger
 from tradeloop.core.time import ns_to_iso
 from tradeloop.data.timeframes import BucketAlignment, Timeframe
@@ -25,8 +26,9 @@ from tradeloop.model import commands as cmd
 from tradeloop.model import events as ev
 from tradeloop.model.account import Account
 from tradeloop.model.cache import Cache
-from tradeloop.model.enums import OmsType
+from tradeloop.model.enums import OmsType, OrderSide, OrderType
 from tradeloop.model.instrument import Instrument
+from tradeloop.model.orders import Order
 from tradeloop.portfolio.fx import FxRates
 from tradeloop.portfolio.portfolio import Portfolio
 from tradeloop.risk.engine import EXECUTE as RISK_EXECUTE
@@ -279,6 +281,8 @@ class Kernel:
         self.risk = RiskEngine(self.bus, self.cache, clock, self.portfolio)
         self.runners: list[StrategyRunner] = []
         self.failure_listeners: list[Callable[[StrategyRunner], None]] = []
+        self._flatten_ids: dict[str, ClientOrderIdGenerator] = {}
+        self.risk.on_flatten = self.flatten
 
     def _publish_position(self, event: ev.PositionEvent) -> None:
         self.bus.publish(f"events.position.{event.strategy_id}", event)
@@ -325,6 +329,68 @@ class Kernel:
         """Call every active strategy's ``on_stop``."""
         for runner in self.runners:
             runner.call("on_stop")
+
+    def cancel_all(self, reason: str, symbol: str | None = None) -> list[str]:
+        """Cancel every open order (of one symbol when given) through the risk gate, as a
+        strategy would.
+
+        Returns
+        -------
+        list of str
+            The client order ids a cancel was sent for.
+        """
+        orders = self.cache.open_orders(symbol)
+        now = self.clock.now_ns()
+        if orders:
+            log.warning("cancelling open orders", extra={"fields": {
+                "reason": reason, "orders": len(orders), "symbol": symbol or "all"}})
+        for order in orders:
+            self.bus.send(RISK_EXECUTE, cmd.CancelOrder(order.client_order_id, now))
+        return [o.client_order_id for o in orders]
+
+    def flatten(self, reason: str, symbol: str | None = None) -> list[Order]:
+        """Close every open position (of one symbol when given) with a reduce-only market
+        order tagged ``flatten``, in the position's strategy.
+
+        The orders go through the risk gate, which records them and lets them pass whatever
+        the trading state. A position that already has a flatten order working gets no
+        second one. Client order ids are deterministic (strategy, time, sequence).
+
+        Returns
+        -------
+        list of Order
+            The orders sent.
+        """
+        now = self.clock.now_ns()
+        working = {(o.symbol, o.strategy_id, o.position_id)
+                   for o in self.cache.open_orders(symbol) if "flatten" in o.tags}
+        sent: list[Order] = []
+        for position in sorted(self.cache.open_positions(symbol),
+                               key=lambda p: (p.symbol, p.strategy_id, p.position_id)):
+            if (position.symbol, position.strategy_id, position.position_id) in working:
+                continue
+            ids = self._flatten_ids.get(position.strategy_id)
+            if ids is None:
+                ids = self._flatten_ids[position.strategy_id] = ClientOrderIdGenerator(
+                    f"{position.strategy_id}/flatten")
+            client_id = ids.next_id(now)
+            while client_id in self.cache.orders:  # sent before a restart at this same time
+                client_id = ids.next_id(now)
+            order = Order(
+                client_order_id=client_id, strategy_id=position.strategy_id,
+                symbol=position.symbol,
+                side=OrderSide.SELL if position.quantity > 0 else OrderSide.BUY,
+                order_type=OrderType.MARKET, quantity=abs(position.quantity), ts_init=now,
+                reduce_only=True, position_id=position.position_id, tags=("flatten",),
+            )
+            self.cache.add_order(order)
+            sent.append(order)
+        if sent:
+            log.warning("flattening positions", extra={"fields": {
+                "reason": reason, "orders": len(sent), "symbol": symbol or "all"}})
+        for order in sent:
+            self.bus.send(RISK_EXECUTE, cmd.SubmitOrder(order, now))
+        return sent
 
     @property
     def failures(self) -> list[StrategyFailure]:

@@ -37,7 +37,15 @@ from tradeloop.model import commands as cmd
 from tradeloop.model import events as ev
 from tradeloop.model.data import Bar, QuoteTick, TradeTick
 from tradeloop.model.orders import Order
+from tradeloop.risk.base import DenialCode
 from tradeloop.risk.engine import EXECUTE as RISK_EXECUTE
+from tradeloop.risk.kill_switch import (
+    RESUMED,
+    FlattenRequests,
+    FlattenResult,
+    KillState,
+    KillSwitch,
+)
 
 log = get_logger(__name__)
 
@@ -102,6 +110,17 @@ class NodeSettings:
     cancel_open_orders_on_stop : bool
     reconcile_every_s : float
         Periodic reconciliation; 0 turns it off.
+    kill_switch : KillSwitch or None
+        The node's latch: polled once per market data item (and every ``control_every_s``
+        while no data comes); engaged, it halts the risk gate, even across restarts.
+    cancel_on_kill : bool
+        Cancel every open order when the kill switch engages.
+    flatten_on_kill : bool
+        Close every position when it engages (also done when the latch itself asks for it:
+        ``tradeloop kill --flatten``).
+    control_every_s : float
+        How often the node looks at its control folder (flatten requests) and, between data
+        items, at its kill switch.
     """
 
     name: str = "node"
@@ -109,6 +128,10 @@ class NodeSettings:
     settle_orders: bool = False
     cancel_open_orders_on_stop: bool = False
     reconcile_every_s: float = 60.0
+    kill_switch: KillSwitch | None = None
+    cancel_on_kill: bool = True
+    flatten_on_kill: bool = False
+    control_every_s: float = 0.25
 
 
 @dataclass
@@ -185,6 +208,11 @@ class TradingNode:
         self._started = False
         self._pulling = False  # the pump is waiting for the source
         self._tick_handlers: dict[str, list[tuple[StrategyRunner, Callable[[Any], None]]]] = {}
+        self._killed = False  # the kill switch's halt is on
+        self._kill_flattened = False
+        switch = settings.kill_switch
+        self.flatten_requests = (None if switch is None
+                                 else FlattenRequests(switch.control_dir))
 
     # -- start-up ---------------------------------------------------------------------------
 
@@ -239,9 +267,74 @@ class TradingNode:
             await self.client.disconnect()
             raise
         self._wire()
+        switch = self.settings.kill_switch
+        if switch is not None:
+            # before any strategy runs: a latch engaged in an earlier session still holds
+            self.on_kill_state(switch.poll() or switch.state())
         self.kernel.start()
         self._started = True
         return report
+
+    def on_kill_state(self, state: KillState) -> None:
+        """Act on the kill switch's state: engaged, halt the gate (latched), cancel open
+        orders and close positions as configured; re-armed, resume trading."""
+        kernel = self.kernel
+        settings = self.settings
+        if state.engaged:
+            newly = not self._killed
+            if newly:
+                self._killed = True
+                log.warning("kill switch engaged: trading halted", extra={"fields": {
+                    "by": state.by, "reason": state.reason, "flatten": state.flatten}})
+                kernel.risk.halt(f"kill switch: {state.reason}", code=DenialCode.KILL_SWITCH,
+                                 latched=True, by=state.by)
+                if settings.cancel_on_kill:
+                    kernel.cancel_all(f"kill switch: {state.reason}")
+            if (settings.flatten_on_kill or state.flatten) and not self._kill_flattened:
+                self._kill_flattened = True
+                kernel.flatten(f"kill switch: {state.reason}")
+            return
+        if self._killed:
+            last = state.history[-1] if state.history else None
+            by, reason = ((last.by, last.reason) if last is not None and last.action == RESUMED
+                          else ("", "kill switch re-armed"))
+            log.warning("kill switch re-armed: trading resumes", extra={"fields": {
+                "by": by, "reason": reason}})
+            self._killed = self._kill_flattened = False
+            kernel.risk.resume(by, reason)
+
+    def check_controls(self) -> list[FlattenResult]:
+        """Poll the kill switch and carry out the flatten requests waiting in the control
+        folder (the node does this every ``control_every_s``).
+
+        Returns
+        -------
+        list of FlattenResult
+            The requests carried out.
+        """
+        switch = self.settings.kill_switch
+        if switch is not None:
+            changed = switch.poll()
+            if changed is not None:
+                self.on_kill_state(changed)
+        requests = self.flatten_requests
+        if requests is None:
+            return []
+        results = []
+        for request in requests.pending():
+            if not requests.take(request):
+                continue
+            try:
+                orders = self.kernel.flatten(
+                    f"flatten requested by {request.by or 'tradeloop flatten'}", request.symbol)
+                result = FlattenResult(request.request_id,
+                                       tuple(o.client_order_id for o in orders))
+            except Exception as exc:  # the request is answered whatever happens
+                log.exception("flatten request failed")
+                result = FlattenResult(request.request_id, (), f"{type(exc).__name__}: {exc}")
+            requests.complete(request, result)
+            results.append(result)
+        return results
 
     def _wire(self) -> None:
         for runner in self.kernel.runners:
@@ -283,11 +376,14 @@ class TradingNode:
             await self.source.start()
             ticker = (loop.create_task(self._periodic_reconcile())
                       if self.settings.reconcile_every_s > 0 else None)
+            controls = (loop.create_task(self._control_loop())
+                        if self.flatten_requests is not None else None)
             try:
                 await self._consume()
             finally:
-                if ticker is not None:
-                    ticker.cancel()
+                for task in (ticker, controls):
+                    if task is not None:
+                        task.cancel()
                 await self.source.stop()
             await self.stop()
         finally:
@@ -317,6 +413,7 @@ class TradingNode:
         iterator = aiter(self.source)
         settle = self.settings.settle_orders
         stop = self._stop
+        switch = self.settings.kill_switch
         while not stop.is_set():
             self._pulling = True
             try:
@@ -325,11 +422,26 @@ class TradingNode:
                 return
             finally:
                 self._pulling = False
+            if switch is not None:  # before the item: no order leaves after the kill is seen
+                changed = switch.poll()
+                if changed is not None:
+                    self.on_kill_state(changed)
+                    # the cancels and closing orders reach the venue before it sees the item
+                    await self.router.settle()
             self.on_item(item)
             if settle and self.router.in_flight:
                 await self.router.settle()
             else:
                 await asyncio.sleep(0)  # a source with items at hand never yields: let others run
+
+    async def _control_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.control_every_s)
+            try:
+                if self.check_controls():
+                    await self.router.settle()
+            except OSError as exc:
+                log.error("control folder unreadable", extra={"fields": {"error": str(exc)}})
 
     async def _periodic_reconcile(self) -> None:
         while True:

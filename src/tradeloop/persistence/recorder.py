@@ -2,8 +2,10 @@
 
 The execution engine publishes every order event it applied on ``events.order.<strategy_id>``
 (risk denials included, as ``OrderDenied``), and the kernel publishes position changes on
-``events.position.<strategy_id>``. The recorder subscribes to both prefixes and writes each
-message synchronously, in the order it arrives, before the bus moves on to the next handler.
+``events.position.<strategy_id>``; the risk engine publishes each change of the trading state
+(halts, the kill switch, resumptions) on ``events.risk``. The recorder subscribes to all three
+and writes each message synchronously, in the order it arrives, before the bus moves on to the
+next handler.
 A fill passes the ``after_fill_before_commit`` crash point (:mod:`tradeloop.core.faults`)
 before it is written, so crash tests can kill a node that applied a fill but never recorded it.
 """
@@ -25,7 +27,8 @@ logger = logging.getLogger(__name__)
 
 ORDER_TOPICS = "events.order.*"
 POSITION_TOPICS = "events.position.*"
-#: Rule name of risk events recorded from ``OrderDenied``.
+RISK_TOPIC = "events.risk"
+#: Rule name of risk events recorded from an ``OrderDenied`` that carries no code.
 RISK_GATE_RULE = "risk_gate"
 
 ErrorHandler = Callable[[Exception, ev.Event], None]
@@ -66,14 +69,17 @@ class AuditRecorder:
         self.failures = 0
 
     def subscribe(self, bus: MessageBus) -> None:
-        """Record every order and position event published on ``bus`` from now on."""
+        """Record every order, position and trading state event published on ``bus`` from
+        now on."""
         bus.subscribe(ORDER_TOPICS, self.on_order_event)
         bus.subscribe(POSITION_TOPICS, self.on_position_event)
+        bus.subscribe(RISK_TOPIC, self.on_risk_event)
 
     def unsubscribe(self, bus: MessageBus) -> None:
         """Stop recording ``bus``."""
         bus.unsubscribe(ORDER_TOPICS, self.on_order_event)
         bus.unsubscribe(POSITION_TOPICS, self.on_position_event)
+        bus.unsubscribe(RISK_TOPIC, self.on_risk_event)
 
     def on_order_event(self, event: ev.OrderEvent) -> None:
         """Commit one order event (and, for a denial, the risk decision)."""
@@ -83,10 +89,22 @@ class AuditRecorder:
             self._record_order_event(event)
             if isinstance(event, ev.OrderDenied):
                 self._store.record_risk_event(
-                    RISK_GATE_RULE, "DENIED", event.reason,
+                    event.code or RISK_GATE_RULE, "DENIED", event.reason,
                     client_order_id=event.client_order_id, strategy_id=event.strategy_id,
-                    symbol=event.symbol, ts=event.ts,
+                    symbol=event.symbol, ts=event.ts, limit=event.limit or None,
+                    value=event.value or None,
                 )
+        except TradeloopError as exc:
+            self._failed(exc, event)
+
+    def on_risk_event(self, event: ev.Event) -> None:
+        """Commit a change of the trading state: its cause as the rule, the new state as the
+        decision, the reason and who acted."""
+        if not isinstance(event, ev.TradingStateChanged):
+            return
+        try:
+            self._store.record_risk_event(event.code, event.state, event.reason, ts=event.ts,
+                                          by=event.by or None)
         except TradeloopError as exc:
             self._failed(exc, event)
 

@@ -72,7 +72,21 @@ class SignalRecord(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class RiskEventRecord(msgspec.Struct, frozen=True, kw_only=True):
-    """A decision of the risk layer: a denial, a halt, a kill switch change."""
+    """A decision of the risk layer: a denial, a halt, a kill switch change.
+
+    Attributes
+    ----------
+    rule : str
+        What decided: a denial's code (``DAILY_LOSS``...), a state change's cause
+        (``KILL_SWITCH``, ``RESUMED``...).
+    decision : str
+        ``DENIED`` for an order; the new trading state (``HALTED``, ``ACTIVE``...) or the
+        kill switch action (``ENGAGED``, ``RESUMED``) otherwise.
+    limit, value : str or None
+        The configured limit and the figure that broke it, for denials that have them.
+    by : str or None
+        Who, when a person acted (``tradeloop kill --by``).
+    """
 
     ts: int
     rule: str
@@ -82,6 +96,9 @@ class RiskEventRecord(msgspec.Struct, frozen=True, kw_only=True):
     strategy_id: str
     symbol: str
     run_id: str | None
+    limit: str | None = None
+    value: str | None = None
+    by: str | None = None
 
 
 class SystemEventRecord(msgspec.Struct, frozen=True, kw_only=True):

@@ -244,14 +244,19 @@ class AuditStore(OrderJournal):
         strategy_id: str = "",
         symbol: str = "",
         ts: int | None = None,
+        limit: str | None = None,
+        value: str | None = None,
+        by: str | None = None,
     ) -> None:
         """Record a risk decision: which ``rule`` decided what (``DENIED``, ``HALTED``...) and
-        why, for which order when there is one."""
+        why, for which order when there is one, with the limit and the value that decided it
+        and who acted (``by``) when known."""
         with self._db.write_transaction() as connection:
             insert_row(connection, risk_events, {
                 "ts": self._clock.now_ns() if ts is None else ts, "rule": rule,
                 "decision": decision, "reason": reason, "client_order_id": client_order_id,
                 "strategy_id": strategy_id, "symbol": symbol, "run_id": self.run_id,
+                "rule_limit": limit, "rule_value": value, "actor": by,
             })
 
     def risk_events(
@@ -265,7 +270,7 @@ class AuditStore(OrderJournal):
             query = query.where(risk_events.c.run_id == run_id)
         with self._db.read_transaction() as connection:
             rows = connection.execute(query).mappings().all()
-        return [RiskEventRecord(**_without_id(row)) for row in rows]
+        return [_risk_event_record(row) for row in rows]
 
     def record_system_event(
         self,
@@ -376,6 +381,15 @@ def _builtin(value: Any) -> Any:
 
 def _without_id(row: sa.RowMapping) -> dict[str, Any]:
     return {key: value for key, value in row.items() if key != "id"}
+
+
+def _risk_event_record(row: sa.RowMapping) -> RiskEventRecord:
+    return RiskEventRecord(
+        ts=row["ts"], rule=row["rule"], decision=row["decision"], reason=row["reason"],
+        client_order_id=row["client_order_id"], strategy_id=row["strategy_id"],
+        symbol=row["symbol"], run_id=row["run_id"], limit=row["rule_limit"],
+        value=row["rule_value"], by=row["actor"],
+    )
 
 
 def _run_record(row: sa.RowMapping) -> RunRecord:

@@ -198,6 +198,9 @@ risk_events = sa.Table(
     sa.Column("strategy_id", sa.String(NAME), nullable=False),
     sa.Column("symbol", sa.String(NAME), nullable=False),
     _run_id(),
+    sa.Column("rule_limit", sa.String(NAME), nullable=True),
+    sa.Column("rule_value", sa.String(NAME), nullable=True),
+    sa.Column("actor", sa.String(NAME), nullable=True),
     sa.Index(None, "ts"),
     sa.Index(None, "client_order_id"),
 )

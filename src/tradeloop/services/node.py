@@ -39,6 +39,8 @@ from tradeloop.model.enums import AccountType
 from tradeloop.model.instrument import Instrument
 from tradeloop.model.orders import Order
 from tradeloop.persistence import AuditRecorder, AuditStore, open_database
+from tradeloop.services.backtest import risk_rules
+from tradeloop.services.risk import kill_settings, kill_switch
 from tradeloop.services.strategies import resolve_strategy
 
 PAPER_VENUE = "PAPER"
@@ -197,7 +199,9 @@ def _instruments(config: NodeConfig, home: Path, series: list[Any]) -> list[Inst
 
 def build_node(config: NodeConfig, home: Path | None = None,
                store: AuditStore | None = None, *, record_run: bool = True,
-               wall_clock: bool = False) -> tuple[TradingNode, AuditStore, str, Path]:
+               wall_clock: bool = False, kill_file: Path | None = None,
+               cancel_on_kill: bool | None = None, flatten_on_kill: bool | None = None,
+               ) -> tuple[TradingNode, AuditStore, str, Path]:
     """Build a paper node from its settings.
 
     Parameters
@@ -206,6 +210,8 @@ def build_node(config: NodeConfig, home: Path | None = None,
         Record a run in the audit database (not for ``doctor``, which only looks).
     wall_clock : bool
         Use the wall clock even for replayed data (manual orders).
+    kill_file, cancel_on_kill, flatten_on_kill : optional
+        Override the kill switch settings of the config's ``[risk]`` table.
 
     Returns
     -------
@@ -223,6 +229,7 @@ def build_node(config: NodeConfig, home: Path | None = None,
     kernel = Kernel(TestClock() if replay else LiveClock(), account)
     for inst in instruments:
         kernel.add_instrument(inst)
+    kernel.risk.add_rules(risk_rules(config.risk))  # the same rules as 'backtest --risk'
     strategies = []
     for spec in config.strategies:
         cls = resolve_strategy(spec.strategy)
@@ -247,10 +254,16 @@ def build_node(config: NodeConfig, home: Path | None = None,
               if record_run else "")
     market = home / "runs" / run_id / "market"
     recorder = MarketRecorder(market)
+    kill = kill_settings(config, home)
     node = TradingNode(
         kernel, source, client,
         NodeSettings(name=config.name, replay_clock=replay, settle_orders=venue_feed is not None,
-                     cancel_open_orders_on_stop=config.cancel_open_orders_on_stop),
+                     cancel_open_orders_on_stop=config.cancel_open_orders_on_stop,
+                     kill_switch=kill_switch(config, home, kill_file),
+                     cancel_on_kill=kill.cancel_on_kill if cancel_on_kill is None
+                     else cancel_on_kill,
+                     flatten_on_kill=kill.flatten_on_kill if flatten_on_kill is None
+                     else flatten_on_kill),
         store=AuditNodeStore(store, config.name, kernel.cache.order),
         venue_feed=venue_feed, on_market=recorder.add,
     )
