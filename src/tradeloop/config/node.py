@@ -74,8 +74,6 @@ import difflib
 import json
 import os
 import tomllib
-import types
-import typing
 from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path
@@ -93,6 +91,7 @@ from pydantic import (
     model_validator,
 )
 
+from tradeloop.config.models import model_at
 from tradeloop.config.risk import RiskConfig
 from tradeloop.config.secrets import is_env_name, lookup_secret, resolve_secret
 from tradeloop.core.errors import ConfigError
@@ -435,44 +434,12 @@ def _resolve_secrets(raw: dict[str, Any], environ: Mapping[str, str],
             raw.setdefault("database", {})["url"] = url
 
 
-def _model_at(loc: tuple[str | int, ...]) -> type[BaseModel] | None:
-    model: type[BaseModel] | None = NodeConfig
-    in_mapping = False
-    for part in loc:
-        if isinstance(part, int) or model is None:
-            continue
-        if in_mapping:  # a key of a table of tables ([risk.symbols.EURUSD])
-            in_mapping = False
-            continue
-        fields = {info.alias or name: info for name, info in model.model_fields.items()}
-        fields.update(model.model_fields)
-        info = fields.get(part)
-        if info is None:
-            return None
-        annotation = info.annotation
-        if typing.get_origin(annotation) is dict:
-            annotation, in_mapping = typing.get_args(annotation)[1], True
-        model = _unwrap_model(annotation)
-    return model
-
-
-def _unwrap_model(annotation: Any) -> type[BaseModel] | None:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    if typing.get_origin(annotation) in (list, typing.Union, types.UnionType):
-        for arg in typing.get_args(annotation):
-            found = _unwrap_model(arg)
-            if found is not None:
-                return found
-    return None
-
-
 def _explain(error: Mapping[str, Any], where: str,
              origins: Mapping[tuple[str | int, ...], str]) -> list[str]:
     loc: tuple[str | int, ...] = tuple(error["loc"])
     kind = error["type"]
     if kind == "extra_forbidden":
-        model = _model_at(loc[:-1])
+        model = model_at(NodeConfig, loc[:-1])
         allowed = _field_names(model) if model is not None else []
         hint = difflib.get_close_matches(str(loc[-1]), allowed, n=1, cutoff=0.6)
         message = f"unknown key {loc[-1]!r}" + (

@@ -49,7 +49,6 @@ from __future__ import annotations
 
 import difflib
 import tomllib
-import typing
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
@@ -57,6 +56,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from tradeloop.config.models import model_at
 from tradeloop.core.errors import ConfigError
 from tradeloop.data.sessions import TradingHours, fx_session, fx_session_names, union
 from tradeloop.risk.base import ACCOUNT, Rule, Scope, TradingState
@@ -367,37 +367,9 @@ def explain_risk_error(error: dict[str, Any], prefix: tuple[str | int, ...] = ("
     loc = tuple(error["loc"])
     dotted = ".".join(str(part) for part in (*prefix, *loc))
     if error["type"] == "extra_forbidden":
-        model = _model_at(loc[:-1])
+        model = model_at(RiskConfig, loc[:-1])
         known = sorted(model.model_fields) if model is not None else []
         hint = difflib.get_close_matches(str(loc[-1]), known, n=1, cutoff=0.6)
         return f"{dotted}: unknown key" + (f"; did you mean {hint[0]!r}?" if hint else (
             f" (known keys: {', '.join(known)})" if known else ""))
     return f"{dotted}: {error['msg']}"
-
-
-def _model_at(loc: tuple[str | int, ...]) -> type[BaseModel] | None:
-    model: type[BaseModel] | None = RiskConfig
-    in_mapping = False
-    for part in loc:
-        if model is None:
-            return None
-        if in_mapping:  # a strategy, symbol or venue name
-            in_mapping = False
-            continue
-        info = model.model_fields.get(str(part))
-        if info is None:
-            return None
-        annotation = info.annotation
-        if typing.get_origin(annotation) is dict:
-            annotation, in_mapping = typing.get_args(annotation)[1], True
-        model = _as_model(annotation)
-    return model
-
-
-def _as_model(annotation: Any) -> type[BaseModel] | None:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    for arg in typing.get_args(annotation):
-        if isinstance(arg, type) and issubclass(arg, BaseModel):
-            return arg
-    return None
