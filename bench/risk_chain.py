@@ -6,7 +6,9 @@ how traders set them, plus the three default rules (precision, reduce-only, buyi
 account holds open positions in three symbols and has working orders, so the position,
 exposure and open-position rules have something to add up. Each measured order passes every
 rule (a denial would stop the chain early and flatter the figure): the verdict of
-``RiskEngine.check``, which is what the gate runs for each order before forwarding it.
+``RiskEngine.check``, which is what the gate runs for each order before forwarding it. Every
+price moves by a pip before each order, as ticks would, so nothing valued for one order can
+be reused for the next; the price updates are timed with the orders.
 
 The baseline, in the same run: a loop calling a chain of plain Python methods, as many as the
 rules, each taking the order and returning None.
@@ -127,11 +129,17 @@ def rule_chain(kernel: Kernel, n: int) -> float:
     """Seconds per order for the gate's verdict with every rule on."""
     orders = [order(f"R-{k}", Decimal(1000), "1.03000") for k in range(n)]
     check = kernel.risk.check
-    denial = check(orders[0])
-    if denial is not None:
-        raise SystemExit(f"the measured order must pass every rule, but: {denial}")
+    last = kernel.cache.last_prices
+    ticks = [{s: p + k * 0.0001 * (100 if s == "USDJPY" else 1) for s, p in PRICES.items()}
+             for k in (1, 2)]
+    for prices in ticks:
+        last.update(prices)
+        denial = check(orders[0])
+        if denial is not None:
+            raise SystemExit(f"the measured order must pass every rule, but: {denial}")
     start = time.perf_counter()
-    for o in orders:
+    for k, o in enumerate(orders):
+        last.update(ticks[k & 1])
         check(o)
     return (time.perf_counter() - start) / n
 

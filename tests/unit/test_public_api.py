@@ -51,6 +51,7 @@ PUBLIC = {
         "TradeSeries",
         "TradeTick",
         "TrailingOffsetType",
+        "Valuation",
         "to_decimal",
     ],
     "tradeloop.indicators": [
@@ -145,6 +146,7 @@ PUBLIC = {
         "TradingDay",
         "TradingSessionRule",
         "TradingState",
+        "WorkingEntries",
         "default_rules",
         "max_quantity",
     ],

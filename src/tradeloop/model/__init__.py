@@ -1,6 +1,6 @@
 """The domain model: instruments, market data, orders, events, positions, accounts."""
 
-from tradeloop.model.account import Account
+from tradeloop.model.account import Account, Valuation
 from tradeloop.model.cache import Cache
 from tradeloop.model.data import (
     Bar,
@@ -50,5 +50,6 @@ __all__ = [
     "TradeSeries",
     "TradeTick",
     "TrailingOffsetType",
+    "Valuation",
     "to_decimal",
 ]

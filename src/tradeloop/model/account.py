@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
+import msgspec
+
 from tradeloop.model.enums import AccountType
 
 
@@ -46,3 +48,31 @@ class Account:
         """Book realised PnL and a commission, both already in the account currency."""
         self.balance += realized_pnl - commission
         self.commissions += commission
+
+
+class Valuation(msgspec.Struct, frozen=True):
+    """An account with its open positions valued at the latest prices, in the account
+    currency. A position in a symbol without a price yet is valued at its average price.
+
+    Attributes
+    ----------
+    balance : Decimal
+    equity : Decimal
+        Balance plus unrealised PnL.
+    unrealized_pnl : Decimal
+    gross_exposure : Decimal
+        Sum of the absolute market values of the open positions.
+    buying_power : Decimal
+        Notional that can still be opened: cash for a cash account, levered equity less gross
+        exposure for a margin account (never below zero).
+    holdings : dict of str to (Decimal, Decimal)
+        For each symbol with an open position: the net quantity across positions and the value
+        of one unit (price x multiplier x FX rate).
+    """
+
+    balance: Decimal
+    equity: Decimal
+    unrealized_pnl: Decimal
+    gross_exposure: Decimal
+    buying_power: Decimal
+    holdings: dict[str, tuple[Decimal, Decimal]]

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from decimal import Decimal
 
 from tradeloop.model.account import Account
-from tradeloop.model.instrument import Instrument
+from tradeloop.model.instrument import Instrument, to_decimal
 from tradeloop.model.orders import Order
 from tradeloop.model.position import Position
 
@@ -23,6 +23,20 @@ class Cache:
         self.last_prices: dict[str, float] = {}
         self._open_orders: dict[str, Order] = {}
         self._open_positions: dict[str, dict[str, Position]] = {}  # symbol -> id -> position
+        self._marks: dict[str, tuple[float, Decimal]] = {}  # symbol -> (last price, as Decimal)
+
+    def mark(self, symbol: str) -> Decimal | None:
+        """The latest price of ``symbol`` as a Decimal (through its shortest repr), or None
+        before any. The conversion is kept until the price changes."""
+        price = self.last_prices.get(symbol)
+        if price is None:
+            return None
+        known = self._marks.get(symbol)
+        if known is not None and known[0] == price:
+            return known[1]
+        mark = to_decimal(price)
+        self._marks[symbol] = (price, mark)
+        return mark
 
     def add_instrument(self, instrument: Instrument) -> None:
         """Register an instrument under its symbol."""

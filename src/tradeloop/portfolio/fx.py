@@ -10,6 +10,8 @@ from tradeloop.model.cache import Cache
 from tradeloop.model.enums import AssetClass
 from tradeloop.model.instrument import to_decimal
 
+_ONE = Decimal(1)
+
 
 class FxRates:
     """Converts amounts between currencies.
@@ -30,6 +32,7 @@ class FxRates:
         self._fixed = {k.upper(): to_decimal(v) for k, v in (fixed or {}).items()}
         self._pairs: dict[tuple[str, str], tuple[str, bool]] = {}
         self._indexed = -1
+        self._inverses: dict[str, tuple[Decimal, Decimal]] = {}  # symbol -> (price, 1 / price)
 
     def _pair_index(self) -> dict[tuple[str, str], tuple[str, bool]]:
         instruments = self._cache.instruments
@@ -41,6 +44,14 @@ class FxRates:
                     self._pairs[(inst.quote_currency, inst.base_currency)] = (inst.symbol, True)
             self._indexed = len(instruments)
         return self._pairs
+
+    def _inverse(self, symbol: str, price: Decimal) -> Decimal:
+        known = self._inverses.get(symbol)
+        if known is not None and known[0] is price:
+            return known[1]
+        inverse = Decimal(1) / price
+        self._inverses[symbol] = (price, inverse)
+        return inverse
 
     def source(self, from_ccy: str, to_ccy: str) -> tuple[str, bool] | None:
         """Return ``(symbol, inverted)`` of the instrument that converts, or None."""
@@ -55,14 +66,13 @@ class FxRates:
             When neither an FX instrument with a price nor a fixed rate converts the pair.
         """
         if from_ccy == to_ccy:
-            return Decimal(1)
+            return _ONE
         found = self.source(from_ccy, to_ccy)
         if found is not None:
             symbol, inverted = found
-            price = self._cache.last_prices.get(symbol)
-            if price:
-                px = to_decimal(price)
-                return Decimal(1) / px if inverted else px
+            px = self._cache.mark(symbol)
+            if px:
+                return self._inverse(symbol, px) if inverted else px
         fixed = self._fixed.get(f"{from_ccy}/{to_ccy}")
         if fixed is not None:
             return fixed

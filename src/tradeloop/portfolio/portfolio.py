@@ -8,10 +8,9 @@ from decimal import Decimal
 import msgspec
 
 from tradeloop.model import events as ev
-from tradeloop.model.account import Account
+from tradeloop.model.account import Account, Valuation
 from tradeloop.model.cache import Cache
 from tradeloop.model.enums import AccountType, OmsType
-from tradeloop.model.instrument import to_decimal
 from tradeloop.model.position import Position, netting_position_id
 from tradeloop.portfolio.fx import FxRates
 
@@ -144,11 +143,47 @@ class Portfolio:
 
     def mark(self, symbol: str) -> Decimal | None:
         """The latest price of ``symbol`` as a Decimal, or None before any."""
-        price = self.cache.last_prices.get(symbol)
-        return None if price is None else to_decimal(price)
+        return self.cache.mark(symbol)
+
+    def valuation(self) -> Valuation:
+        """The account and its open positions at the latest prices, in one pass."""
+        account = self.account
+        rates: dict[str, Decimal] = {}
+        units: dict[str, Decimal] = {}
+        nets: dict[str, Decimal] = {}
+        unrealized = gross = cost = ZERO
+        for position in self.cache.open_positions():
+            currency, symbol, quantity = position.currency, position.symbol, position.quantity
+            rate = rates.get(currency)
+            if rate is None:
+                rate = rates[currency] = self.fx.rate(currency, account.currency)
+            multiplier = position.multiplier
+            unit = units.get(symbol)
+            if unit is None:
+                mark = self.cache.mark(symbol)
+                unit = units[symbol] = (position.avg_px if mark is None else mark) \
+                    * multiplier * rate
+                nets[symbol] = quantity
+            else:
+                nets[symbol] += quantity
+            value = quantity * unit
+            basis = quantity * position.avg_px * multiplier * rate
+            unrealized += value - basis
+            cost += basis
+            gross += abs(value)
+        balance = account.balance
+        equity = balance + unrealized
+        if account.account_type is AccountType.CASH:
+            buying_power = max(balance - cost, ZERO)
+        else:
+            buying_power = max(equity * account.leverage - gross, ZERO)
+        return Valuation(balance, equity, unrealized, gross, buying_power,
+                         {symbol: (net, units[symbol]) for symbol, net in nets.items()})
 
     def unrealized_pnl(self, symbol: str | None = None) -> Decimal:
         """Unrealised PnL of open positions in the account currency."""
+        if symbol is None:
+            return self.valuation().unrealized_pnl
         total = ZERO
         for position in self.cache.open_positions(symbol):
             mark = self.mark(position.symbol)
@@ -176,18 +211,12 @@ class Portfolio:
     @property
     def equity(self) -> Decimal:
         """Balance plus unrealised PnL."""
-        return self.account.balance + self.unrealized_pnl()
+        return self.valuation().equity
 
     def gross_exposure(self) -> Decimal:
-        """Sum of the absolute market values of open positions, in the account currency."""
-        total = ZERO
-        for position in self.cache.open_positions():
-            mark = self.mark(position.symbol)
-            if mark is None:
-                continue
-            rate = self.fx.rate(position.currency, self.account.currency)
-            total += abs(position.market_value(mark)) * rate
-        return total
+        """Sum of the absolute market values of open positions, in the account currency (a
+        position without a price yet at its average price)."""
+        return self.valuation().gross_exposure
 
     @property
     def cash(self) -> Decimal:
@@ -206,9 +235,7 @@ class Portfolio:
     def buying_power(self) -> Decimal:
         """Notional that can still be opened: cash for a cash account, levered equity less
         exposure for a margin account."""
-        if self.account.account_type is AccountType.CASH:
-            return max(self.cash, ZERO)
-        return max(self.equity * self.account.leverage - self.gross_exposure(), ZERO)
+        return self.valuation().buying_power
 
     def net_quantity(self, symbol: str, strategy_id: str | None = None) -> Decimal:
         """Signed quantity held in ``symbol`` across positions."""
@@ -216,9 +243,9 @@ class Portfolio:
 
     def snapshot(self, ts: int) -> ev.AccountState:
         """The account as an event."""
-        unrealized = self.unrealized_pnl()
+        value = self.valuation()
         return ev.AccountState(
             ts=ts, account_id=self.account.account_id, currency=self.account.currency,
-            balance=self.account.balance, equity=self.account.balance + unrealized,
-            margin_used=self.gross_exposure() / self.account.leverage,
+            balance=value.balance, equity=value.equity,
+            margin_used=value.gross_exposure / self.account.leverage,
         )

@@ -10,6 +10,7 @@ from tradeloop.risk.base import (
     Scope,
     StateRequest,
     TradingState,
+    WorkingEntries,
 )
 from tradeloop.risk.calendar_rules import NewsBlackout, PatternDayTrader, TradingSessionRule
 from tradeloop.risk.engine import Hold, RiskEngine, default_rules
@@ -58,6 +59,7 @@ __all__ = [
     "TradingDay",
     "TradingSessionRule",
     "TradingState",
+    "WorkingEntries",
     "default_rules",
     "max_quantity",
 ]

@@ -18,8 +18,10 @@ from typing import ClassVar, Protocol
 
 from tradeloop.core.clock import Clock
 from tradeloop.model import events as ev
+from tradeloop.model.account import Valuation
 from tradeloop.model.cache import Cache
-from tradeloop.model.instrument import Instrument, to_decimal
+from tradeloop.model.enums import OrderSide
+from tradeloop.model.instrument import Instrument
 from tradeloop.model.orders import Order
 
 ZERO = Decimal(0)
@@ -151,6 +153,10 @@ class AccountView(Protocol):
         """Notional that can still be opened."""
         ...
 
+    def valuation(self) -> Valuation:
+        """Equity, exposure, buying power and holdings at the latest prices, in one pass."""
+        ...
+
     def gross_exposure(self) -> Decimal:
         """Sum of the absolute market values of open positions."""
         ...
@@ -165,41 +171,39 @@ class AccountView(Protocol):
 
 
 class _MemoAccount:
-    """The account's figures, each computed at most once per gate decision (the portfolio
-    does not change while rules look at one order); :meth:`reset` starts the next one."""
+    """The account's figures, valued at most once per gate decision (the portfolio does not
+    change while rules look at one order); :meth:`reset` starts the next one."""
 
-    __slots__ = ("_account", "_buying_power", "_equity", "_gross", "_rates")
+    __slots__ = ("_account", "_rates", "_valuation")
 
     def __init__(self, account: AccountView) -> None:
         self._account = account
-        self._equity: Decimal | None = None
-        self._gross: Decimal | None = None
-        self._buying_power: Decimal | None = None
+        self._valuation: Valuation | None = None
         self._rates: dict[str, Decimal] = {}
 
     def reset(self) -> None:
-        self._equity = self._gross = self._buying_power = None
+        self._valuation = None
         self._rates.clear()
 
     @property
     def cash_account(self) -> bool:
         return self._account.cash_account
 
+    def valuation(self) -> Valuation:
+        valuation = self._valuation
+        if valuation is None:
+            valuation = self._valuation = self._account.valuation()
+        return valuation
+
     @property
     def equity(self) -> Decimal:
-        if self._equity is None:
-            self._equity = self._account.equity
-        return self._equity
+        return self.valuation().equity
 
     def buying_power(self) -> Decimal:
-        if self._buying_power is None:
-            self._buying_power = self._account.buying_power()
-        return self._buying_power
+        return self.valuation().buying_power
 
     def gross_exposure(self) -> Decimal:
-        if self._gross is None:
-            self._gross = self._account.gross_exposure()
-        return self._gross
+        return self.valuation().gross_exposure
 
     def rate_to_account(self, currency: str) -> Decimal:
         rate = self._rates.get(currency)
@@ -211,8 +215,41 @@ class _MemoAccount:
         return self._account.net_quantity(symbol, strategy_id)
 
 
+class WorkingEntries:
+    """The working orders that may still open or add to positions (open, not reduce-only),
+    except the order being checked: gathered once per gate decision for the rules that add
+    them to a position, an exposure or a count.
+
+    Attributes
+    ----------
+    orders : list of Order
+    """
+
+    __slots__ = ("_leaves", "orders")
+
+    def __init__(self, orders: list[Order]) -> None:
+        self.orders = orders
+        self._leaves: dict[tuple[str, OrderSide, str | None], Decimal] | None = None
+
+    def leaves(self, symbol: str, side: OrderSide, strategy_id: str | None = None) -> Decimal:
+        """Quantity still to fill of the entries in ``symbol`` on ``side`` (of one strategy
+        when given)."""
+        leaves = self._leaves
+        if leaves is None:
+            leaves = self._leaves = {}
+            for o in self.orders:
+                quantity = o.quantity - o.filled_qty
+                for key in ((o.symbol, o.side, None), (o.symbol, o.side, o.strategy_id)):
+                    leaves[key] = leaves.get(key, ZERO) + quantity
+        return leaves.get((symbol, side, strategy_id), ZERO)
+
+
 class RiskContext:
     """What a rule may read: the cache, the account, the clock, and helpers every rule needs.
+
+    The costly figures (the account's valuation, net quantities, the opening part of the
+    order, the working entries) are worked out once per decision: :meth:`reset` starts the
+    next one, and the engine calls it before every check and hook.
 
     Parameters
     ----------
@@ -221,19 +258,25 @@ class RiskContext:
     clock : Clock
     """
 
-    __slots__ = ("_marks", "account", "cache", "clock")
+    __slots__ = ("_memo", "_nets", "_opening", "_opening_of", "_working", "_working_of",
+                 "account", "cache", "clock")
 
     def __init__(self, cache: Cache, account: AccountView, clock: Clock) -> None:
         self.cache = cache
-        self.account: AccountView = _MemoAccount(account)
+        self._memo = _MemoAccount(account)
+        self.account: AccountView = self._memo
         self.clock = clock
-        self._marks: dict[str, Decimal | None] = {}
+        self._nets: dict[tuple[str, str | None], Decimal] = {}
+        self._opening_of: Order | None = None
+        self._opening = ZERO
+        self._working_of: Order | None = None
+        self._working = WorkingEntries([])
 
     def reset(self) -> None:
         """Forget the figures of the last decision (the engine calls it before each one)."""
-        assert isinstance(self.account, _MemoAccount)
-        self.account.reset()
-        self._marks.clear()
+        self._memo.reset()
+        self._nets.clear()
+        self._opening_of = self._working_of = None
 
     def now_ns(self) -> int:
         """The current time, UTC nanoseconds."""
@@ -250,26 +293,40 @@ class RiskContext:
 
     def last_price(self, symbol: str) -> Decimal | None:
         """The latest price of ``symbol``, or None before any."""
-        if symbol in self._marks:
-            return self._marks[symbol]
-        price = self.cache.last_prices.get(symbol)
-        mark = self._marks[symbol] = None if price is None else to_decimal(price)
-        return mark
+        return self.cache.mark(symbol)
 
     def net_quantity(self, symbol: str, strategy_id: str | None = None) -> Decimal:
         """Signed quantity held in ``symbol`` (by one strategy when given)."""
-        return self.cache.net_quantity(symbol, strategy_id)
+        key = (symbol, strategy_id)
+        net = self._nets.get(key)
+        if net is None:
+            net = self._nets[key] = self.cache.net_quantity(symbol, strategy_id)
+        return net
 
     def opening_quantity(self, order: Order) -> Decimal:
         """The part of ``order`` that opens or adds to the account's position in its symbol
         (zero for an order that only reduces or closes it)."""
+        if order is self._opening_of:
+            return self._opening
         if order.reduce_only:
-            return ZERO
-        net = self.cache.net_quantity(order.symbol)
-        signed = order.signed_quantity
-        if net == 0 or (net > 0) == (signed > 0):
-            return abs(signed)
-        return max(abs(signed) - abs(net), ZERO)
+            opening = ZERO
+        else:
+            net = self.net_quantity(order.symbol)
+            signed = order.signed_quantity
+            if net == 0 or (net > 0) == (signed > 0):
+                opening = abs(signed)
+            else:
+                opening = max(abs(signed) - abs(net), ZERO)
+        self._opening_of, self._opening = order, opening
+        return opening
+
+    def working_entries(self, order: Order) -> WorkingEntries:
+        """The working entry orders other than ``order``."""
+        if order is not self._working_of:
+            self._working = WorkingEntries([o for o in self.cache.open_orders()
+                                            if o is not order and not o.reduce_only])
+            self._working_of = order
+        return self._working
 
     def is_opening(self, order: Order) -> bool:
         """Whether ``order`` opens or adds to a position: a new entry."""

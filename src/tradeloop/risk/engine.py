@@ -113,9 +113,9 @@ class RiskEngine:
     def set_rules(self, rules: Sequence[Rule]) -> None:
         """Replace the rule chain (the order given is the order they run in)."""
         self.rules = list(rules)
-        # account-wide rules with the base scope test need no per-order scope check
-        self._chain = [(r, not (r.scope.is_account and type(r).applies is Rule.applies))
-                       for r in self.rules]
+        # the base scope test is done inline; only a rule with its own is asked
+        self._chain = [(r, type(r).applies is not Rule.applies, r.scope.strategy,
+                        r.scope.symbol, r.scope.venue) for r in self.rules]
         self._passed = [r for r in self.rules if overrides(r, "on_passed")]
         self._fills = [r for r in self.rules if overrides(r, "on_fill")]
         self._positions = [r for r in self.rules if overrides(r, "on_position")]
@@ -226,9 +226,14 @@ class RiskEngine:
             if ctx.is_opening(order):
                 return Denial(code, f"trading is reducing positions only: {hold.reason}",
                               state.value, "")
-        for rule, scoped in self._chain:
+        for rule, custom, strategy, symbol, venue in self._chain:
             try:
-                if scoped and not rule.applies(order, ctx):
+                if custom:
+                    if not rule.applies(order, ctx):
+                        continue
+                elif ((strategy is not None and order.strategy_id != strategy)
+                      or (symbol is not None and order.symbol != symbol)
+                      or (venue is not None and ctx.venue_of(order) != venue)):
                     continue
                 denial = rule.check(order, ctx)
             except Exception as exc:

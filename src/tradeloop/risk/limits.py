@@ -208,11 +208,7 @@ class MaxPosition(Rule):
         after = abs(net + order.signed_quantity)
         if after <= abs(net):
             return None
-        working = ZERO
-        for other in ctx.cache.open_orders(order.symbol, strategy):
-            if other is not order and other.side is order.side and not other.reduce_only:
-                working += other.leaves_qty
-        projected = after + working
+        projected = after + ctx.working_entries(order).leaves(order.symbol, order.side, strategy)
         if self.quantity is not None and projected > self.quantity:
             return Denial(self.code, f"{order.symbol} position would be {_grouped(projected)}, "
                           f"above the limit of {_grouped(self.quantity)} ({self.scope})",
@@ -293,20 +289,8 @@ class ExposureLimit(Rule):
         if price is None:
             return Denial(self._first_code, f"{_NO_PRICE}: {symbol} has no last price yet "
                           f"({scope})", fmt(self._first_limit))
-        held: dict[str, list[Decimal]] = {}  # symbol -> [net quantity, value per unit]
-        for position in ctx.cache.open_positions():
-            other = position.symbol
-            if other == symbol or not _position_in_scope(scope, position.strategy_id, other, ctx):
-                continue
-            entry = held.get(other)
-            if entry is None:
-                mark = ctx.last_price(other) or position.avg_px
-                rate = ctx.account.rate_to_account(position.currency)
-                held[other] = [position.quantity, mark * position.multiplier * rate]
-            else:
-                entry[0] += position.quantity
         gross = signed = ZERO
-        for quantity, unit_value in held.values():
+        for quantity, unit_value in _holdings_in_scope(scope, symbol, ctx):
             value = quantity * unit_value
             gross += abs(value)
             signed += value
@@ -382,16 +366,14 @@ class MaxOpenPositions(Rule):
             return None
         scope = self.scope
         symbol = order.symbol
-        nets: dict[str, Decimal] = {}
-        for position in ctx.cache.open_positions():
-            if _position_in_scope(scope, position.strategy_id, position.symbol, ctx):
-                nets[position.symbol] = nets.get(position.symbol, ZERO) + position.quantity
+        nets = _nets_in_scope(scope, ctx)
         if nets.get(symbol, ZERO) != 0:
             return None
         counted = {s for s, quantity in nets.items() if quantity != 0}
-        for other in ctx.cache.open_orders(strategy_id=scope.strategy):
-            if other is not order and not other.reduce_only and other.symbol not in counted \
-                    and scope.matches(other, ctx.venue_of(other)):
+        account = scope.is_account
+        for other in ctx.working_entries(order).orders:
+            if other.symbol not in counted and (account or scope.matches(
+                    other, ctx.venue_of(other) if scope.venue is not None else "")):
                 if other.symbol == symbol:
                     return None  # an entry in this symbol already counts
                 counted.add(other.symbol)
@@ -400,6 +382,27 @@ class MaxOpenPositions(Rule):
                           f"positions (working entries included), above the limit of "
                           f"{self.maximum} ({scope})", str(self.maximum), str(len(counted) + 1))
         return None
+
+
+def _nets_in_scope(scope: Scope, ctx: RiskContext) -> dict[str, Decimal]:
+    """Net quantity per symbol over the open positions in ``scope``."""
+    if scope.is_account:
+        return {symbol: net for symbol, (net, _) in ctx.account.valuation().holdings.items()}
+    nets: dict[str, Decimal] = {}
+    for position in ctx.cache.open_positions():
+        if _position_in_scope(scope, position.strategy_id, position.symbol, ctx):
+            nets[position.symbol] = nets.get(position.symbol, ZERO) + position.quantity
+    return nets
+
+
+def _holdings_in_scope(scope: Scope, symbol: str,
+                       ctx: RiskContext) -> list[tuple[Decimal, Decimal]]:
+    """Net quantity and value of one unit, per symbol held in ``scope`` but ``symbol``."""
+    holdings = ctx.account.valuation().holdings
+    if scope.is_account:
+        return [held for other, held in holdings.items() if other != symbol]
+    return [(net, holdings[other][1]) for other, net in _nets_in_scope(scope, ctx).items()
+            if other != symbol]
 
 
 def _position_in_scope(scope: Scope, strategy_id: str, symbol: str, ctx: RiskContext) -> bool:

@@ -146,10 +146,11 @@ class TradesPerDay(Rule):
         return None
 
     def _count_working(self) -> int:
-        done = [cid for cid, o in self._working.items() if o.is_closed or o.filled_qty > 0]
-        for cid in done:
-            del self._working[cid]
-        return len(self._working)
+        working = self._working
+        if any(o.is_closed or o.filled_qty for o in working.values()):
+            for cid in [c for c, o in working.items() if o.is_closed or o.filled_qty]:
+                del working[cid]
+        return len(working)
 
     def on_passed(self, order: Order, ctx: RiskContext) -> None:
         """Remember ``order`` as a working entry when it opens or adds to a position."""

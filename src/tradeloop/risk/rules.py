@@ -73,9 +73,9 @@ class BuyingPower(Rule):
         if order.reduce_only or order.symbol not in ctx.cache.instruments:
             return None
         account = ctx.account
-        net = account.net_quantity(order.symbol)
         signed = order.signed_quantity
         if account.cash_account:
+            net = ctx.net_quantity(order.symbol)
             selling = sum(
                 (o.leaves_qty for o in ctx.cache.open_orders(order.symbol)
                  if o is not order and o.side is OrderSide.SELL),
@@ -88,16 +88,16 @@ class BuyingPower(Rule):
         opening = ctx.opening_quantity(order)
         if opening == 0:
             return None
-        needed = ctx.notional(order, opening)
-        if needed is None:
+        unit = ctx.notional(order, _ONE)
+        if unit is None:
             return None  # no price to value it yet
-        freed = ctx.notional(order, abs(signed) - opening) or ZERO
-        working = sum(
-            (value for other in ctx.cache.open_orders()
-             if other is not order and not other.reduce_only
-             and (value := ctx.notional(other, other.leaves_qty)) is not None),
-            ZERO,
-        )
+        needed = opening * unit
+        freed = (abs(signed) - opening) * unit
+        working = ZERO
+        for other in ctx.working_entries(order).orders:
+            value = ctx.notional(other, other.quantity - other.filled_qty)
+            if value is not None:
+                working += value
         available = account.buying_power() + freed - working
         if needed > available:
             shown = max(available, ZERO)
@@ -105,6 +105,9 @@ class BuyingPower(Rule):
                           f"{order.symbol} needs {needed:,.2f}, {shown:,.2f} available",
                           _money(shown), _money(needed))
         return None
+
+
+_ONE = Decimal(1)
 
 
 def _money(value: Decimal) -> str:

@@ -285,14 +285,17 @@ def test_unknown_symbol_raises_and_books_nothing() -> None:
     assert p.book == []
 
 
-def test_missing_mark_is_left_out_of_unrealized() -> None:
+def test_missing_mark_values_the_position_at_its_average_price() -> None:
     p = new_portfolio()
     p.on_fill(make_fill("AAPL", OrderSide.BUY, D(10), D(100)))
     p.on_fill(make_fill("ES", OrderSide.SELL, D(1), D(4000)))
     p.cache.last_prices["AAPL"] = 101.0
     assert p.unrealized_pnl() == D(10)
     assert p.unrealized_pnl("ES") == 0
-    assert p.gross_exposure() == D(1010)
+    # no price for ES yet: its exposure still counts, at the price it was sold at
+    es = INSTRUMENTS["ES"].multiplier
+    assert p.gross_exposure() == D(1010) + D(4000) * es
+    assert p.valuation().holdings["ES"] == (D(-1), D(4000) * es)
     assert p.mark("ES") is None
 
 

@@ -56,6 +56,7 @@ class Book:
 
     def at(self, ts: int) -> RiskContext:
         self.clock.advance_to(ts)
+        self.ctx.reset()  # a new decision, as the engine starts each one
         return self.ctx
 
     def order(self, symbol: str, side: OrderSide, qty: int, *, reduce_only: bool = False,
@@ -78,6 +79,7 @@ class Book:
             last_qty=Decimal(qty), last_px=Decimal(price),
         )
         self.portfolio.on_fill(fill)
+        self.ctx.reset()
         for rule in rules:
             rule.on_fill(fill, self.ctx)
 

@@ -84,6 +84,7 @@ class Book:
         return order
 
     def check(self, rule: Rule, order: Order) -> Denial | None:
+        self.ctx.reset()  # a new decision, as the engine starts each one
         if not rule.applies(order, self.ctx):
             return None
         return rule.check(order, self.ctx)
