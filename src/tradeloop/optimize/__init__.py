@@ -1,0 +1,33 @@
+"""Parameter search: the search space, the executors that run trials (local processes or a
+Dask cluster), and the search drivers."""
+
+from tradeloop.optimize.constraint import Constraint
+from tradeloop.optimize.executors import (
+    DaskExecutor,
+    Executor,
+    ProcessExecutor,
+    SerialExecutor,
+    TrialJob,
+    TrialOutcome,
+    make_executor,
+)
+from tradeloop.optimize.search import TrialResult, rank, run_grid
+from tradeloop.optimize.space import ParamChoice, ParamRange, SearchSpace, parse_param
+
+__all__ = [
+    "Constraint",
+    "DaskExecutor",
+    "Executor",
+    "ParamChoice",
+    "ParamRange",
+    "ProcessExecutor",
+    "SearchSpace",
+    "SerialExecutor",
+    "TrialJob",
+    "TrialOutcome",
+    "TrialResult",
+    "make_executor",
+    "parse_param",
+    "rank",
+    "run_grid",
+]
