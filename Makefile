@@ -38,6 +38,8 @@ bench: $(STAMP)
 	$(BIN)/python bench/bar_building.py
 	$(BIN)/python bench/tick_to_order.py
 	$(BIN)/python bench/node_ingest.py
+	$(BIN)/python bench/risk_chain.py
+	$(BIN)/python bench/chart_render.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build dist
