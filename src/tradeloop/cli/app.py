@@ -14,6 +14,7 @@ from tradeloop.cli.data_commands import data_app
 from tradeloop.cli.node_commands import doctor, live, order, paper, replay, status
 from tradeloop.cli.render import LazyProgress, comparison_table, denials_table, summary_table
 from tradeloop.cli.risk_commands import flatten, kill, resume
+from tradeloop.cli.runs_commands import runs_app
 from tradeloop.cli.venue_commands import venue_app
 from tradeloop.config.home import home_dir
 from tradeloop.core.errors import TradeloopError, UserError
@@ -33,6 +34,7 @@ app = typer.Typer(
 app.add_typer(data_app, name="data")
 app.add_typer(calendar_app, name="calendar")
 app.add_typer(venue_app, name="venue")
+app.add_typer(runs_app, name="runs")
 app.command()(paper)
 app.command()(live)
 app.command()(order)
@@ -68,6 +70,10 @@ def _report(outcome: BacktestOutcome) -> None:
     if denials is not None:
         console.print(denials)
     console.print(f"results in {outcome.out_dir}")
+    if outcome.run_id is not None:
+        console.print(f"run {outcome.run_id}", highlight=False)
+    if outcome.run_warning is not None:
+        errors.print(f"[yellow]warning:[/yellow] run {outcome.run_warning}", highlight=False)
     for failure in outcome.result.run.failures:
         errors.print(f"[red]error:[/red] {failure}")
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import re
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -16,7 +18,7 @@ from tradeloop.brokers.simulated.fees import parse_commission, parse_slippage
 from tradeloop.brokers.simulated.venue import SimulatedVenueConfig
 from tradeloop.config.home import home_dir
 from tradeloop.config.risk import RiskConfig, build_rules, load_risk_config
-from tradeloop.core.errors import ConfigError
+from tradeloop.core.errors import ConfigError, TradeloopError
 from tradeloop.core.time import dt_to_ns
 from tradeloop.data import (
     LoadResult,
@@ -33,7 +35,11 @@ from tradeloop.model.enums import AccountType
 from tradeloop.risk.base import Rule
 from tradeloop.services.calendar import economic_calendar
 from tradeloop.services.data import stored_bars
+from tradeloop.services.run_facts import backtest_facts, write_run_file
+from tradeloop.services.runs import record_run
 from tradeloop.services.strategies import resolve_strategy
+
+logger = logging.getLogger(__name__)
 
 Progress = Callable[[int, int], None]
 _CONFLICTS = ("stop_first", "target_first", "path")
@@ -86,7 +92,20 @@ class BacktestRequest:
 
 @dataclass
 class BacktestOutcome:
-    """A finished backtest: its result, where its files went, and the data reports."""
+    """A finished backtest: its result, where its files went, the data reports, and the run
+    it was recorded as.
+
+    Attributes
+    ----------
+    files : list of Path
+        Every file written into ``out_dir``, ``run.json`` last.
+    run_id : str or None
+        The run in the audit database (``tradeloop runs show``); None when it could not be
+        recorded.
+    run_warning : str or None
+        Why the run was not recorded (or ``run.json`` not written), for one warning line;
+        the result files are there all the same.
+    """
 
     request: BacktestRequest
     strategy_name: str
@@ -94,6 +113,8 @@ class BacktestOutcome:
     out_dir: Path
     files: list[Path]
     data: list[LoadResult]
+    run_id: str | None = None
+    run_warning: str | None = None
 
 
 def parse_params(pairs: list[str]) -> dict[str, str]:
@@ -208,8 +229,32 @@ def risk_rules(config: RiskConfig) -> list[Rule]:
     return build_rules(config, economic_calendar=economic_calendar)
 
 
+def _record(outcome: BacktestOutcome, strategy_class: str, started_ns: int) -> None:
+    """Store the run and write ``run.json``; a failure costs a warning, never the results."""
+    facts = backtest_facts(outcome, started_ns=started_ns, ended_ns=time.time_ns(),
+                           strategy_class=strategy_class)
+    problems = []
+    try:
+        outcome.run_id = record_run(facts)
+    except (TradeloopError, OSError, ImportError) as exc:
+        problems.append(f"not recorded in the audit database: {exc}")
+    try:
+        outcome.files.append(write_run_file(facts, outcome.out_dir, outcome.run_id))
+    except OSError as exc:
+        problems.append(f"cannot write {outcome.out_dir / 'run.json'}: {exc.strerror or exc}")
+    if problems:
+        outcome.run_warning = "; ".join(problems)
+        logger.warning("backtest run not fully recorded", extra={"fields": {
+            "out_dir": str(outcome.out_dir), "run_id": outcome.run_id,
+            "error": outcome.run_warning}})
+
+
 def run_backtest(request: BacktestRequest, progress: Progress | None = None) -> BacktestOutcome:
-    """Load the data, run the strategy, write the result files.
+    """Load the data, run the strategy, write the result files and record the run.
+
+    The run goes into the audit database (see :mod:`tradeloop.services.runs`) and its facts
+    into ``run.json`` beside the results. When the database cannot be written the results
+    are kept: ``run_id`` is None and ``run_warning`` says why.
 
     Raises
     ------
@@ -217,6 +262,7 @@ def run_backtest(request: BacktestRequest, progress: Progress | None = None) -> 
         (ConfigError or DataError) for any mistake in the request or the data; nothing is
         written then.
     """
+    started_ns = time.time_ns()
     strategy_cls = resolve_strategy(request.strategy)
     strategy = strategy_cls(**dict(request.params))
     if request.conflict not in _CONFLICTS:
@@ -269,4 +315,6 @@ def run_backtest(request: BacktestRequest, progress: Progress | None = None) -> 
         files = write_result(result, out_dir)
     except OSError as exc:
         raise ConfigError(f"cannot write results to {out_dir}: {exc.strerror or exc}") from None
-    return BacktestOutcome(request, strategy.id, result, out_dir, files, loaded)
+    outcome = BacktestOutcome(request, strategy.id, result, out_dir, files, loaded)
+    _record(outcome, f"{strategy_cls.__module__}:{strategy_cls.__qualname__}", started_ns)
+    return outcome

@@ -16,7 +16,8 @@ from tradeloop.model.data import BarSeries
 from tradeloop.services import BacktestRequest, parse_params, run_backtest
 from tradeloop.services.backtest import parse_time
 
-FILES = {"trades.csv", "orders.csv", "denials.csv", "fills.csv", "equity.csv", "metrics.json"}
+FILES = {"trades.csv", "orders.csv", "denials.csv", "fills.csv", "equity.csv", "metrics.json",
+         "run.json"}
 
 
 @cache
