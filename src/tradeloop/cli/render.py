@@ -2,59 +2,16 @@
 
 from __future__ import annotations
 
-import math
 import time
-from decimal import Decimal
 from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from tradeloop.analytics.report import METRIC_ROWS, format_metric
 from tradeloop.core.time import ns_to_iso
 from tradeloop.services.backtest import BacktestOutcome
-
-_ROWS: tuple[tuple[str, str, str], ...] = (
-    ("Start equity", "start_equity", "money"),
-    ("Final equity", "final_equity", "money"),
-    ("Total return", "total_return", "pct"),
-    ("CAGR", "cagr", "pct"),
-    ("Annual volatility", "annual_volatility", "pct"),
-    ("Sharpe", "sharpe", "ratio"),
-    ("Sortino", "sortino", "ratio"),
-    ("Calmar", "calmar", "ratio"),
-    ("Max drawdown", "max_drawdown", "pct"),
-    ("Max drawdown duration", "max_drawdown_duration_days", "days"),
-    ("Trades", "num_trades", "int"),
-    ("Win rate", "win_rate", "pct"),
-    ("Profit factor", "profit_factor", "ratio"),
-    ("Expectancy", "expectancy", "money"),
-    ("Average win", "average_win", "money"),
-    ("Average loss", "average_loss", "money"),
-    ("Exposure time", "exposure_time", "pct"),
-    ("Commissions", "commissions", "money"),
-)
-
-
-def _fmt(value: Any, kind: str) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "-"
-    if isinstance(value, float) and math.isinf(value):
-        return "inf" if value > 0 else "-inf"
-    if kind == "pct":
-        return f"{100 * value:,.2f} %"
-    if kind == "ratio":
-        return f"{value:,.3f}"
-    if kind == "int":
-        return f"{int(value):,}"
-    if kind == "days":
-        return f"{value:,.0f} days"
-    if isinstance(value, Decimal):
-        exponent = value.normalize().as_tuple().exponent
-        if isinstance(exponent, int) and exponent < -2:
-            return format(value.normalize(), ",f")
-        return f"{value:,.2f}"
-    return f"{value:,.2f}"
 
 
 def denials_table(outcome: BacktestOutcome, limit: int = 20) -> Table | None:
@@ -92,9 +49,9 @@ def summary_table(outcome: BacktestOutcome) -> Table:
     )
     table.add_column("metric", style="bold")
     table.add_column("value", justify="right")
-    for label, key, kind in _ROWS:
+    for label, key, kind in METRIC_ROWS:
         value: Any = result.final_equity if key == "final_equity" else result.metrics.get(key)
-        table.add_row(label, _fmt(value, kind))
+        table.add_row(label, format_metric(value, kind))
     return table
 
 
@@ -110,9 +67,10 @@ def comparison_table(outcomes: list[BacktestOutcome]) -> Table:
         m = outcome.result.metrics
         table.add_row(
             outcome.strategy_name, ", ".join(outcome.result.run.symbols),
-            _fmt(m.get("num_trades"), "int"), _fmt(m.get("total_return"), "pct"),
-            _fmt(m.get("cagr"), "pct"), _fmt(m.get("sharpe"), "ratio"),
-            _fmt(m.get("max_drawdown"), "pct"), _fmt(outcome.result.final_equity, "money"),
+            format_metric(m.get("num_trades"), "int"), format_metric(m.get("total_return"), "pct"),
+            format_metric(m.get("cagr"), "pct"), format_metric(m.get("sharpe"), "ratio"),
+            format_metric(m.get("max_drawdown"), "pct"),
+            format_metric(outcome.result.final_equity, "money"),
         )
     return table
 
