@@ -1,4 +1,4 @@
-"""Tests of tradeloop.analytics.overfitting.
+"""Tests of tradeloop.analytics.overfitting and tradeloop.analytics.pbo.
 
 Published figures
 -----------------
@@ -32,14 +32,16 @@ from scipy import integrate, stats
 from tradeloop.analytics.overfitting import (
     DSR_INCONCLUSIVE,
     DSR_SIGNIFICANT,
-    MAX_SPLITS,
     DeflatedSharpe,
-    PBOResult,
-    column_sharpe,
     deflated_sharpe_ratio,
     deflated_sharpe_ratio_from_returns,
     expected_max_sharpe,
     probabilistic_sharpe_ratio,
+)
+from tradeloop.analytics.pbo import (
+    MAX_SPLITS,
+    PBOResult,
+    column_sharpe,
     probability_of_backtest_overfitting,
 )
 from tradeloop.core.errors import ConfigError, UserError
