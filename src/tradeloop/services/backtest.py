@@ -7,10 +7,11 @@ import os
 import re
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
+from typing import Any
 
 from tradeloop.analytics.export import write_result
 from tradeloop.analytics.results import BacktestResult, build_result
@@ -31,13 +32,16 @@ from tradeloop.data import (
 )
 from tradeloop.engine.backtest import BacktestConfig, BacktestEngine
 from tradeloop.examples import EXAMPLE_DATA
+from tradeloop.model.data import BarSeries
 from tradeloop.model.enums import AccountType
+from tradeloop.model.instrument import Instrument
 from tradeloop.risk.base import Rule
 from tradeloop.services.calendar import economic_calendar
 from tradeloop.services.data import stored_bars
 from tradeloop.services.run_facts import backtest_facts, write_run_file
 from tradeloop.services.runs import record_run
 from tradeloop.services.strategies import resolve_strategy
+from tradeloop.strategy.base import Strategy
 
 logger = logging.getLogger(__name__)
 
@@ -249,22 +253,53 @@ def _record(outcome: BacktestOutcome, strategy_class: str, started_ns: int) -> N
             "error": outcome.run_warning}})
 
 
-def run_backtest(request: BacktestRequest, progress: Progress | None = None) -> BacktestOutcome:
-    """Load the data, run the strategy, write the result files and record the run.
+@dataclass
+class PreparedBacktest:
+    """A checked backtest request with its data loaded, ready to simulate any number of times
+    (with other parameters or over a part of its range). Picklable: optimisers ship it to
+    their workers once.
 
-    The run goes into the audit database (see :mod:`tradeloop.services.runs`) and its facts
-    into ``run.json`` beside the results. When the database cannot be written the results
-    are kept: ``run_id`` is None and ``run_warning`` says why.
+    Attributes
+    ----------
+    request : BacktestRequest
+    strategy_class : str
+        ``module:Class`` of the resolved strategy.
+    config : BacktestConfig
+    data : list of LoadResult
+        The loaded data, whole (before ``--from``/``--to``).
+    series : list of (BarSeries, Instrument or None)
+        What the engine gets: each series cut to the range, with its stored instrument.
+    risk : RiskConfig, optional
+    """
+
+    request: BacktestRequest
+    strategy_class: str
+    config: BacktestConfig
+    data: list[LoadResult]
+    series: list[tuple[BarSeries, Instrument | None]]
+    risk: RiskConfig | None = None
+
+    def strategy_type(self) -> type[Strategy]:
+        """The strategy class (resolved again in a worker process that has not seen it)."""
+        return resolve_strategy(self.request.strategy)
+
+    def window(self, start_ns: int | None, end_ns: int | None) -> PreparedBacktest:
+        """The same backtest over the part of its range from ``start_ns`` to ``end_ns``
+        (inclusive, UTC nanoseconds; None leaves that end open)."""
+        return replace(self, series=[(s.slice_time(start_ns, end_ns), i)
+                                     for s, i in self.series])
+
+
+def prepare_backtest(request: BacktestRequest) -> PreparedBacktest:
+    """Check ``request`` and load its data, without running anything.
 
     Raises
     ------
     UserError
-        (ConfigError or DataError) for any mistake in the request or the data; nothing is
-        written then.
+        (ConfigError or DataError) for any mistake in the request or the data.
     """
-    started_ns = time.time_ns()
     strategy_cls = resolve_strategy(request.strategy)
-    strategy = strategy_cls(**dict(request.params))
+    strategy_cls(**dict(request.params))  # unknown or bad parameters fail here, with a hint
     if request.conflict not in _CONFLICTS:
         raise ConfigError(f"--conflict must be one of {', '.join(_CONFLICTS)}")
     default = EXAMPLE_DATA.get(request.strategy.strip().lower().replace("-", "_"))
@@ -292,29 +327,76 @@ def run_backtest(request: BacktestRequest, progress: Progress | None = None) -> 
         volume_limit=request.volume_limit,
     )
     account_type, leverage = _account(request.account, request.leverage)
-    engine = BacktestEngine(BacktestConfig(
+    config = BacktestConfig(
         cash=_cash(request.cash), currency=request.currency.upper(), venue=venue,
         precompute_indicators=not request.streaming_indicators, account_type=account_type,
         leverage=leverage,
-    ))
-    if request.risk is not None:
-        engine.kernel.risk.add_rules(risk_rules(load_risk_config(request.risk)))
+    )
+    risk = load_risk_config(request.risk) if request.risk is not None else None
     loaded: list[LoadResult] = []
+    series: list[tuple[BarSeries, Instrument | None]] = []
     book = instrument_book(home_dir())
     for k, item in enumerate(items):
         symbol = request.symbols[k] if request.symbols else None
         bars = _load(item, symbol, request)
         loaded.append(bars)
         known = book.instrument(bars.bars.symbol) if bars.bars.symbol in book else None
-        engine.add_data(bars.bars.slice_time(start, end), known)
+        series.append((bars.bars.slice_time(start, end), known))
+    return PreparedBacktest(request, f"{strategy_cls.__module__}:{strategy_cls.__qualname__}",
+                            config, loaded, series, risk)
+
+
+def simulate(prepared: PreparedBacktest, params: Mapping[str, Any] | None = None,
+             progress: Progress | None = None) -> BacktestResult:
+    """Run a prepared backtest once and return its result; nothing is written.
+
+    Parameters
+    ----------
+    prepared : PreparedBacktest
+    params : mapping, optional
+        Strategy parameters (typed values or text); default the request's own.
+    progress : callable, optional
+        Called with (bars done, bars in all).
+
+    Raises
+    ------
+    ConfigError
+        For a parameter the strategy does not have or cannot take.
+    """
+    strategy = prepared.strategy_type()(
+        **(dict(prepared.request.params) if params is None else dict(params)))
+    engine = BacktestEngine(prepared.config)
+    if prepared.risk is not None:
+        engine.kernel.risk.add_rules(risk_rules(prepared.risk))
+    for series, instrument in prepared.series:
+        engine.add_data(series, instrument)
     engine.add_strategy(strategy)
-    out_dir = request.out_dir or _default_out_dir(strategy.id)
+    return build_result(engine.run(progress))
+
+
+def run_backtest(request: BacktestRequest, progress: Progress | None = None) -> BacktestOutcome:
+    """Load the data, run the strategy, write the result files and record the run.
+
+    The run goes into the audit database (see :mod:`tradeloop.services.runs`) and its facts
+    into ``run.json`` beside the results. When the database cannot be written the results
+    are kept: ``run_id`` is None and ``run_warning`` says why.
+
+    Raises
+    ------
+    UserError
+        (ConfigError or DataError) for any mistake in the request or the data; nothing is
+        written then.
+    """
+    started_ns = time.time_ns()
+    prepared = prepare_backtest(request)
+    strategy_id = prepared.strategy_type()(**dict(request.params)).id
+    out_dir = request.out_dir or _default_out_dir(strategy_id)
     _check_writable(out_dir)
-    result = build_result(engine.run(progress))
+    result = simulate(prepared, progress=progress)
     try:
         files = write_result(result, out_dir)
     except OSError as exc:
         raise ConfigError(f"cannot write results to {out_dir}: {exc.strerror or exc}") from None
-    outcome = BacktestOutcome(request, strategy.id, result, out_dir, files, loaded)
-    _record(outcome, f"{strategy_cls.__module__}:{strategy_cls.__qualname__}", started_ns)
+    outcome = BacktestOutcome(request, strategy_id, result, out_dir, files, prepared.data)
+    _record(outcome, prepared.strategy_class, started_ns)
     return outcome
