@@ -9,7 +9,9 @@ from tradeloop.optimize.executors import (
     SerialExecutor,
     TrialJob,
     TrialOutcome,
+    TrialPool,
     make_executor,
+    run_all,
 )
 from tradeloop.optimize.search import TrialResult, rank, run_grid
 from tradeloop.optimize.space import ParamChoice, ParamRange, SearchSpace, parse_param
@@ -25,9 +27,11 @@ __all__ = [
     "SerialExecutor",
     "TrialJob",
     "TrialOutcome",
+    "TrialPool",
     "TrialResult",
     "make_executor",
     "parse_param",
     "rank",
+    "run_all",
     "run_grid",
 ]

@@ -2,8 +2,10 @@
 
 A trial is a call ``job(params)`` returning a :class:`TrialOutcome`. The job (which holds the
 data) is shipped to each worker once: as the initialiser's argument of a local worker process,
-or scattered to every Dask worker; each trial then ships only its parameters. Results come
-back in the order the parameter sets were given, whichever worker ran them, so the ranking
+or scattered to every Dask worker; each trial then ships only its parameters. An executor's
+:meth:`~Executor.start` gives a :class:`TrialPool` that takes trials one at a time (for
+searches that choose the next trial from the last results); :func:`run_all` runs a fixed list
+and returns the outcomes in the order given, whichever worker ran them, so a grid's ranking
 does not depend on the executor.
 """
 
@@ -13,10 +15,14 @@ import importlib
 import multiprocessing
 import os
 import sys
+from collections import deque
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
 
 from tradeloop.core.errors import ConfigError
 from tradeloop.optimize.space import Params
@@ -34,11 +40,14 @@ class TrialOutcome:
         Every figure of the run.
     error : str
         Why the trial failed ("" when it did not).
+    returns : ndarray of float, optional
+        The run's per-period (daily) returns, for the overfitting checks.
     """
 
     value: float
     metrics: dict[str, float] = field(default_factory=dict)
     error: str = ""
+    returns: npt.NDArray[np.float64] | None = field(default=None, compare=False)
 
 
 class TrialJob(Protocol):
@@ -52,14 +61,30 @@ class TrialJob(Protocol):
 OnResult = Callable[[int, TrialOutcome], None]
 
 
+class TrialPool(Protocol):
+    """Workers holding one job, taking trials as they come: what a sequential search (such as
+    TPE, which asks for the next trial after each result) needs."""
+
+    def submit(self, key: int, params: Params) -> None:
+        """Start a trial; ``key`` comes back with its outcome."""
+        ...
+
+    def next_done(self) -> tuple[int, TrialOutcome]:
+        """Wait for a trial to finish: its key and outcome."""
+        ...
+
+    def close(self) -> None:
+        """Stop the workers (trials still running are abandoned)."""
+        ...
+
+
 class Executor(Protocol):
-    """Runs trials and hands each outcome to ``on_result`` as it arrives."""
+    """Runs trials on its workers."""
 
     workers: int
 
-    def run(self, job: TrialJob, param_sets: Sequence[Params],
-            on_result: OnResult | None = None) -> list[TrialOutcome]:
-        """The outcomes, in the order of ``param_sets``."""
+    def start(self, job: TrialJob) -> TrialPool:
+        """Ship ``job`` to the workers, once, and return the pool that runs its trials."""
         ...
 
     def close(self) -> None:
@@ -67,21 +92,57 @@ class Executor(Protocol):
         ...
 
 
+def run_all(executor: Executor, job: TrialJob, param_sets: Sequence[Params],
+            on_result: OnResult | None = None) -> list[TrialOutcome]:
+    """Run every parameter set of ``param_sets`` on ``executor``; the outcomes in the order given.
+
+    Parameters
+    ----------
+    executor : Executor
+    job : TrialJob
+    param_sets : sequence of dict
+    on_result : callable, optional
+        Called with (index, outcome) as each trial finishes, in the order they finish.
+    """
+    out: list[TrialOutcome | None] = [None] * len(param_sets)
+    pool = executor.start(job)
+    try:
+        for k, params in enumerate(param_sets):
+            pool.submit(k, params)
+        for _ in param_sets:
+            k, outcome = pool.next_done()
+            out[k] = outcome
+            if on_result is not None:
+                on_result(k, outcome)
+    finally:
+        pool.close()
+    return [o for o in out if o is not None]
+
+
+class _SerialPool:
+    def __init__(self, job: TrialJob) -> None:
+        self._job = job
+        self._queue: deque[tuple[int, Params]] = deque()
+
+    def submit(self, key: int, params: Params) -> None:
+        self._queue.append((key, params))
+
+    def next_done(self) -> tuple[int, TrialOutcome]:
+        key, params = self._queue.popleft()
+        return key, self._job(params)
+
+    def close(self) -> None:
+        self._queue.clear()
+
+
 class SerialExecutor:
     """Runs every trial in this process, one after the other."""
 
     workers = 1
 
-    def run(self, job: TrialJob, param_sets: Sequence[Params],
-            on_result: OnResult | None = None) -> list[TrialOutcome]:
-        """The outcomes, in the order of ``param_sets``."""
-        out = []
-        for k, params in enumerate(param_sets):
-            outcome = job(params)
-            out.append(outcome)
-            if on_result is not None:
-                on_result(k, outcome)
-        return out
+    def start(self, job: TrialJob) -> TrialPool:
+        """A pool that runs each trial when its outcome is asked for."""
+        return _SerialPool(job)
 
     def close(self) -> None:
         """Nothing to release."""
@@ -98,11 +159,30 @@ def _run_installed(params: Params) -> TrialOutcome:
     return _WORKER["job"](params)
 
 
+class _ProcessPool:
+    def __init__(self, pool: ProcessPoolExecutor) -> None:
+        self._pool = pool
+        self._running: dict[Future[TrialOutcome], int] = {}
+
+    def submit(self, key: int, params: Params) -> None:
+        self._running[self._pool.submit(_run_installed, params)] = key
+
+    def next_done(self) -> tuple[int, TrialOutcome]:
+        done, _ = wait(self._running, return_when=FIRST_COMPLETED)
+        future = min(done, key=self._running.__getitem__)
+        return self._running.pop(future), future.result()
+
+    def close(self) -> None:
+        for future in self._running:
+            future.cancel()
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
 class ProcessExecutor:
     """Runs trials in ``workers`` local processes.
 
     The job is pickled once per worker (the pool's initialiser), not once per trial. A pool
-    is started for each :meth:`run`, since each run may bring a different job.
+    of processes is started for each job.
 
     Parameters
     ----------
@@ -117,28 +197,41 @@ class ProcessExecutor:
         method = "forkserver" if sys.platform.startswith("linux") else "spawn"
         self._context = multiprocessing.get_context(method)
 
-    def run(self, job: TrialJob, param_sets: Sequence[Params],
-            on_result: OnResult | None = None) -> list[TrialOutcome]:
-        """The outcomes, in the order of ``param_sets``."""
-        out: list[TrialOutcome | None] = [None] * len(param_sets)
-        with ProcessPoolExecutor(self.workers, mp_context=self._context,
-                                 initializer=_install, initargs=(job,)) as pool:
-            futures = {pool.submit(_run_installed, params): k
-                       for k, params in enumerate(param_sets)}
-            for future in as_completed(futures):
-                k = futures[future]
-                outcome = future.result()
-                out[k] = outcome
-                if on_result is not None:
-                    on_result(k, outcome)
-        return [o for o in out if o is not None]
+    def start(self, job: TrialJob) -> TrialPool:
+        """Start the worker processes, each unpickling ``job`` once."""
+        return _ProcessPool(ProcessPoolExecutor(self.workers, mp_context=self._context,
+                                                initializer=_install, initargs=(job,)))
 
     def close(self) -> None:
-        """Nothing stays running between runs."""
+        """Nothing stays running between jobs."""
 
 
 def _run_shipped(job: TrialJob, params: Params) -> TrialOutcome:
     return job(params)
+
+
+class _DaskPool:
+    def __init__(self, dask: Any, client: Any, job: TrialJob) -> None:
+        self._client = client
+        self._shipped = client.scatter(job, broadcast=True)
+        self._done = dask.as_completed()
+        self._running: dict[str, tuple[int, Any]] = {}
+
+    def submit(self, key: int, params: Params) -> None:
+        future = self._client.submit(_run_shipped, self._shipped, params, pure=False)
+        self._running[future.key] = (key, future)
+        self._done.add(future)
+
+    def next_done(self) -> tuple[int, TrialOutcome]:
+        future = next(self._done)
+        key, _ = self._running.pop(future.key)
+        return key, future.result()
+
+    def close(self) -> None:
+        self._done.clear()
+        if self._running:
+            self._client.cancel([future for _, future in self._running.values()])
+        self._running.clear()
 
 
 class DaskExecutor:
@@ -181,21 +274,9 @@ class DaskExecutor:
         self.workers = max(len(self._client.scheduler_info().get("workers", {})), 1)
         self.address = address
 
-    def run(self, job: TrialJob, param_sets: Sequence[Params],
-            on_result: OnResult | None = None) -> list[TrialOutcome]:
-        """The outcomes, in the order of ``param_sets``."""
-        shipped = self._client.scatter(job, broadcast=True)
-        futures = [self._client.submit(_run_shipped, shipped, params, pure=False)
-                   for params in param_sets]
-        index = {f.key: k for k, f in enumerate(futures)}
-        out: list[TrialOutcome | None] = [None] * len(param_sets)
-        for future in self._dask.as_completed(futures):
-            k = index[future.key]
-            outcome = future.result()
-            out[k] = outcome
-            if on_result is not None:
-                on_result(k, outcome)
-        return [o for o in out if o is not None]
+    def start(self, job: TrialJob) -> TrialPool:
+        """Scatter ``job`` to every worker of the cluster, once."""
+        return _DaskPool(self._dask, self._client, job)
 
     def close(self) -> None:
         """Disconnect, and stop the local cluster if this executor started it."""

@@ -6,7 +6,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from tradeloop.optimize.executors import Executor, TrialJob, TrialOutcome
+from tradeloop.optimize.executors import Executor, TrialJob, TrialOutcome, run_all
 from tradeloop.optimize.space import Params, SearchSpace
 
 
@@ -64,6 +64,6 @@ def run_grid(space: SearchSpace, job: TrialJob, executor: Executor, *, maximize:
         if on_result is not None:
             on_result(TrialResult(k, grid[k], outcome))
 
-    outcomes = executor.run(job, grid, arrived)
+    outcomes = run_all(executor, job, grid, arrived)
     return rank([TrialResult(k, p, o) for k, (p, o) in enumerate(zip(grid, outcomes,
                                                                      strict=True))], maximize)

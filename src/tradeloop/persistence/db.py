@@ -95,6 +95,12 @@ class Database:
         """The database URL, password hidden."""
         return redact_url(self._engine.url)
 
+    def connection_url(self) -> sa.URL:
+        """The URL with its password, for a library that opens its own connections to this
+        database (Optuna's study storage). Never log or show it: ``str()`` of it hides the
+        password, :meth:`sqlalchemy.engine.URL.render_as_string` does not."""
+        return self._engine.url
+
     @property
     def dialect(self) -> str:
         """``"sqlite"`` or ``"postgresql"``."""

@@ -347,7 +347,8 @@ def prepare_backtest(request: BacktestRequest) -> PreparedBacktest:
 
 
 def simulate(prepared: PreparedBacktest, params: Mapping[str, Any] | None = None,
-             progress: Progress | None = None) -> BacktestResult:
+             progress: Progress | None = None, *,
+             strategy_cls: type[Strategy] | None = None) -> BacktestResult:
     """Run a prepared backtest once and return its result; nothing is written.
 
     Parameters
@@ -357,13 +358,15 @@ def simulate(prepared: PreparedBacktest, params: Mapping[str, Any] | None = None
         Strategy parameters (typed values or text); default the request's own.
     progress : callable, optional
         Called with (bars done, bars in all).
+    strategy_cls : type, optional
+        The strategy class when the caller already resolved it (many runs of one strategy).
 
     Raises
     ------
     ConfigError
         For a parameter the strategy does not have or cannot take.
     """
-    strategy = prepared.strategy_type()(
+    strategy = (strategy_cls or prepared.strategy_type())(
         **(dict(prepared.request.params) if params is None else dict(params)))
     engine = BacktestEngine(prepared.config)
     if prepared.risk is not None:

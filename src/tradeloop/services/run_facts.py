@@ -22,8 +22,9 @@ from tradeloop.core.time import ns_to_iso
 from tradeloop.services.code_version import CodeVersion, code_version
 
 if TYPE_CHECKING:
+    from tradeloop.engine.backtest import BacktestConfig
     from tradeloop.model.data import MarketSeries
-    from tradeloop.services.backtest import BacktestOutcome
+    from tradeloop.services.backtest import BacktestOutcome, BacktestRequest
 
 BACKTEST = "backtest"
 OPTIMIZE = "optimize"
@@ -191,24 +192,7 @@ def backtest_facts(
     params = run.strategies.get(outcome.strategy_name)
     if params is None and len(run.strategies) == 1:
         params = next(iter(run.strategies.values()))
-    config = run.config
-    risk: dict[str, Any] | None = None
-    if request.risk is not None:
-        risk = {"file": str(request.risk.expanduser().resolve()), "sha256": _file_hash(
-            request.risk.expanduser())}
-    settings = {
-        "range": {"from": request.start, "to": request.end},
-        "account": {
-            "cash": str(config.cash), "currency": config.currency,
-            "type": config.account_type.value.lower(), "leverage": str(config.leverage),
-            "commission": request.commission, "slippage": request.slippage,
-            "conflict": request.conflict, "volume_limit": request.volume_limit,
-            "oms": config.oms.value.lower(),
-        },
-        "options": {"timezone": request.timezone, "repair": request.repair,
-                    "streaming_indicators": request.streaming_indicators},
-        "risk": risk,
-    }
+    settings = request_settings(request, run.config)
     out_dir = outcome.out_dir.expanduser().resolve()
     artefacts = {"out_dir": str(out_dir)}
     artefacts.update({path.name: str(path.resolve()) for path in outcome.files})
@@ -221,6 +205,28 @@ def backtest_facts(
         failures=tuple(str(f) for f in run.failures),
     )
 
+def request_settings(request: BacktestRequest, config: BacktestConfig) -> dict[str, Any]:
+    """The settings of a backtest request as stored with its run: range, account, options and
+    risk file (with its hash)."""
+    risk: dict[str, Any] | None = None
+    if request.risk is not None:
+        risk = {"file": str(request.risk.expanduser().resolve()), "sha256": _file_hash(
+            request.risk.expanduser())}
+    return {
+        "range": {"from": request.start, "to": request.end},
+        "account": {
+            "cash": str(config.cash), "currency": config.currency,
+            "type": config.account_type.value.lower(), "leverage": str(config.leverage),
+            "commission": request.commission, "slippage": request.slippage,
+            "conflict": request.conflict, "volume_limit": request.volume_limit,
+            "oms": config.oms.value.lower(),
+        },
+        "options": {"timezone": request.timezone, "repair": request.repair,
+                    "streaming_indicators": request.streaming_indicators},
+        "risk": risk,
+    }
+
+
 def write_run_file(facts: RunFacts, out_dir: Path, run_id: str | None) -> Path:
     """Write ``run.json`` (the facts, their run id or null) into ``out_dir``, atomically.
 
@@ -230,7 +236,7 @@ def write_run_file(facts: RunFacts, out_dir: Path, run_id: str | None) -> Path:
         When the folder cannot be written.
     """
     document = {
-        "run_id": run_id, "mode": BACKTEST, "status": facts.status,
+        "run_id": run_id, "mode": facts.kind, "status": facts.status,
         "started": ns_to_iso(facts.started_ns), "ended": ns_to_iso(facts.ended_ns),
         "started_ns": facts.started_ns, "ended_ns": facts.ended_ns,
         "code_version": facts.code.label, **facts.config(),

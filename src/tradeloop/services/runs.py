@@ -167,6 +167,20 @@ def record_backtest(
     return record_run(facts, home=home)
 
 
+def study_storage_url(*, home: Path | None = None) -> str:
+    """The audit database's URL, password included, for Optuna's study storage (Optuna keeps
+    its own tables beside ours). Never log or show it.
+
+    Raises
+    ------
+    ConfigError
+        The database cannot be opened.
+    """
+    with _database(home) as database:
+        url: str = database.connection_url().render_as_string(hide_password=False)
+    return url
+
+
 # -- reading ------------------------------------------------------------------------------------
 
 
