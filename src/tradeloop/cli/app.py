@@ -13,6 +13,8 @@ from tradeloop.cli.calendar_commands import calendar_app
 from tradeloop.cli.data_commands import data_app
 from tradeloop.cli.node_commands import doctor, live, order, paper, replay, status
 from tradeloop.cli.render import LazyProgress, comparison_table, denials_table, summary_table
+from tradeloop.cli.report_commands import report
+from tradeloop.cli.research_commands import optimize
 from tradeloop.cli.risk_commands import flatten, kill, resume
 from tradeloop.cli.runs_commands import runs_app
 from tradeloop.cli.venue_commands import venue_app
@@ -26,6 +28,7 @@ from tradeloop.services.backtest import (
     run_backtest,
 )
 from tradeloop.services.demo import run_demo
+from tradeloop.services.reports import backtest_report
 
 app = typer.Typer(
     name="tradeloop", add_completion=False, no_args_is_help=True,
@@ -44,6 +47,8 @@ app.command()(status)
 app.command()(kill)
 app.command()(resume)
 app.command()(flatten)
+app.command()(optimize)
+app.command()(report)
 console = Console(width=None if sys.stdout.isatty() else 120)  # pipes and CI get full rows
 errors = Console(stderr=True, soft_wrap=True)
 
@@ -111,6 +116,9 @@ def backtest(
         help="Timezone of naive timestamps in the data.")] = "UTC",
     risk: Annotated[Path | None, typer.Option(
         "--risk", help="TOML file with a [risk] table: the limits to apply.")] = None,
+    html_report: Annotated[bool, typer.Option(
+        "--report", help="Also write report.html (opens offline) into the result folder.")
+    ] = False,
 ) -> None:
     """Backtest a strategy on historical bars and write its results."""
     request = BacktestRequest(
@@ -126,6 +134,8 @@ def backtest(
     finally:
         bar.close()
     _report(outcome)
+    if html_report:
+        console.print(f"report {backtest_report(outcome)}", highlight=False, soft_wrap=True)
     if outcome.result.run.failures:
         raise typer.Exit(1)
 

@@ -34,7 +34,8 @@ logger = logging.getLogger(__name__)
 
 METHODS = ("random", "tpe")
 _IDENTITY_ATTR = "tradeloop"
-_MAX_WASTED_ASKS = 2_000  # consecutive asks that gave a repeat or broke the constraint
+_MAX_WASTED_ASKS = 300  # consecutive asks that gave a repeat or broke the constraint
+_COUNTABLE = 100_000  # spaces small enough to count the combinations that meet the constraint
 
 
 @dataclass(frozen=True)
@@ -109,7 +110,10 @@ def run_study(space: SearchSpace, job: TrialJob, executor: Executor, *, storage:
     resumed = len(done)
     if resumed:
         logger.info("study resumed", extra={"fields": {"study": name, "finished": resumed}})
-    run = _Run(optuna, study, space, done, trials, on_result)
+    size = len(space.grid()) if space.unconstrained_size() <= _COUNTABLE else None
+    run = _Run(optuna, study, space, done, trials if size is None else min(trials, size),
+               on_result)
+    run.exhausted = size is not None and len(done) >= size
     pool = executor.start(job)
     interrupted = False
     try:
@@ -119,7 +123,8 @@ def run_study(space: SearchSpace, job: TrialJob, executor: Executor, *, storage:
         run.abandon()
     finally:
         pool.close()
-    return StudyOutcome(name, rank(list(done.values()), maximize), resumed, run.exhausted,
+    exhausted = run.exhausted or (size is not None and size < trials and len(done) >= size)
+    return StudyOutcome(name, rank(list(done.values()), maximize), resumed, exhausted,
                         interrupted)
 
 
@@ -192,7 +197,7 @@ class _Run:
         for trial, _ in self._running.values():
             trial.set_user_attr("error", "interrupted")
             self._study.tell(trial, state=self._optuna.trial.TrialState.FAIL)
-            self._study.enqueue_trial(trial.params, skip_if_exists=True)
+            _enqueue_once(self._optuna, self._study, trial.params)
         self._running.clear()
 
 
@@ -248,11 +253,21 @@ def _requeue_abandoned(optuna: Any, study: Any) -> None:
     """Trials left running by a process that died: failed, and queued to run again first."""
     for trial in study.get_trials(deepcopy=False,
                                   states=(optuna.trial.TrialState.RUNNING,)):
+        # marked first: it may have got as far as storing its figures before the crash
+        optuna.trial.Trial(study, trial._trial_id).set_user_attr("error", "interrupted")
         study.tell(trial.number, state=optuna.trial.TrialState.FAIL, skip_if_finished=True)
         if trial.params:
-            study.enqueue_trial(trial.params, skip_if_exists=True)
+            _enqueue_once(optuna, study, trial.params)
         logger.warning("abandoned trial will run again", extra={"fields": {
             "study": study.study_name, "trial": trial.number}})
+
+
+def _enqueue_once(optuna: Any, study: Any, params: Mapping[str, Any]) -> None:
+    """Queue ``params`` to run next unless they are queued already (Optuna's own check also
+    skips parameters that failed, which are exactly the ones to run again)."""
+    waiting = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.WAITING,))
+    if not any(t.system_attrs.get("fixed_params") == dict(params) for t in waiting):
+        study.enqueue_trial(dict(params))
 
 
 def _suggest(trial: Any, spec: ParamRange | ParamChoice) -> Value:
