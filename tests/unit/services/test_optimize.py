@@ -64,6 +64,19 @@ def test_a_200_combination_grid_ranks_the_same_on_1_worker_2_processes_and_dask(
         (int(p["fast"]), int(p["slow"])) for p, _ in _ranking(serial.results)]
 
 
+def test_an_existing_dask_cluster_runs_the_trials_by_its_address(tmp_path: Path) -> None:
+    distributed = pytest.importorskip("distributed")
+    serial = run_optimization(_request(out_dir=tmp_path / "serial"))
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster:
+        address = cluster.scheduler_address
+        assert address.startswith("tcp://127.0.0.1:")
+        remote = run_optimization(_request(dask=address, out_dir=tmp_path / "remote"))
+        assert len(cluster.scheduler_info["workers"]) == 2  # still up: not ours to close
+    assert remote.executor == f"dask {address} (2 workers)"
+    assert _ranking(remote.results) == _ranking(serial.results)
+
+
 def test_the_best_trial_is_run_again_and_matches_its_trial(tmp_path: Path) -> None:
     outcome = run_optimization(_request(out_dir=tmp_path / "o"))
     best = outcome.best
