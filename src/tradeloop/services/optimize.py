@@ -139,6 +139,7 @@ class OptimizeOutcome:
     interrupted: bool = False
     run_id: str | None = None
     run_warning: str | None = None
+    heatmap: tuple[str, str] | None = None
 
     @property
     def failed(self) -> int:
@@ -229,7 +230,7 @@ def run_optimization(request: OptimizeRequest,
     outcome = OptimizeOutcome(
         request, strategy_name, objective, space, results, best_trial, best_result, checks,
         out_dir, [trials_csv], label, (time.time_ns() - started_ns) / 1e9, study_name,
-        resumed, exhausted, interrupted)
+        resumed, exhausted, interrupted, heatmap=heatmap)
     outcome.files.append(write_optimization_report(outcome, heatmap, out_dir / "report.html"))
     _record(outcome, prepared, started_ns)
     return outcome
@@ -305,6 +306,7 @@ def _record(outcome: OptimizeOutcome, prepared: PreparedBacktest, started_ns: in
         "method": request.method, "objective": outcome.objective.spec,
         "maximize": outcome.objective.maximize,
         "space": {p.name: [str(v) for v in p.values()] for p in outcome.space.params},
+        "options": list(request.params), "heatmap": list(outcome.heatmap or ()),
         "constraint": request.constraint, "trials": len(outcome.results),
         "failed": outcome.failed, "seed": request.seed, "study": outcome.study,
         "resumed": outcome.resumed, "executor": outcome.executor,

@@ -22,7 +22,7 @@ from tradeloop.analytics.pbo import (
 from tradeloop.analytics.report import write_report
 from tradeloop.analytics.report_sections import ReportSection, heatmap_section, table_section
 from tradeloop.core.errors import ConfigError
-from tradeloop.optimize import TrialResult
+from tradeloop.optimize import SearchSpace, TrialOutcome, TrialResult
 
 if TYPE_CHECKING:
     from tradeloop.services.optimize import OptimizeOutcome
@@ -129,17 +129,79 @@ def _cell(value: float | None) -> str:
     return repr(float(value))
 
 
+def read_trials_csv(path: Path, space: SearchSpace) -> list[TrialResult]:
+    """The trials of a ``trials.csv`` written by :func:`write_trials_csv`, in its order, with
+    each parameter back to the value of ``space`` it was written from.
+
+    Raises
+    ------
+    ConfigError
+        When the file is missing or unreadable, or a row does not fit ``space``.
+    """
+    values = {spec.name: {str(v): v for v in spec.values()} for spec in space.params}
+    results: list[TrialResult] = []
+    try:
+        with path.open(newline="", encoding="utf-8") as handle:
+            for line, row in enumerate(csv.DictReader(handle), start=2):
+                try:
+                    params = {name: values[name][row[name]] for name in space.names}
+                    metrics = {m: float(row[m]) for m in TRIAL_METRICS if row.get(m)}
+                    value = float(row["objective"]) if row["objective"] else math.nan
+                    outcome = TrialOutcome(value, metrics, row.get("error") or "")
+                    results.append(TrialResult(int(row["trial"]), params, outcome))
+                except (KeyError, ValueError, TypeError) as exc:
+                    raise ConfigError(f"{path}:{line}: not a trial of this search "
+                                      f"({type(exc).__name__}: {exc})") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from None
+    return results
+
+
+@dataclass(frozen=True)
+class SearchFacts:
+    """What an optimisation report shows besides the best backtest: the search, its trials
+    (best first) and the verdicts.
+
+    Attributes
+    ----------
+    space : SearchSpace
+    objective_label : str
+    maximize : bool
+    results : list of TrialResult
+    dsr_text, pbo_text : str
+    heatmap : tuple of two str, optional
+    """
+
+    space: SearchSpace
+    objective_label: str
+    maximize: bool
+    results: Sequence[TrialResult]
+    dsr_text: str
+    pbo_text: str
+    heatmap: tuple[str, str] | None = None
+
+
+def optimization_sections(facts: SearchFacts) -> list[ReportSection]:
+    """The report sections of a search: the verdicts, the results table and the heat map."""
+    sections = [_checks_section(facts), _results_section(facts)]
+    if facts.heatmap is not None:
+        sections.append(_heatmap(facts, *facts.heatmap))
+    return sections
+
+
 def write_optimization_report(outcome: OptimizeOutcome, heatmap: tuple[str, str] | None,
                               path: Path) -> Path:
     """The report of the best parameters' backtest, with the optimisation's sections: the
     verdicts, the results table and the heat map of two parameters."""
     request = outcome.request
-    objective = outcome.objective.label
+    facts = SearchFacts(outcome.space, outcome.objective.label, outcome.objective.maximize,
+                        outcome.results, outcome.checks.dsr_text, outcome.checks.pbo_text,
+                        heatmap)
     info = {
         "Optimisation": (f"{request.method} search, {len(outcome.results)} trials"
                          f" ({outcome.failed} failed) on {outcome.executor}"),
-        "Objective": f"{'minimise' if not outcome.objective.maximize else 'maximise'} "
-                     f"{objective}",
+        "Objective": f"{'maximise' if outcome.objective.maximize else 'minimise'} "
+                     f"{outcome.objective.label}",
         "Best parameters": ", ".join(f"{k}={v}" for k, v in outcome.best.params.items()),
         "Search space": "; ".join(request.params),
     }
@@ -150,48 +212,50 @@ def write_optimization_report(outcome: OptimizeOutcome, heatmap: tuple[str, str]
                                 if outcome.resumed else outcome.study)
     if outcome.run_id:
         info["Run"] = outcome.run_id
-    sections = [_checks_section(outcome), _results_section(outcome)]
-    if heatmap is not None:
-        sections.append(_heatmap(outcome, *heatmap))
-    title = f"{outcome.strategy_name} optimisation: best of {len(outcome.results)} trials"
-    return write_report(outcome.best_result, path, title=title, info=info, sections=sections)
+    return write_report(outcome.best_result, path, title=optimization_title(
+        outcome.strategy_name, len(outcome.results)), info=info,
+        sections=optimization_sections(facts))
 
 
-def _checks_section(outcome: OptimizeOutcome) -> ReportSection:
-    checks = outcome.checks
-    rows: list[list[object]] = [["Deflated Sharpe ratio", checks.dsr_text],
-                                ["Probability of backtest overfitting", checks.pbo_text]]
+def optimization_title(strategy_name: str, trials: int) -> str:
+    """The title of an optimisation's report."""
+    return f"{strategy_name} optimisation: best of {trials} trials"
+
+
+def _checks_section(facts: SearchFacts) -> ReportSection:
+    rows: list[list[object]] = [["Deflated Sharpe ratio", facts.dsr_text],
+                                ["Probability of backtest overfitting", facts.pbo_text]]
     return table_section("Overfitting checks", ["Check", "Verdict"], rows, note=(
         "Deflated Sharpe ratio (Bailey and Lopez de Prado, 2014) of the best trial's daily "
         "returns given every trial; PBO by combinatorially symmetric cross-validation "
         "(Bailey, Borwein, Lopez de Prado and Zhu, 2017) of the trials' daily returns."))
 
 
-def _results_section(outcome: OptimizeOutcome) -> ReportSection:
-    names = outcome.space.names
-    shown = outcome.results[:_TABLE_ROWS]
+def _results_section(facts: SearchFacts) -> ReportSection:
+    names = facts.space.names
+    shown = facts.results[:_TABLE_ROWS]
     rows = [[k, r.number, *(r.params.get(n, "") for n in names), r.value,
              r.outcome.metrics.get("total_return", math.nan),
              r.outcome.metrics.get("max_drawdown", math.nan),
              r.outcome.metrics.get("num_trades", math.nan), r.outcome.error]
             for k, r in enumerate(shown, start=1)]
-    more = len(outcome.results) - len(shown)
-    note = f"The best {len(shown)} of {len(outcome.results)}; trials.csv has them all." \
-        if more > 0 else "Best first; trials.csv has the same rows with more figures."
+    note = (f"The best {len(shown)} of {len(facts.results)}; trials.csv has them all."
+            if len(facts.results) > len(shown)
+            else "Best first; trials.csv has the same rows with more figures.")
     return table_section(
         "Optimisation results",
-        ["Rank", "Trial", *names, outcome.objective.label, "Return", "Max drawdown",
-         "Trades", "Error"], rows, note=note)
+        ["Rank", "Trial", *names, facts.objective_label, "Return", "Max drawdown", "Trades",
+         "Error"], rows, note=note)
 
 
-def _heatmap(outcome: OptimizeOutcome, x_name: str, y_name: str) -> ReportSection:
-    xs = outcome.space.spec(x_name).values()
-    ys = outcome.space.spec(y_name).values()
+def _heatmap(facts: SearchFacts, x_name: str, y_name: str) -> ReportSection:
+    xs = facts.space.spec(x_name).values()
+    ys = facts.space.spec(y_name).values()
     cells = np.full((len(ys), len(xs)), np.nan)
     column = {v: k for k, v in enumerate(xs)}
     row = {v: k for k, v in enumerate(ys)}
-    pick = max if outcome.objective.maximize else min
-    for r in outcome.results:
+    pick = max if facts.maximize else min
+    for r in facts.results:
         if r.outcome.error or math.isnan(r.value):
             continue
         y_value, x_value = r.params.get(y_name), r.params.get(x_name)
@@ -200,9 +264,9 @@ def _heatmap(outcome: OptimizeOutcome, x_name: str, y_name: str) -> ReportSectio
         if i is None or j is None:
             continue
         cells[i, j] = r.value if math.isnan(cells[i, j]) else pick(cells[i, j], r.value)
-    others = [n for n in outcome.space.names if n not in (x_name, y_name)]
-    note = (f"Each cell: the {'best' if others else ''} {outcome.objective.label}"
-            f"{' over ' + ', '.join(others) if others else ''}; grey: not tried or failed.")
-    return heatmap_section(f"{outcome.objective.label} by {y_name} and {x_name}", x_name, xs,
-                           y_name, ys, cells, value_name=outcome.objective.label,
-                           note=" ".join(note.split()))
+    others = [n for n in facts.space.names if n not in (x_name, y_name)]
+    label = facts.objective_label
+    note = (f"Each cell: the best {label} over {', '.join(others)}; grey: not tried or failed."
+            if others else f"Each cell: the {label}; grey: not tried or failed.")
+    return heatmap_section(f"{label} by {y_name} and {x_name}", x_name, xs, y_name, ys, cells,
+                           value_name=label, note=note)

@@ -1,11 +1,14 @@
-"""HTML reports of backtests: of one just run, or of a recorded run, re-run on its own data.
+"""HTML reports of backtests and optimisations: of one just run, or of a recorded run, re-run
+on its own data.
 
 A run stores its facts, not its fills, so :func:`report_for_run` rebuilds the backtest from
 what was recorded (strategy, parameters, data sources, range, account, options, risk file),
 checks that the data still is what the run used (bar count, range and fingerprint of every
 series) and that the risk file is unchanged, runs it again and writes the report. Changed or
 missing data is refused, never reported as if it were the run's. A different code version is
-allowed, and said, in the report and in :attr:`ReportOutcome.warnings`.
+allowed, and said, in the report and in :attr:`ReportOutcome.warnings`. An optimisation's
+report is its best parameters' backtest run again the same way, with the search's trials read
+back from its ``trials.csv`` and the verdicts it recorded.
 """
 
 from __future__ import annotations
@@ -21,9 +24,11 @@ from pathlib import Path
 from typing import Any
 
 from tradeloop.analytics.report import write_report
+from tradeloop.analytics.results import BacktestResult
 from tradeloop.config.home import home_dir
 from tradeloop.core.errors import ConfigError, UserError
 from tradeloop.core.time import ns_to_iso, timeframe_label
+from tradeloop.optimize import SearchSpace
 from tradeloop.services.backtest import (
     BacktestOutcome,
     BacktestRequest,
@@ -33,6 +38,12 @@ from tradeloop.services.backtest import (
     simulate,
 )
 from tradeloop.services.code_version import CodeVersion, code_version
+from tradeloop.services.optimize_report import (
+    SearchFacts,
+    optimization_sections,
+    optimization_title,
+    read_trials_csv,
+)
 from tradeloop.services.run_facts import (
     BACKTEST,
     OPTIMIZE,
@@ -100,8 +111,8 @@ def report_for_run(run_id: str, out: Path | None = None, *, home: Path | None = 
     Raises
     ------
     ConfigError
-        No such run (or several); a run that cannot be reported (an optimisation, a paper or
-        live session); data or a risk file that is missing or changed since the run (the
+        No such run (or several); a run that cannot be reported (a paper or live session, an
+        optimisation whose ``trials.csv`` is gone); data or a risk file that is missing or changed since the run (the
         message names the symbol and source, and what differs); an output path that cannot
         be written.
     """
@@ -203,12 +214,11 @@ def run_info(config: Mapping[str, Any], *, run_id: str | None = None,
 
 
 def _reporter_for(run: RunDetail) -> _RunReporter:
-    """Which report a run gets, by its kind (an optimisation's report plugs in here)."""
+    """Which report a run gets, by its kind."""
     if run.kind == BACKTEST:
         return _backtest_run_report
     if run.kind == OPTIMIZE:
-        raise ConfigError(f"run {run.run_id} is an optimisation: its report is written by "
-                          "tradeloop optimize, not re-run here")
+        return _optimization_run_report
     raise ConfigError(f"run {run.run_id} is a {run.kind} session: only backtests can be run "
                       f"again for a report (tradeloop runs show {run.run_id} shows what it did)")
 
@@ -217,6 +227,53 @@ def _backtest_run_report(run: RunDetail, out: Path | None, home: Path,
                          progress: Progress | None) -> ReportOutcome:
     target = _target(run, out, home)
     _check_writable(target)
+    result, info, warnings = _run_again(run, progress)
+    path = write_report(result, target, title=_title(run.config, run.run_id), info=info)
+    logger.info("run report written", extra={"fields": {
+        "run_id": run.run_id, "path": str(path), "warnings": len(warnings)}})
+    return ReportOutcome(path, run.run_id, tuple(warnings))
+
+
+def _optimization_run_report(run: RunDetail, out: Path | None, home: Path,
+                             progress: Progress | None) -> ReportOutcome:
+    """The best parameters run again, with the search's trials from its ``trials.csv``."""
+    target = _target(run, out, home)
+    _check_writable(target)
+    study = _mapping(run.study)
+    options = study.get("options")
+    if not isinstance(options, list) or not options:
+        raise ConfigError(f"run {run.run_id} does not record its search space: its report "
+                          "cannot be written again")
+    space = SearchSpace.parse([str(o) for o in options], study.get("constraint") or None)
+    trials_file = run.artefacts.get("trials.csv")
+    if not trials_file or not Path(trials_file).is_file():
+        raise ConfigError(f"run {run.run_id}: its trials file {trials_file or 'trials.csv'} is "
+                          "gone, so its report cannot be written again")
+    results = read_trials_csv(Path(trials_file), space)
+    result, info, warnings = _run_again(run, progress)
+    heatmap = study.get("heatmap")
+    objective = str(study.get("objective") or "objective")
+    facts = SearchFacts(
+        space, objective.removeprefix("custom:"), bool(study.get("maximize", True)), results,
+        str(study.get("deflated_sharpe_verdict") or "DSR not recorded"),
+        str(study.get("pbo_verdict") or "PBO not recorded"),
+        (str(heatmap[0]), str(heatmap[1])) if isinstance(heatmap, list) and len(heatmap) == 2
+        else None)
+    info["Optimisation"] = (f"{study.get('method', '-')} search, {len(results)} trials "
+                            f"({study.get('failed', 0)} failed) on {study.get('executor', '-')}")
+    info["Search space"] = "; ".join(str(o) for o in options)
+    path = write_report(result, target, title=optimization_title(
+        str(run.config.get("strategy", {}).get("name") or run.strategy), len(results)),
+        info=info, sections=optimization_sections(facts))
+    logger.info("run report written", extra={"fields": {
+        "run_id": run.run_id, "path": str(path), "warnings": len(warnings)}})
+    return ReportOutcome(path, run.run_id, tuple(warnings))
+
+
+def _run_again(run: RunDetail, progress: Progress | None
+               ) -> tuple[BacktestResult, dict[str, str], list[str]]:
+    """The run's backtest (an optimisation's: its best parameters') run again on its data,
+    checked unchanged; with the report's info rows and the warnings."""
     _check_risk_file(run)
     request = _request(run)
     try:
@@ -231,10 +288,7 @@ def _backtest_run_report(run: RunDetail, out: Path | None, home: Path,
                       "settings, on data whose bar counts, ranges and fingerprints match the run's")
     for k, warning in enumerate(warnings, start=1):
         info["Warning" if k == 1 else f"Warning {k}"] = warning
-    path = write_report(result, target, title=_title(run.config, run.run_id), info=info)
-    logger.info("run report written", extra={"fields": {
-        "run_id": run.run_id, "path": str(path), "warnings": len(warnings)}})
-    return ReportOutcome(path, run.run_id, tuple(warnings))
+    return result, info, warnings
 
 
 # -- rebuilding the request ----------------------------------------------------------------------

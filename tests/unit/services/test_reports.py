@@ -1,6 +1,7 @@
 """Reports of recorded runs: a backtest is run again on its recorded data, checked unchanged,
-and its report holds what the run did; changed data or risk files are refused, optimisations
-and sessions are not re-run, and a backtest just run gets its report without a re-run."""
+and its report holds what the run did; changed data or risk files are refused, an
+optimisation's report shows its best backtest with its trials, sessions are not re-run, and a
+backtest just run gets its report without a re-run."""
 
 from __future__ import annotations
 
@@ -211,17 +212,33 @@ def test_an_unknown_run_id_is_refused() -> None:
         report_for_run("nope")
 
 
-def test_an_optimisation_run_is_refused_with_where_its_report_comes_from() -> None:
+def test_an_optimisation_run_without_its_trials_file_is_refused() -> None:
     started = dt_to_ns(datetime(2024, 1, 2, tzinfo=UTC))
     run_id = record_run(RunFacts(
         kind=OPTIMIZE, status="finished", strategy="sma_cross", strategy_name="SmaCross",
         params={"fast": 5}, data=(DataFacts("GOOG", 0, 1, 2, "sha256:00"),),
         metrics={"sharpe": 1.0}, started_ns=started, ended_ns=started + 1,
-        study={"objective": "sharpe", "trials": 5},
+        study={"objective": "sharpe", "trials": 5, "options": ["fast=5:10:5"]},
     ))
-    with pytest.raises(ConfigError, match=rf"^run {run_id} is an optimisation: its report is "
-                                          r"written by tradeloop optimize"):
+    with pytest.raises(ConfigError, match=rf"^run {run_id}: its trials file trials.csv is gone"):
         report_for_run(run_id)
+
+
+def test_an_optimisation_run_is_reported_again_with_its_trials(tmp_path: Path) -> None:
+    from tradeloop.services.optimize import OptimizeRequest, run_optimization
+
+    outcome = run_optimization(OptimizeRequest(
+        BacktestRequest("sma_cross"), ("fast=5:15:5", "slow=20:40:10"),
+        out_dir=tmp_path / "o"))
+    written = report_for_run(str(outcome.run_id), tmp_path / "again.html")
+    assert written.warnings == ()
+    first = (tmp_path / "o" / "report.html").read_text()
+    again = written.path.read_text()
+    for text in ("Optimisation results", "sharpe by slow and fast", "Overfitting checks",
+                 "SmaCross optimisation: best of 9 trials"):
+        assert text in first and text in again
+    table = again[again.index("Optimisation results"):]
+    assert table.count("<tr") >= 10  # header and the nine trials
 
 
 def test_a_paper_session_is_refused(tradeloop_home: Path) -> None:
