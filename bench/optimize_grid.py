@@ -25,7 +25,6 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _synthetic import minute_bars
-
 from tradeloop.optimize import ProcessExecutor, SearchSpace, SerialExecutor, run_grid
 from tradeloop.optimize.executors import Executor
 from tradeloop.services.backtest import BacktestRequest, prepare_backtest

@@ -29,7 +29,9 @@ from types import MappingProxyType
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
+from tradeloop.analytics.drawdown import drawdown_curve
 from tradeloop.analytics.levels import trade_levels
 from tradeloop.analytics.report_charts import (
     equity_payload,
@@ -59,6 +61,7 @@ __all__ = [
     "ReportSection",
     "heatmap_section",
     "table_section",
+    "write_page",
     "write_report",
 ]
 
@@ -164,10 +167,70 @@ def render_report(result: BacktestResult, *, title: str,
             ("failure",), [(str(failure),) for failure in run.failures])))
     for k, section in enumerate(sections, start=1):
         blocks.append(_block(f"section-{k}", section.title, section.html))
+    return _page(title, _subtitle(result), blocks, payload)
+
+
+def write_page(path: Path, *, title: str, subtitle: str = "",
+               info: Mapping[str, str] = _NO_INFO,
+               equity: tuple[npt.ArrayLike, npt.ArrayLike] | None = None,
+               equity_title: str = "Equity and drawdown",
+               sections: Sequence[ReportSection] = ()) -> Path:
+    """Write a self-contained HTML page like the backtest report, from parts: a facts table,
+    an equity and drawdown chart drawn from arrays, and any sections (for results that are
+    not one backtest, such as a walk-forward's stitched out-of-sample curve).
+
+    Written to a temporary name in the same directory and renamed into place.
+
+    Parameters
+    ----------
+    path : Path
+        The HTML file to write (replaced if it exists).
+    title : str
+    subtitle : str, optional
+    info : mapping of str to str, optional
+        Shown as the "Run" table at the top.
+    equity : (array_like of int64, array_like of float), optional
+        Times (UTC nanoseconds, ascending) and equity of the chart; no chart when omitted.
+    equity_title : str
+        The chart's heading.
+    sections : sequence of ReportSection, optional
+        Blocks after the chart.
+
+    Returns
+    -------
+    Path
+        ``path``.
+
+    Raises
+    ------
+    ConfigError
+        If the file cannot be written; the message names the path.
+    """
+    blocks = []
+    if info:
+        blocks.append(_block("run", "Run", _kv_table(list(info.items()), "run-info")))
+    payload: dict[str, Any] = {"equity": None, "symbols": [], "currency": ""}
+    if equity is not None:
+        ts_ns = np.asarray(equity[0], dtype=np.int64)
+        values = np.asarray(equity[1], dtype=np.float64)
+        if ts_ns.shape != values.shape:
+            raise ValueError(f"equity: {ts_ns.size} times for {values.size} values")
+        payload["equity"] = equity_payload(ts_ns, values, drawdown_curve(values))
+        blocks.append(_block("equity", equity_title, _equity_html(payload["equity"])))
+    for k, section in enumerate(sections, start=1):
+        blocks.append(_block(f"section-{k}", section.title, section.html))
+    page = _page(title, subtitle, blocks, payload)
+    _write_atomic(Path(path), page)
+    log.info("page written", extra={"fields": {"path": str(path), "bytes": len(page)}})
+    return Path(path)
+
+
+def _page(title: str, subtitle: str, blocks: Sequence[tuple[str, str, str]],
+          payload: Mapping[str, Any]) -> str:
     nav = "".join(f'<a href="#{anchor}">{esc(label)}</a>' for anchor, label in _nav(blocks))
     parts = {
         "TITLE": esc(title),
-        "SUBTITLE": esc(_subtitle(result)),
+        "SUBTITLE": esc(subtitle),
         "NAV": nav,
         "BODY": "\n".join(html for _, _, html in blocks),
         "CSS": _asset("report.css"),

@@ -18,6 +18,7 @@ from tradeloop.cli.research_commands import optimize
 from tradeloop.cli.risk_commands import flatten, kill, resume
 from tradeloop.cli.runs_commands import runs_app
 from tradeloop.cli.venue_commands import venue_app
+from tradeloop.cli.walkforward_commands import walkforward
 from tradeloop.config.home import home_dir
 from tradeloop.core.errors import TradeloopError, UserError
 from tradeloop.core.logging import setup_logging
@@ -49,6 +50,7 @@ app.command()(resume)
 app.command()(flatten)
 app.command()(optimize)
 app.command()(report)
+app.command()(walkforward)
 console = Console(width=None if sys.stdout.isatty() else 120)  # pipes and CI get full rows
 errors = Console(stderr=True, soft_wrap=True)
 

@@ -17,6 +17,7 @@ import hashlib
 import logging
 import math
 import os
+import shutil
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -47,6 +48,7 @@ from tradeloop.services.optimize_report import (
 from tradeloop.services.run_facts import (
     BACKTEST,
     OPTIMIZE,
+    WALKFORWARD,
     DataFacts,
     backtest_facts,
     data_facts,
@@ -112,9 +114,9 @@ def report_for_run(run_id: str, out: Path | None = None, *, home: Path | None = 
     ------
     ConfigError
         No such run (or several); a run that cannot be reported (a paper or live session, an
-        optimisation whose ``trials.csv`` is gone); data or a risk file that is missing or changed since the run (the
-        message names the symbol and source, and what differs); an output path that cannot
-        be written.
+        optimisation whose ``trials.csv`` or a walk-forward whose report is gone); data or a
+        risk file that is missing or changed since the run (the message names the symbol and
+        source, and what differs); an output path that cannot be written.
     """
     run = get_run(run_id, home=home)
     reporter = _reporter_for(run)
@@ -219,6 +221,8 @@ def _reporter_for(run: RunDetail) -> _RunReporter:
         return _backtest_run_report
     if run.kind == OPTIMIZE:
         return _optimization_run_report
+    if run.kind == WALKFORWARD:
+        return _walkforward_run_report
     raise ConfigError(f"run {run.run_id} is a {run.kind} session: only backtests can be run "
                       f"again for a report (tradeloop runs show {run.run_id} shows what it did)")
 
@@ -268,6 +272,26 @@ def _optimization_run_report(run: RunDetail, out: Path | None, home: Path,
     logger.info("run report written", extra={"fields": {
         "run_id": run.run_id, "path": str(path), "warnings": len(warnings)}})
     return ReportOutcome(path, run.run_id, tuple(warnings))
+
+
+def _walkforward_run_report(run: RunDetail, out: Path | None, home: Path,
+                            progress: Progress | None) -> ReportOutcome:
+    """A walk-forward is not run again (it is a search per window): its own report is
+    handed out, copied to ``out`` when one is given."""
+    written = run.artefacts.get(REPORT_FILE)
+    if not written or not Path(written).is_file():
+        raise ConfigError(f"run {run.run_id} is a walk-forward whose report "
+                          f"{written or REPORT_FILE} is gone; run tradeloop walkforward again")
+    if out is None:
+        return ReportOutcome(Path(written), run.run_id,
+                             ("the walk-forward's own report, written when it ran",))
+    target = _target(run, out, home)
+    _check_writable(target)
+    try:
+        shutil.copyfile(written, target)
+    except OSError as exc:
+        raise ConfigError(f"cannot write {target}: {exc.strerror or exc}") from None
+    return ReportOutcome(target, run.run_id, ("a copy of the walk-forward's own report",))
 
 
 def _run_again(run: RunDetail, progress: Progress | None

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 BACKTEST = "backtest"
 OPTIMIZE = "optimize"
+WALKFORWARD = "walkforward"
 FINISHED = "finished"
 FAILED = "failed"
 RUN_FILE = "run.json"
@@ -113,7 +114,7 @@ class RunFacts:
 
     Attributes
     ----------
-    kind : {"backtest", "optimize"}
+    kind : {"backtest", "optimize", "walkforward"}
     status : {"finished", "failed"}
     strategy : str
         The strategy as the user gave it (``sma_cross``, ``my.py:Mine``).
@@ -287,6 +288,7 @@ __all__ = [
     "FINISHED",
     "OPTIMIZE",
     "RUN_FILE",
+    "WALKFORWARD",
     "DataFacts",
     "RunFacts",
     "backtest_facts",

@@ -4,9 +4,9 @@ A run is one row of the audit database's ``runs`` table (the one paper and live 
 their sessions in), written through :class:`~tradeloop.persistence.AuditStore`. What a run
 was lives in the row's ``config`` document:
 
-- ``kind``: ``"backtest"`` or ``"optimize"``. Both run on the backtest kernel, so their
-  ``mode`` column is ``"backtest"``; paper and live sessions have no ``kind`` and their kind is
-  their mode.
+- ``kind``: ``"backtest"``, ``"optimize"`` or ``"walkforward"``. All run on the backtest
+  kernel, so their ``mode`` column is ``"backtest"``; paper and live sessions have no
+  ``kind`` and their kind is their mode.
 - ``strategy``: the spec as typed, the resolved class and name, and the effective parameters.
 - ``data``: per series the symbol, source, first and last bar time, bar count and a
   fingerprint (sha256 of the time and price/volume columns), so a later run on changed data
@@ -14,7 +14,8 @@ was lives in the row's ``config`` document:
 - ``settings``: the requested range, the account (cash, currency, commission, slippage...), the
   engine options, the risk file and its sha256.
 - ``code``: version, commit and dirty flag (also in the ``code_version`` column as a label).
-- ``study``: for an optimisation, the study's settings and its best result.
+- ``study``: for an optimisation, the study's settings and its best result; for a
+  walk-forward, the search settings and each window's bounds, parameters and verdicts.
 
 An optimisation is stored as one run of kind ``"optimize"``: its trials go in an artefact
 file (``trials.csv`` in its output folder), not as child runs. A study of thousands of trials
@@ -47,6 +48,7 @@ from tradeloop.services.run_facts import (
     FINISHED,
     OPTIMIZE,
     RUN_FILE,
+    WALKFORWARD,
     DataFacts,
     RunFacts,
     backtest_facts,
@@ -60,7 +62,7 @@ if TYPE_CHECKING:
     from tradeloop.services.backtest import BacktestOutcome
 
 #: What ``list_runs(kind=...)`` accepts.
-RUN_KINDS = (BACKTEST, OPTIMIZE, "paper", "live")
+RUN_KINDS = (BACKTEST, OPTIMIZE, WALKFORWARD, "paper", "live")
 _DATABASE_URL_ENV: str = DatabaseConfig.model_fields["url_env"].default
 _SHOWN_CANDIDATES = 10
 
@@ -119,8 +121,9 @@ def record_run(facts: RunFacts, *, home: Path | None = None) -> str:
     PersistenceError
         The database refused the write.
     """
-    if facts.kind not in (BACKTEST, OPTIMIZE):
-        raise ConfigError(f"run kind {facts.kind!r}: expected {BACKTEST} or {OPTIMIZE}")
+    if facts.kind not in (BACKTEST, OPTIMIZE, WALKFORWARD):
+        raise ConfigError(f"run kind {facts.kind!r}: expected {BACKTEST}, {OPTIMIZE} or "
+                          f"{WALKFORWARD}")
     clock = TestClock(facts.started_ns)
     with _database(home) as database:
         store = AuditStore(database, clock=clock)
@@ -521,6 +524,7 @@ __all__ = [
     "OPTIMIZE",
     "RUN_FILE",
     "RUN_KINDS",
+    "WALKFORWARD",
     "DataFacts",
     "FieldDifference",
     "MetricRow",

@@ -306,3 +306,19 @@ def test_run_info_reads_a_config_document() -> None:
     assert rows["Range asked"] == "all the data"
     assert rows["Risk file"] == "/r.toml (sha256:efefefefefefefef…)"
     assert rows["Code version"] == "1.2.3+gaaaaaaaaaaaa+dirty"
+
+
+def test_a_walkforward_run_hands_out_its_own_report(tmp_path: Path) -> None:
+    from tradeloop.services.walkforward import WalkForwardRequest, run_walkforward
+
+    outcome = run_walkforward(WalkForwardRequest(
+        BacktestRequest("sma_cross", data=("EURUSD",)), ("fast=5:10:5", "slow=30:60:30"),
+        windows=2, out_dir=tmp_path / "wf"))
+    own = report_for_run(str(outcome.run_id))
+    assert own.path == (tmp_path / "wf" / "report.html").resolve()
+    assert own.warnings == ("the walk-forward's own report, written when it ran",)
+    copied = report_for_run(str(outcome.run_id), tmp_path / "copy.html")
+    assert copied.path.read_bytes() == own.path.read_bytes()
+    own.path.unlink()
+    with pytest.raises(ConfigError, match="is a walk-forward whose report .* is gone"):
+        report_for_run(str(outcome.run_id))

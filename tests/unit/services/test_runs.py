@@ -235,7 +235,7 @@ def test_list_is_newest_first_with_limit_and_kind(database: str) -> None:
 
 @pytest.mark.parametrize(("limit", "kind", "message"), [
     (0, None, "--limit must be at least 1"),
-    (5, "walkforward", "--kind 'walkforward': expected one of backtest, optimize, paper, live"),
+    (5, "sweep", "--kind 'sweep': expected one of backtest, optimize, walkforward, paper, live"),
 ])
 def test_list_refuses_bad_options(database: str, limit: int, kind: str | None,
                                   message: str) -> None:
