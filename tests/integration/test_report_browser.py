@@ -193,3 +193,34 @@ def test_bracket_strategy_report_draws_stop_and_target_segments(browser: Any, tm
         opened.page.screenshot(path=str(tmp_path / "ma_rsi_atr-prices.png"))
     finally:
         opened.close()
+
+
+def test_optimisation_and_walkforward_reports_open_clean(browser: Any, tmp_path: Path):
+    from tradeloop.services.optimize import OptimizeRequest, run_optimization
+    from tradeloop.services.walkforward import WalkForwardRequest, run_walkforward
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TRADELOOP_HOME", str(tmp_path / "home"))
+        optimised = run_optimization(OptimizeRequest(
+            BacktestRequest("sma_cross"), ("fast=5:15:5", "slow=20:40:10"),
+            out_dir=tmp_path / "opt"))
+        walked = run_walkforward(WalkForwardRequest(
+            BacktestRequest("sma_cross", data=("EURUSD",)), ("fast=5:10:5", "slow=30:60:30"),
+            windows=4, out_dir=tmp_path / "wf"))
+    opened = OpenedReport(browser, tmp_path / "opt" / "report.html")
+    try:
+        assert opened.blocked == [] and opened.errors == []
+        assert opened.state["symbols"]["GOOG"]["candles"] == optimised.best_result.run.bars
+        page = opened.page
+        assert page.get_by_text("Optimisation results").count() >= 1
+        assert page.locator("table").filter(has_text="slow").count() >= 1
+    finally:
+        opened.close()
+    opened = OpenedReport(browser, tmp_path / "wf" / "report.html")
+    try:
+        assert opened.blocked == [] and opened.errors == []
+        assert opened.state["equity"]["points"] == len(walked.equity)
+        assert opened.page.locator("#equity-chart canvas").count() > 0
+        opened.page.screenshot(path=str(tmp_path / "walkforward.png"), full_page=True)
+    finally:
+        opened.close()
