@@ -1,0 +1,1 @@
+"""The HTTP surface: REST and WebSocket API, webhooks, the dashboard and metrics (FastAPI)."""

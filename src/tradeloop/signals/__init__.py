@@ -1,0 +1,1 @@
+"""Inbound signals: parsing and verifying alerts from outside (TradingView webhooks)."""
