@@ -1,4 +1,4 @@
-"""Fixtures of the services tests: the audit database runs and studies go to."""
+"""Fixtures of the unit tests: the audit database (SQLite, or PostgreSQL when configured)."""
 
 from __future__ import annotations
 

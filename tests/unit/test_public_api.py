@@ -219,6 +219,7 @@ PUBLIC = {
         "resolve_secret",
     ],
     "tradeloop.persistence": [
+        "ApiToken",
         "AuditRecorder",
         "AuditStore",
         "Database",
@@ -228,8 +229,20 @@ PUBLIC = {
         "RunRecord",
         "SignalRecord",
         "SystemEventRecord",
+        "TokenStore",
         "open_database",
         "redact_url",
+    ],
+    "tradeloop.signals": [
+        "AlertRejected",
+        "REJECTION_STATUS",
+        "TRADINGVIEW_IPS",
+        "TradingViewAlert",
+        "WebhookSettings",
+        "client_order_id_for_alert",
+        "dedupe_key",
+        "duplicate_alert",
+        "verify_alert",
     ],
     "tradeloop.examples": [
         "EXAMPLES",

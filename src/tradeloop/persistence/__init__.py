@@ -3,7 +3,8 @@
 :func:`open_database` opens SQLite (the default, in the tradeloop home) or PostgreSQL and
 migrates the schema; :class:`AuditStore` records and reads back domain objects (it is the
 execution layer's write-ahead :class:`~tradeloop.execution.ports.IntentJournal`);
-:class:`AuditRecorder` subscribes the store to a node's message bus.
+:class:`AuditRecorder` subscribes the store to a node's message bus; :class:`TokenStore` keeps
+the API tokens (their hashes only).
 """
 
 from tradeloop.persistence.db import Database, open_database, redact_url
@@ -16,8 +17,10 @@ from tradeloop.persistence.records import (
     SystemEventRecord,
 )
 from tradeloop.persistence.repositories import AuditStore
+from tradeloop.persistence.tokens import ApiToken, TokenStore
 
 __all__ = [
+    "ApiToken",
     "AuditRecorder",
     "AuditStore",
     "Database",
@@ -27,6 +30,7 @@ __all__ = [
     "RunRecord",
     "SignalRecord",
     "SystemEventRecord",
+    "TokenStore",
     "open_database",
     "redact_url",
 ]

@@ -358,6 +358,15 @@ class AuditStore(OrderJournal):
             if result.rowcount == 0:
                 raise DataError(f"no signal recorded with dedupe key {dedupe_key!r}")
 
+    def signals(self, limit: int = 100, since_ns: int | None = None) -> list[SignalRecord]:
+        """Recorded signals, newest first."""
+        query = sa.select(signals).order_by(signals.c.received_ns.desc(), signals.c.id.desc())
+        if since_ns is not None:
+            query = query.where(signals.c.received_ns >= since_ns)
+        with self._db.read_transaction() as connection:
+            rows = connection.execute(query.limit(limit)).mappings().all()
+        return [SignalRecord(**_without_id(row)) for row in rows]
+
     def signal(self, dedupe_key: str) -> SignalRecord | None:
         """The signal recorded under ``dedupe_key``, or None."""
         with self._db.read_transaction() as connection:

@@ -3,7 +3,8 @@
 These tables are the storage layout only; the rest of tradeloop never sees them. The
 repositories in :mod:`tradeloop.persistence.repositories` translate rows to and from domain
 types. Timestamps are UTC nanoseconds in ``BIGINT`` columns named ``*_ns`` or ``ts``; money,
-prices and quantities are :class:`~tradeloop.persistence.types.ExactDecimal`.
+prices and quantities are :class:`~tradeloop.persistence.types.ExactDecimal`. API tokens are
+stored as the sha256 of the token only (see :mod:`tradeloop.persistence.tokens`).
 
 A change here needs a new migration in ``persistence/migrations/versions``; a test checks that
 the migrated schema and these tables agree.
@@ -217,4 +218,18 @@ system_events = sa.Table(
     _run_id(),
     sa.Index(None, "ts"),
     sa.Index(None, "kind", "ts"),
+)
+
+api_tokens = sa.Table(
+    "api_tokens",
+    metadata,
+    _row_id(),
+    sa.Column("name", sa.String(NAME), nullable=False, unique=True),
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("scopes", json_document(), nullable=False),
+    sa.Column("created_ns", sa.BigInteger(), nullable=False),
+    sa.Column("expires_ns", sa.BigInteger(), nullable=True),
+    sa.Column("revoked_ns", sa.BigInteger(), nullable=True),
+    sa.Column("last_used_ns", sa.BigInteger(), nullable=True),
+    sa.Column("created_by", sa.String(NAME), nullable=False),
 )

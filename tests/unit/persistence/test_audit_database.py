@@ -19,7 +19,7 @@ from tradeloop.persistence.tables import metadata
 
 TABLES = {
     "runs", "signals", "orders", "order_events", "fills", "positions", "account_snapshots",
-    "risk_events", "system_events",
+    "risk_events", "system_events", "api_tokens",
 }
 
 

@@ -320,5 +320,5 @@ def test_a_walkforward_run_hands_out_its_own_report(tmp_path: Path) -> None:
     copied = report_for_run(str(outcome.run_id), tmp_path / "copy.html")
     assert copied.path.read_bytes() == own.path.read_bytes()
     own.path.unlink()
-    with pytest.raises(ConfigError, match="is a walk-forward whose report .* is gone"):
+    with pytest.raises(ConfigError, match=r"is a walk-forward whose report .* is gone"):
         report_for_run(str(outcome.run_id))
