@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from tradeloop.cli.api_commands import serve
 from tradeloop.cli.calendar_commands import calendar_app
 from tradeloop.cli.data_commands import data_app
 from tradeloop.cli.node_commands import doctor, live, order, paper, replay, status
@@ -17,6 +18,7 @@ from tradeloop.cli.report_commands import report
 from tradeloop.cli.research_commands import optimize
 from tradeloop.cli.risk_commands import flatten, kill, resume
 from tradeloop.cli.runs_commands import runs_app
+from tradeloop.cli.token_commands import token_app
 from tradeloop.cli.venue_commands import venue_app
 from tradeloop.cli.walkforward_commands import walkforward
 from tradeloop.config.home import home_dir
@@ -39,6 +41,7 @@ app.add_typer(data_app, name="data")
 app.add_typer(calendar_app, name="calendar")
 app.add_typer(venue_app, name="venue")
 app.add_typer(runs_app, name="runs")
+app.add_typer(token_app, name="token")
 app.command()(paper)
 app.command()(live)
 app.command()(order)
@@ -49,6 +52,7 @@ app.command()(kill)
 app.command()(resume)
 app.command()(flatten)
 app.command()(optimize)
+app.command()(serve)
 app.command()(report)
 app.command()(walkforward)
 console = Console(width=None if sys.stdout.isatty() else 120)  # pipes and CI get full rows

@@ -23,6 +23,12 @@ def paper(
     config: Annotated[Path, typer.Argument(help="The node's TOML file.")],
     speed: Annotated[float | None, typer.Option(
         help="Replay speed: 0 as fast as possible, 1 real time, N times faster.")] = None,
+    api: Annotated[bool, typer.Option(
+        "--api", help="Serve the API and dashboard beside the node ([api] in the config).")
+    ] = False,
+    host: Annotated[str | None, typer.Option(help="The API's address (default 127.0.0.1).")
+    ] = None,
+    port: Annotated[int | None, typer.Option(help="The API's port (default 8080).")] = None,
 ) -> None:
     """Paper trade: the strategies on live, replayed or synthetic data, filled by the simulated
     venue (in process, or the one at [venue] url). Stop with Ctrl-C."""
@@ -34,7 +40,12 @@ def paper(
     setup_logging(level=settings.logging.level, json_lines=settings.logging.json_lines,
                   log_file=settings.log_path(home_dir()), rotate_mb=settings.logging.rotate_mb,
                   keep=settings.logging.keep)
-    session = run_paper(settings)
+    beside = None
+    if api or settings.api.enabled or host is not None or port is not None:
+        from tradeloop.cli.api_commands import api_server
+
+        beside = api_server(settings, host, port)
+    session = run_paper(settings, beside=beside)
     for line in session.summary.lines():
         _out.print(line, highlight=False)
     _out.print(f"run {session.run_id}: tradeloop replay {session.run_id} compares it with a "

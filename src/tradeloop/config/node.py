@@ -91,6 +91,7 @@ from pydantic import (
     model_validator,
 )
 
+from tradeloop.config.api import ApiConfig, WebhookConfig
 from tradeloop.config.models import model_at
 from tradeloop.config.risk import RiskConfig
 from tradeloop.config.secrets import is_env_name, lookup_secret, resolve_secret
@@ -259,6 +260,7 @@ class NodeConfig(_Section):
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
     strategies: list[StrategyConfig] = Field(min_length=1)
     risk: RiskConfig = Field(default_factory=RiskConfig)
+    api: ApiConfig = Field(default_factory=ApiConfig)
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
 
     @model_validator(mode="after")
@@ -308,6 +310,8 @@ class NodeConfig(_Section):
         data = self.model_dump(mode="python", by_alias=True)
         data["database"]["url"] = redact_text(self.database.url.get_secret_value())
         data["venue"]["token"] = None if self.venue.token is None else MASK
+        webhook = data["api"]["webhook"]
+        webhook["passphrase"] = None if self.api.webhook.passphrase is None else MASK
         return dict(redact(data))
 
 
@@ -425,6 +429,15 @@ def _resolve_secrets(raw: dict[str, Any], environ: Mapping[str, str],
         token = lookup_secret(token_env, environ)
         if token is not None and token.get_secret_value():
             raw.setdefault("venue", {})["token"] = token
+    api = raw.get("api")
+    webhook = api.get("webhook") if isinstance(api, dict) else None
+    if isinstance(webhook, dict) and not webhook.get("passphrase"):
+        passphrase_env = webhook.get("passphrase_env",
+                                     WebhookConfig.model_fields["passphrase_env"].default)
+        if is_env_name(passphrase_env):
+            passphrase = lookup_secret(passphrase_env, environ)
+            if passphrase is not None and passphrase.get_secret_value():
+                webhook["passphrase"] = passphrase
     database = raw.get("database")
     database = database if isinstance(database, dict) else {}
     url_env = database.get("url_env", DatabaseConfig.model_fields["url_env"].default)

@@ -210,6 +210,7 @@ class TradingNode:
         self._tick_handlers: dict[str, list[tuple[StrategyRunner, Callable[[Any], None]]]] = {}
         self._killed = False  # the kill switch's halt is on
         self._kill_flattened = False
+        self.item_perf_ns = 0  # perf_counter_ns of the market data item being handled
         switch = settings.kill_switch
         self.flatten_requests = (None if switch is None
                                  else FlattenRequests(switch.control_dir))
@@ -459,6 +460,7 @@ class TradingNode:
     def on_item(self, item: MarketItem) -> None:
         """Process one market data item: the venue matches it, it marks the price, indicators
         update, and the strategies see it, as in a backtest."""
+        self.item_perf_ns = time.perf_counter_ns()  # tick-to-order latency starts here
         self.summary.items += 1
         clock = self.kernel.clock
         replay = self.settings.replay_clock
@@ -510,6 +512,7 @@ class TradingNode:
                 runner.fail(hook, exc, item.ts)
         if self.on_market is not None:
             self.on_market(item)
+        self.item_perf_ns = 0  # orders from now on are not this item's
 
     def _step(self, bar: Bar) -> int:
         step = self._steps.get(bar.timeframe)

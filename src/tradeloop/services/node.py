@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from tradeloop.brokers.paper import (
     InProcessPaperClient,
@@ -42,6 +42,9 @@ from tradeloop.persistence import AuditRecorder, AuditStore, open_database
 from tradeloop.services.backtest import risk_rules
 from tradeloop.services.risk import kill_settings, kill_switch
 from tradeloop.services.strategies import resolve_strategy
+
+if TYPE_CHECKING:
+    from tradeloop.services.control import NodeControl
 
 PAPER_VENUE = "PAPER"
 
@@ -271,13 +274,50 @@ def build_node(config: NodeConfig, home: Path | None = None,
     return node, store, run_id, market
 
 
-def run_paper(config: NodeConfig, home: Path | None = None) -> PaperSession:
-    """Run a paper node until its data ends or it is stopped (SIGINT/SIGTERM)."""
+class Companion(Protocol):
+    """Something that runs beside a node in its event loop (the API server)."""
+
+    async def run(self, control: NodeControl) -> None:
+        """Run until :meth:`stop`."""
+        ...
+
+    def stop(self) -> None:
+        """Finish soon."""
+        ...
+
+
+def run_paper(config: NodeConfig, home: Path | None = None,
+              beside: Companion | None = None) -> PaperSession:
+    """Run a paper node until its data ends or it is stopped (SIGINT/SIGTERM).
+
+    Parameters
+    ----------
+    beside : Companion, optional
+        Runs in the node's event loop from its start to its end, with the node's
+        :class:`~tradeloop.services.control.NodeControl` (``tradeloop paper --api``).
+    """
     node, store, run_id, market = build_node(config, home)
     status = "failed"
+
+    async def session() -> SessionSummary:
+        if beside is None:
+            return await node.run()
+        from tradeloop.services.control import NodeControl
+
+        companion = asyncio.create_task(beside.run(NodeControl(config, store, node, run_id,
+                                                                home)))
+        try:
+            return await node.run()
+        finally:
+            beside.stop()
+            try:
+                await asyncio.wait_for(companion, timeout=10)
+            except (TimeoutError, asyncio.CancelledError):
+                companion.cancel()
+
     try:
         with log_context(run_id=run_id, node=config.name):
-            summary = asyncio.run(node.run())
+            summary = asyncio.run(session())
         status = "completed"
     finally:
         node.market_recorder.flush()  # type: ignore[attr-defined]
@@ -287,4 +327,5 @@ def run_paper(config: NodeConfig, home: Path | None = None) -> PaperSession:
     return PaperSession(run_id, summary, market)
 
 
-__all__ = ["AuditNodeStore", "MarketRecorder", "PaperSession", "build_node", "run_paper"]
+__all__ = ["AuditNodeStore", "Companion", "MarketRecorder", "PaperSession", "build_node",
+           "run_paper"]
