@@ -76,7 +76,7 @@ def uvicorn_config(app: Any, api: ApiConfig) -> uvicorn.Config:
         ssl_certfile=api.tls_cert, ssl_keyfile=api.tls_key, proxy_headers=api.behind_proxy,
         forwarded_allow_ips=",".join(api.trusted_proxies) if api.behind_proxy else "",
         lifespan="on",
-        ws="websockets", timeout_graceful_shutdown=5)
+        ws="websockets-sansio", timeout_graceful_shutdown=5)
 
 
 @dataclass
