@@ -57,7 +57,10 @@ class MessageBus:
 
     def publish(self, topic: str, message: Any) -> None:
         """Deliver ``message`` to every subscriber of ``topic``."""
-        for handler in self.handlers_for(topic):
+        handlers = self._resolved.get(topic)
+        if handlers is None:
+            handlers = self.handlers_for(topic)
+        for handler in handlers:
             handler(message)
 
     def register(self, endpoint: str, handler: Callable[[Any], Any]) -> None:

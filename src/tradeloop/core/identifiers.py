@@ -5,6 +5,7 @@ opening a second order."""
 from __future__ import annotations
 
 import hashlib
+from collections import deque
 
 
 def client_order_id(strategy_id: str, ts_ns: int, seq: int) -> str:
@@ -50,11 +51,14 @@ class ClientOrderIdGenerator:
         self._strategy_id = strategy_id
         self._prefix = _prefix(strategy_id)
         self._seqs: dict[int, int] = {}
+        self._times: deque[int] = deque()  # the keys of ``_seqs``, oldest first
 
     def next_id(self, ts_ns: int) -> str:
         """Return the next id for an order issued at ``ts_ns``."""
         seqs = self._seqs
         seq = seqs[ts_ns] = seqs.get(ts_ns, 0) + 1
-        if len(seqs) > self._KEEP:
-            del seqs[next(iter(seqs))]
+        if seq == 1:
+            self._times.append(ts_ns)
+            if len(seqs) > self._KEEP:
+                del seqs[self._times.popleft()]
         return _id(self._prefix, self._strategy_id, ts_ns, seq)

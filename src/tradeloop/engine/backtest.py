@@ -224,6 +224,10 @@ class BacktestEngine:
             stream.handlers = [h for h in stream.handlers if h[0] is not runner]  # not in place
 
     def _loop(self, streams: list[Stream], total: int, progress: ProgressHandler | None) -> None:
+        if len(streams) == 1 and streams[0].kind is StreamKind.BAR and streams[0].matches \
+                and streams[0].marks and streams[0].delivers:
+            self._loop_bars(streams[0], total, progress)
+            return
         clock = self.clock
         venue = self.venue
         books = venue._books
@@ -297,6 +301,73 @@ class BacktestEngine:
                         handler(item)
                     except Exception as exc:  # user code stops, the run goes on
                         runner.fail(stream.hook, exc, ts)
+            if progress is not None:
+                progress(hi, total)
+
+    def _loop_bars(self, stream: Stream, total: int, progress: ProgressHandler | None) -> None:
+        """``_loop`` for the common case of one bar stream (that matches, marks and delivers):
+        the same steps, with what cannot change during the run looked up once."""
+        clock = self.clock
+        venue = self.venue
+        books = venue._books
+        process_bar = venue.process_bar
+        last_prices = self.kernel.cache.last_prices
+        emulator = self.kernel.execution.emulator
+        risk = self.kernel.risk
+        breakers = risk.has_breakers
+        merged = merged_rows([stream])
+        sym = stream.symbol
+        step = stream.step_ns
+        hook = stream.hook
+        streaming = stream.streaming
+        make = stream.make
+        columns = merged.columns[:6]  # a bar's mark is its close (the seventh column)
+        for lo in range(0, total, _CHUNK):
+            hi = min(lo + _CHUNK, total)
+            ts_c, a_c, b_c, c_c, d_c, e_c = [col[lo:hi].tolist() for col in columns]
+            items = map(make, zip(repeat(sym, hi - lo), ts_c, a_c, b_c, c_c, d_c, e_c,
+                                  repeat(stream.label, hi - lo), strict=True))
+            load_chunks([stream], merged.stream_ids[lo:hi], merged.rows[lo:hi])
+            base = stream.base
+            # indicators without extra outputs (most) skip the loop over them
+            plain = [(ind, values) for ind, values, extras in stream.precomputed if not extras]
+            others = [entry for entry in stream.precomputed if entry[2]]
+            for i, ts, mark, item in zip(range(lo, hi), ts_c, d_c, items, strict=True):
+                if ts >= clock.next_alert_ns:
+                    clock.advance_to(ts)
+                else:
+                    clock._now = ts
+                if sym in books:
+                    process_bar(sym, ts, item[2], item[3], item[4], item[5], item[6])
+                last_prices[sym] = mark
+                close_ts = ts + step
+                if close_ts >= clock.next_alert_ns:
+                    clock.advance_to(close_ts)
+                else:
+                    clock._now = close_ts
+                j = i - base
+                count = i + 1
+                for ind, values in plain:
+                    ind.prev = ind.value
+                    ind.value = values[j]
+                    ind.count = count
+                for ind, values, extras in others:
+                    ind.prev = ind.value
+                    ind.value = values[j]
+                    ind.count = count
+                    for name, column in extras:
+                        setattr(ind, name, column[j])
+                for ind in streaming:
+                    ind.update_bar(item)
+                if emulator.watching:
+                    emulator.on_price(sym, mark)
+                if breakers:
+                    risk.on_market()
+                for runner, handler in stream.handlers:
+                    try:
+                        handler(item)
+                    except Exception as exc:  # user code stops, the run goes on
+                        runner.fail(hook, exc, ts)
             if progress is not None:
                 progress(hi, total)
 

@@ -272,6 +272,7 @@ class Kernel:
         fx_rates: Mapping[str, float | Decimal] | None = None,
     ) -> None:
         self.clock = clock
+        self._position_topics: dict[str, str] = {}
         self.bus = MessageBus()
         self.cache = Cache()
         self.portfolio = Portfolio(
@@ -285,7 +286,11 @@ class Kernel:
         self.risk.on_flatten = self.flatten
 
     def _publish_position(self, event: ev.PositionEvent) -> None:
-        self.bus.publish(f"events.position.{event.strategy_id}", event)
+        topic = self._position_topics.get(event.strategy_id)
+        if topic is None:
+            topic = self._position_topics[event.strategy_id] = (
+                f"events.position.{event.strategy_id}")
+        self.bus.publish(topic, event)
 
     def add_instrument(self, instrument: Instrument) -> None:
         """Make an instrument tradable."""

@@ -197,7 +197,8 @@ class ExecutionEngine:
 
     def process(self, event: ev.OrderEvent) -> None:
         """Apply a venue's (or the risk gate's) event to its order and pass it on."""
-        order = self._cache.order(event.client_order_id)
+        cache = self._cache
+        order = cache.order(event.client_order_id)
         if order is None:
             log.warning("event for an unknown order", extra={"fields": {
                 "client_order_id": event.client_order_id, "event": event.kind}})
@@ -219,10 +220,14 @@ class ExecutionEngine:
                 "client_order_id": order.client_order_id,
                 "trade_id": getattr(event, "trade_id", "")}})
             return
-        self._cache.refresh_order(order)
-        if isinstance(event, ev.OrderFilled):
+        cache.refresh_order(order)
+        if type(event) is ev.OrderFilled or isinstance(event, ev.OrderFilled):
             self._on_fill(event)
-        self._publish(order.strategy_id, event)
+        strategy_id = order.strategy_id
+        topic = self._topics.get(strategy_id)
+        if topic is None:
+            topic = self._topics[strategy_id] = f"events.order.{strategy_id}"
+        self._bus.publish(topic, event)
         self.emulator.on_event(order, event)  # after the strategy saw the cause
 
     def _publish(self, strategy_id: str, event: ev.OrderEvent) -> None:

@@ -11,6 +11,8 @@ from tradeloop.model.instrument import Instrument, to_decimal
 from tradeloop.model.orders import Order
 from tradeloop.model.position import Position
 
+_ZERO = Decimal(0)
+
 
 class Cache:
     """Shared state of one kernel. Components read it; only their owners write each part."""
@@ -116,15 +118,18 @@ class Cache:
     def open_positions(self, symbol: str | None = None) -> list[Position]:
         """Positions that hold a quantity, optionally in one symbol."""
         if symbol is not None:
-            return list(self._open_positions.get(symbol, {}).values())
+            by_id = self._open_positions.get(symbol)
+            return [] if by_id is None else list(by_id.values())
         return [p for by_id in self._open_positions.values() for p in by_id.values()]
 
     def net_quantity(self, symbol: str, strategy_id: str | None = None) -> Decimal:
         """Signed quantity held in ``symbol`` across open positions (of one strategy)."""
-        total = Decimal(0)
-        for position in self._open_positions.get(symbol, {}).values():
-            if strategy_id is None or position.strategy_id == strategy_id:
-                total += position.quantity
+        total = _ZERO
+        by_id = self._open_positions.get(symbol)
+        if by_id:
+            for position in by_id.values():
+                if strategy_id is None or position.strategy_id == strategy_id:
+                    total += position.quantity
         return total
 
     def positions_for(

@@ -24,10 +24,13 @@ def to_decimal(value: Decimal | float | int | str) -> Decimal:
     return Decimal(value)
 
 
+_UNIT = Decimal(1)
+
+
 def _plain(value: Decimal) -> Decimal:
     """Drop trailing zeros without turning whole numbers into exponents (100, not 1E+2)."""
     value = value.normalize()
-    return value.quantize(Decimal(1)) if value == value.to_integral_value() else value
+    return value.quantize(_UNIT) if value == value.to_integral_value() else value
 
 
 @dataclass(frozen=True, slots=True)

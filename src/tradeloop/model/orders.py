@@ -10,6 +10,7 @@ unfilled is booked while the order stays cancelled (it cannot fill any more).
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import cast
 
 import msgspec
 
@@ -25,6 +26,7 @@ from tradeloop.model.enums import (
 )
 
 S = OrderStatus
+_ZERO = Decimal(0)
 
 #: Allowed ``(from, to)`` status transitions.
 TRANSITIONS: frozenset[tuple[OrderStatus, OrderStatus]] = frozenset(
@@ -172,26 +174,29 @@ class Order(msgspec.Struct, eq=False):
         """
         if event.client_order_id != self.client_order_id:
             raise ValueError(f"event for {event.client_order_id} applied to {self.client_order_id}")
-        if isinstance(event, ev.OrderFilled):
-            if event.trade_id in self.trade_ids:
+        kind = _KIND_OF.get(type(event)) or _kind_of(type(event))
+        if kind == _FILL:
+            fill = cast(ev.OrderFilled, event)
+            if fill.trade_id in self.trade_ids:
                 return False
-            self._fill(event)
-        elif isinstance(event, ev.OrderPendingUpdate | ev.OrderPendingCancel):
+            self._fill(fill)
+        elif kind == _PENDING:
             before = self.status
             pending = isinstance(event, ev.OrderPendingUpdate)
             self._move(S.PENDING_UPDATE if pending else S.PENDING_CANCEL)
             if before not in (S.PENDING_UPDATE, S.PENDING_CANCEL):
                 self._status_before_pending = before
-        elif isinstance(event, ev.OrderModifyRejected | ev.OrderCancelRejected):
+        elif kind == _ANSWER:
             self._restore_after_pending()
-        elif isinstance(event, ev.OrderUpdated):
-            self._update(event)
+        elif kind == _UPDATE:
+            self._update(cast(ev.OrderUpdated, event))
         else:
             self._move(_STATUS_OF[type(event)])
-            if isinstance(event, ev.OrderAccepted):
-                self.venue_order_id = event.venue_order_id
-            elif isinstance(event, ev.OrderDenied | ev.OrderRejected | ev.OrderCanceled):
-                self.reason = event.reason
+            if kind == _ACCEPT:
+                self.venue_order_id = cast(ev.OrderAccepted, event).venue_order_id
+            elif kind == _REASONED:
+                self.reason = cast("ev.OrderDenied | ev.OrderRejected | ev.OrderCanceled",
+                                   event).reason
         self.ts_last = event.ts
         self.events.append(event)
         return True
@@ -241,7 +246,7 @@ class Order(msgspec.Struct, eq=False):
         complete = new_filled == self.quantity
         if complete or self.status is not S.CANCELED:
             self._move(S.FILLED if complete else S.PARTIALLY_FILLED)
-        previous_value = (self.avg_px or Decimal(0)) * self.filled_qty
+        previous_value = (self.avg_px or _ZERO) * self.filled_qty
         self.avg_px = (previous_value + event.last_px * event.last_qty) / new_filled
         self.filled_qty = new_filled
         self.commission += event.commission
@@ -266,11 +271,36 @@ def _field_problem(order: Order) -> str:
         return "needs a positive trailing offset"
     if order.time_in_force is TimeInForce.GTD and order.expire_ns is None:
         return "GTD needs an expiry time"
-    for name in ("price", "trigger_price"):
-        value = getattr(order, name)
-        if value is not None and value <= 0:
-            return f"{name} must be positive, got {value}"
+    if order.price is not None and order.price <= 0:
+        return f"price must be positive, got {order.price}"
+    if order.trigger_price is not None and order.trigger_price <= 0:
+        return f"trigger_price must be positive, got {order.trigger_price}"
     return ""
+
+
+# How ``Order.apply`` treats each event class, decided once per class (subclasses of the event
+# classes are classified by ``isinstance`` on first sight, as before).
+_FILL, _PENDING, _ANSWER, _UPDATE, _ACCEPT, _REASONED, _MOVE = range(1, 8)
+_KIND_OF: dict[type, int] = {}
+
+
+def _kind_of(cls: type) -> int:
+    if issubclass(cls, ev.OrderFilled):
+        kind = _FILL
+    elif issubclass(cls, (ev.OrderPendingUpdate, ev.OrderPendingCancel)):
+        kind = _PENDING
+    elif issubclass(cls, (ev.OrderModifyRejected, ev.OrderCancelRejected)):
+        kind = _ANSWER
+    elif issubclass(cls, ev.OrderUpdated):
+        kind = _UPDATE
+    elif issubclass(cls, ev.OrderAccepted):
+        kind = _ACCEPT
+    elif issubclass(cls, (ev.OrderDenied, ev.OrderRejected, ev.OrderCanceled)):
+        kind = _REASONED
+    else:
+        kind = _MOVE
+    _KIND_OF[cls] = kind
+    return kind
 
 
 _STATUS_OF: dict[type[ev.OrderEvent], OrderStatus] = {

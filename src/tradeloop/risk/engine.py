@@ -247,7 +247,7 @@ class RiskEngine:
 
     def execute(self, command: cmd.Command) -> None:
         """Check a command and pass it to the execution engine, or deny it."""
-        if isinstance(command, cmd.SubmitOrder | cmd.SubmitOrderList):
+        if isinstance(command, (cmd.SubmitOrder, cmd.SubmitOrderList)):
             orders = (
                 (command.order,) if isinstance(command, cmd.SubmitOrder) else command.orders
             )
@@ -284,6 +284,8 @@ class RiskEngine:
     # -- what the rules observe ---------------------------------------------------------------
 
     def _observe_passed(self, order: Order) -> None:
+        if not self._passed:
+            return
         ctx = self.context
         ctx.reset()
         for rule in self._passed:
@@ -294,7 +296,7 @@ class RiskEngine:
                 self._rule_failed(rule, "on_passed", exc)
 
     def _on_order_event(self, event: ev.OrderEvent) -> None:
-        if not isinstance(event, ev.OrderFilled):
+        if not (self._fills or self._marks) or not isinstance(event, ev.OrderFilled):
             return
         ctx = self.context
         ctx.reset()
@@ -307,6 +309,8 @@ class RiskEngine:
             self.on_market()
 
     def _on_position_event(self, event: ev.PositionEvent) -> None:
+        if not self._positions:
+            return
         ctx = self.context
         ctx.reset()
         for rule in self._positions:

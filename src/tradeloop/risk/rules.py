@@ -33,11 +33,13 @@ class InstrumentPrecision(Rule):
             return Denial(DenialCode.QUANTITY, f"quantity {order.quantity} is below the "
                           f"instrument's minimum {instrument.min_quantity}",
                           fmt(instrument.min_quantity), fmt(order.quantity))
-        for name in ("price", "trigger_price"):
-            price = getattr(order, name)
-            if price is not None and not instrument.is_price_on_tick(price):
-                return Denial(self.code, f"{name.replace('_', ' ')} {price} is not on the tick "
-                              f"{instrument.tick_size}", fmt(instrument.tick_size), fmt(price))
+        if order.price is not None or order.trigger_price is not None:
+            for name in ("price", "trigger_price"):
+                price = getattr(order, name)
+                if price is not None and not instrument.is_price_on_tick(price):
+                    return Denial(self.code, f"{name.replace('_', ' ')} {price} is not on the "
+                                  f"tick {instrument.tick_size}", fmt(instrument.tick_size),
+                                  fmt(price))
         return None
 
 

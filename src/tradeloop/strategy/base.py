@@ -204,8 +204,9 @@ class Strategy:
 
     def position(self, symbol: str | None = None) -> Position:
         """The strategy's net position in ``symbol``; a flat position when there is none."""
-        sym = symbol or self.context.symbols[0]
-        cache = self.context.cache
+        context = self.context
+        sym = symbol or context.symbols[0]
+        cache = context.cache
         key = self._position_keys.get(sym)
         if key is None:
             key = self._position_keys[sym] = netting_position_id(sym, self.id)
@@ -280,7 +281,7 @@ class Strategy:
                 **options: Any) -> Order:
         """Create an order without sending it, to link it with others in :meth:`oco` or
         :meth:`oto`. Takes the same options as :meth:`order`."""
-        order_side = OrderSide(side.upper()) if isinstance(side, str) else side
+        order_side = side if isinstance(side, OrderSide) else OrderSide(side.upper())
         return self._make_order(order_side, quantity, symbol, **options)
 
     def oco(self, *orders: Order) -> tuple[Order, ...]:
@@ -430,7 +431,9 @@ class Strategy:
         tif: TimeInForce | str = TimeInForce.GTC, expire_ns: int | None = None,
         reduce_only: bool = False, tag: str = "", position_id: str | None = None,
     ) -> Order:
-        clash = _price_clash(limit, stop, touch, trail, trail_percent)
+        priced = not (limit is None and stop is None and touch is None and trail is None
+                      and trail_percent is None)
+        clash = _price_clash(limit, stop, touch, trail, trail_percent) if priced else ""
         if clash:
             raise ValueError(f"{self.id}: {clash} cannot be combined in one order")
         inst = self.instrument(symbol)
@@ -468,9 +471,10 @@ class Strategy:
         )
 
     def _send_new(self, orders: tuple[Order, ...]) -> tuple[Order, ...]:
-        cache = self.context.cache
+        context = self.context
+        cache = context.cache
         known = [cache.order(o.client_order_id) for o in orders]
-        if all(k is not None for k in known):
+        if None not in known:
             # the same intent again (a restarted node or a replayed signal derives the same
             # client order ids): it was sent before, so nothing is sent twice
             self.log.info("order already sent, not sent again", extra={"fields": {
@@ -483,7 +487,7 @@ class Strategy:
             cmd.SubmitOrder(orders[0], now) if len(orders) == 1
             else cmd.SubmitOrderList(orders, now)
         )
-        self.context.send(command)
+        context.send(command)
         return orders
 
 

@@ -74,7 +74,7 @@ class SimulatedVenueConfig:
     day_timezone: str = "UTC"
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class _Working:
     order: Order
     seq: int
@@ -150,7 +150,14 @@ class SimulatedVenue:
             working.trail_ref = self._cache.last_prices.get(order.symbol)
         self._books.setdefault(order.symbol, []).append(working)
         self._by_id[order.client_order_id] = working
-        self._emit(ev.OrderAccepted, order, venue_order_id=f"{self.venue}-{seq}")
+        handler = self._handler
+        if handler is None:
+            raise RuntimeError("simulated venue is not bound to an execution engine")
+        handler(ev.OrderAccepted(
+            ts=self._clock.now_ns(), client_order_id=order.client_order_id,
+            strategy_id=order.strategy_id, symbol=order.symbol,
+            venue_order_id=f"{self.venue}-{seq}",
+        ))
 
     def cancel_order(self, order: Order) -> None:
         """Cancel a working order (and what is linked to it)."""
@@ -233,8 +240,10 @@ class SimulatedVenue:
                     touches.append((touch[0], w.seq, w, touch[1], touch[2]))
             if not touches:
                 break
-            best = min(touches, key=lambda x: (x[0], x[1]))
-            best = self._resolve_conflict(best, touches)
+            if len(touches) == 1:
+                best = touches[0]  # no rival to resolve a conflict with
+            else:
+                best = self._resolve_conflict(min(touches, key=lambda x: (x[0], x[1])), touches)
             t, _, working, price, triggered_at = best
             done.add(working.seq)
             if triggered_at is not None and not working.triggered:
@@ -367,12 +376,16 @@ class SimulatedVenue:
         if o.order_type in _TAKER:
             px = self.config.slippage.apply(inst, o.side, px, self._quotes.get(o.symbol))
         fee = self.config.commission.fee(inst, qty, px)
-        self._emit(
-            ev.OrderFilled, o, ts=ts, venue_order_id=o.venue_order_id or "",
+        handler = self._handler
+        if handler is None:
+            raise RuntimeError("simulated venue is not bound to an execution engine")
+        handler(ev.OrderFilled(
+            ts=ts, client_order_id=o.client_order_id, strategy_id=o.strategy_id,
+            symbol=o.symbol, venue_order_id=o.venue_order_id or "",
             trade_id=f"{self.venue}-T{next(self._trade_seq)}", side=o.side, last_qty=qty,
             last_px=px, commission=fee, commission_currency=inst.quote_currency,
             position_id=o.position_id or "",
-        )
+        ))
         if o.is_closed:
             self._remove(w)
         for child_id in o.linked_ids if o.contingency is ContingencyType.OTO else ():
@@ -455,9 +468,6 @@ class SimulatedVenue:
             if not book:
                 del self._books[w.order.symbol]
 
-    def _now(self) -> int:
-        return self._clock.now_ns()
-
     def _day_of(self, ts: int) -> str:
         return datetime.fromtimestamp(ts / 1e9, tz=self._tz).date().isoformat()
 
@@ -466,7 +476,7 @@ class SimulatedVenue:
         if self._handler is None:
             raise RuntimeError("simulated venue is not bound to an execution engine")
         event = kind(
-            ts=self._now() if ts is None else ts, client_order_id=order.client_order_id,
+            ts=self._clock.now_ns() if ts is None else ts, client_order_id=order.client_order_id,
             strategy_id=order.strategy_id, symbol=order.symbol, **fields,
         )
         self._handler(event)
