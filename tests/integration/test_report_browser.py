@@ -9,53 +9,23 @@ else ``chromium`` on the PATH. Without it the tests skip, unless ``TRADELOOP_REQ
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from browser import launched_chromium
 
 from tradeloop.analytics.levels import trade_levels
 from tradeloop.analytics.report import write_report
 from tradeloop.services.backtest import BacktestOutcome, BacktestRequest, run_backtest
 
-REQUIRED = os.environ.get("TRADELOOP_REQUIRE_BROWSER") == "1"
-
-try:
-    from playwright import sync_api
-except ImportError:  # pragma: no cover - depends on the environment
-    if REQUIRED:
-        raise
-    pytest.skip("playwright is not installed", allow_module_level=True)
-
-CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]
-
-
-def _chromium() -> str:
-    path = os.environ.get("TRADELOOP_TEST_CHROMIUM") or shutil.which("chromium")
-    if path and Path(path).exists():
-        return path
-    message = "chromium not found (set TRADELOOP_TEST_CHROMIUM or put chromium on the PATH)"
-    if REQUIRED:
-        pytest.fail(message)
-    pytest.skip(message)
-
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    executable = _chromium()
-    with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+    with launched_chromium() as chromium:
+        yield chromium
 
 
 class OpenedReport:

@@ -12,6 +12,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import asdict
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +22,10 @@ from fastapi.staticfiles import StaticFiles
 from starlette.websockets import WebSocketState
 
 from tradeloop import __version__
+from tradeloop.analytics.report import LIGHTWEIGHT_CHARTS_VERSION
 from tradeloop.api.auth import WS_PROTOCOL, AuthGate, client_address, require, websocket_token
 from tradeloop.api.metrics import CONTENT_TYPE, NodeMetrics
-from tradeloop.api.routes import router
+from tradeloop.api.routes import Problem, router
 from tradeloop.api.stream import EventHub, StreamLogHandler, equity_ticker
 from tradeloop.core.errors import TradeloopError, UserError
 from tradeloop.services.control import NodeControl, NodeNotRunning, OrderNotFound
@@ -102,6 +104,7 @@ def create_app(control: NodeControl, *, authenticator: Callable[[str, str], Toke
         from tradeloop.api.webhook import add_webhook
 
         add_webhook(app, webhook)
+    _chart_library(app)  # before the mount, which would answer for /dashboard/... first
     if DASHBOARD_DIR.is_dir():
         app.mount("/dashboard", StaticFiles(directory=DASHBOARD_DIR, html=True),
                   name="dashboard")
@@ -140,7 +143,11 @@ def _plain_routes(app: FastAPI, control: NodeControl, metrics: NodeMetrics) -> N
         return {"status": "ok", "running": control.running}
 
     @app.get("/metrics", tags=["metrics"], response_class=Response,
-             dependencies=[_scope("read")])
+             dependencies=[_scope("read")], responses={
+                 200: {"content": {CONTENT_TYPE.split(";")[0]: {"schema": {"type": "string"}}},
+                       "description": "Prometheus' text format"},
+                 401: {"model": Problem, "description": "no valid token"},
+                 429: {"model": Problem, "description": "too many failed logins"}})
     async def prometheus() -> Response:
         """Prometheus metrics (a token with the read scope)."""
         return Response(metrics.exposition(), media_type=CONTENT_TYPE)
@@ -148,6 +155,17 @@ def _plain_routes(app: FastAPI, control: NodeControl, metrics: NodeMetrics) -> N
     @app.get("/", include_in_schema=False)
     async def root() -> RedirectResponse:
         return RedirectResponse("/dashboard/")
+
+
+def _chart_library(app: FastAPI) -> None:
+    # the package ships one copy of lightweight-charts: the report's (analytics/assets)
+    library = resources.files("tradeloop.analytics") / "assets" / (
+        f"lightweight-charts-{LIGHTWEIGHT_CHARTS_VERSION}.standalone.production.js")
+
+    @app.get("/dashboard/vendor/lightweight-charts.js", include_in_schema=False)
+    async def chart_library() -> Response:
+        return Response(library.read_bytes(), media_type="text/javascript",
+                        headers={"Cache-Control": "public, max-age=86400"})
 
 
 def _scope(scope: str) -> Any:

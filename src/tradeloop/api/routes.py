@@ -7,7 +7,8 @@ kernel without locks; reads that only touch the audit database go to a worker th
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Annotated, Any
+from decimal import Decimal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
@@ -15,6 +16,7 @@ from starlette.concurrency import run_in_threadpool
 
 from tradeloop.api.auth import require
 from tradeloop.services.control import NodeControl, OrderRequest
+from tradeloop.services.market_bars import MAX_MARKET_BARS
 from tradeloop.services.node_views import (
     AccountView,
     FillView,
@@ -32,7 +34,25 @@ TRADE = Depends(require("trade"))
 ADMIN = Depends(require("admin"))
 Limit = Annotated[int, Query(ge=1, le=10_000, description="At most this many, newest first.")]
 
-router = APIRouter(prefix="/api/v1")
+
+
+class Problem(BaseModel):
+    """Why a request was refused (a validation error's detail is a list of problems)."""
+
+    detail: str | list[dict[str, Any]]
+
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": Problem, "description": "no valid token, or it lacks the route's scope"},
+    409: {"model": Problem, "description": "refused by the node's state (not running here, "
+                                           "order no longer working...)"},
+    422: {"model": Problem, "description": "a value that cannot be used"},
+    429: {"model": Problem, "description": "too many failed logins from this address"},
+}
+_NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"model": Problem, "description": "no such order"}}
+
+router = APIRouter(prefix="/api/v1", responses=_ERRORS)
 
 
 def _control(request: Request) -> NodeControl:
@@ -41,26 +61,30 @@ def _control(request: Request) -> NodeControl:
 
 
 class PlaceOrder(BaseModel):
-    """A manual order. Numbers as text keep them exact (``"0.1"``); plain JSON numbers are
-    accepted too."""
+    """A manual order. Numbers as text keep them exact (``"0.1"``); JSON numbers are taken
+    as written."""
 
     symbol: str = Field(min_length=1, max_length=64)
     side: str = Field(pattern="^(?i:buy|sell)$")
-    quantity: str | float = Field(description="Positive; rounded to the instrument's lot.")
-    limit_price: str | float | None = None
-    stop_price: str | float | None = None
-    time_in_force: str = "GTC"
+    quantity: Decimal = Field(gt=0, allow_inf_nan=False,
+                              description="Positive; rounded down to the instrument's lot.")
+    limit_price: Decimal | None = Field(default=None, gt=0, allow_inf_nan=False)
+    stop_price: Decimal | None = Field(default=None, gt=0, allow_inf_nan=False)
+    stop_loss: Decimal | None = Field(default=None, gt=0, allow_inf_nan=False,
+                                      description="With take_profit: a bracket.")
+    take_profit: Decimal | None = Field(default=None, gt=0, allow_inf_nan=False)
+    time_in_force: Literal["GTC", "DAY", "IOC", "FOK"] = "GTC"
     reduce_only: bool = False
-    client_order_id: str | None = Field(default=None, min_length=1, max_length=64,
-                                        pattern="^[A-Za-z0-9._:-]+$")
+    client_order_id: str | None = Field(default=None, min_length=1, max_length=32,
+                                        pattern="^[A-Za-z0-9-]+$")
 
 
 class ModifyOrderBody(BaseModel):
     """What to change on a working order (at least one field)."""
 
-    quantity: str | float | None = None
-    limit_price: str | float | None = None
-    stop_price: str | float | None = None
+    quantity: Decimal | None = Field(default=None, gt=0, allow_inf_nan=False)
+    limit_price: Decimal | None = Field(default=None, gt=0, allow_inf_nan=False)
+    stop_price: Decimal | None = Field(default=None, gt=0, allow_inf_nan=False)
 
 
 class Reason(BaseModel):
@@ -119,7 +143,7 @@ class Performance(BaseModel):
     equity: list[EquityPoint]
 
 
-def _text(value: str | float | None) -> str | None:
+def _text(value: Decimal | None) -> str | None:
     return None if value is None else str(value)
 
 
@@ -152,7 +176,7 @@ async def orders(request: Request, open_only: bool = False, limit: Limit = 200,
     return _control(request).orders(open_only=open_only, limit=limit)
 
 
-@router.get("/orders/{client_order_id}", response_model=OrderView)
+@router.get("/orders/{client_order_id}", response_model=OrderView, responses=_NOT_FOUND)
 async def order(request: Request, client_order_id: str, _: TokenInfo = READ) -> OrderView:
     """One order."""
     return _control(request).order(client_order_id)
@@ -165,16 +189,19 @@ async def place_order(request: Request, body: PlaceOrder, token: TokenInfo = TRA
         symbol=body.symbol, side=body.side, quantity=str(body.quantity),
         limit_price=_text(body.limit_price), stop_price=_text(body.stop_price),
         time_in_force=body.time_in_force, reduce_only=body.reduce_only,
-        tag=f"api:{token.name}", client_order_id=body.client_order_id))
+        tag=f"api:{token.name}", client_order_id=body.client_order_id,
+        stop_loss=_text(body.stop_loss), take_profit=_text(body.take_profit)))
 
 
-@router.delete("/orders/{client_order_id}", response_model=OrderView, status_code=202)
+@router.delete("/orders/{client_order_id}", response_model=OrderView, status_code=202,
+                responses=_NOT_FOUND)
 async def cancel_order(request: Request, client_order_id: str, _: TokenInfo = TRADE) -> OrderView:
     """Ask the venue to cancel a working order."""
     return _control(request).cancel_order(client_order_id)
 
 
-@router.patch("/orders/{client_order_id}", response_model=OrderView, status_code=202)
+@router.patch("/orders/{client_order_id}", response_model=OrderView, status_code=202,
+               responses=_NOT_FOUND)
 async def modify_order(request: Request, client_order_id: str, body: ModifyOrderBody,
                  _: TokenInfo = TRADE) -> OrderView:
     """Change a working order's quantity or prices."""
@@ -277,3 +304,42 @@ async def stop(request: Request, body: Reason, token: TokenInfo = ADMIN) -> dict
 def view(value: Any) -> Any:
     """A view as plain data (for the WebSocket)."""
     return asdict(value)
+
+
+class BarItem(BaseModel):
+    """One bar: its open time (UTC ns) and OHLCV, as numbers (bars are float64)."""
+
+    ts: int
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+
+
+class Bars(BaseModel):
+    """Bars of one symbol, oldest first; the last may still be forming. Built from the
+    quotes the node has seen (mid price, volume = number of quotes) or from its bars."""
+
+    symbol: str
+    timeframe: str
+    symbols: list[str] = Field(description="The node's instruments.")
+    bars: list[BarItem]
+
+
+@router.get("/bars", response_model=Bars)
+async def bars(
+    request: Request,
+    symbol: Annotated[str | None, Query(max_length=64, description="Default: the first "
+                                        "instrument with market data.")] = None,
+    timeframe: Annotated[str, Query(max_length=16, description="1m, 5m, 1h, 1d, H1...")] = "1m",
+    limit: Annotated[int, Query(ge=1, le=MAX_MARKET_BARS, description="At most this many, "
+                                "the newest.")] = 500,
+    _: TokenInfo = READ,
+) -> Bars:
+    """OHLCV bars of the market data the running node has seen."""
+    control = _control(request)
+    found = control.bars(symbol, timeframe, limit)
+    return Bars(symbol=found.symbol, timeframe=found.timeframe, symbols=control.market_symbols(),
+                bars=[BarItem(ts=b.ts, open=b.open, high=b.high, low=b.low, close=b.close,
+                              volume=b.volume) for b in found.bars])

@@ -6,6 +6,11 @@ staleness), stores the alert as a signal under its de-duplication key (a key see
 before a restart, is a 409), answers at once, and then hands the order to the node on its event
 loop: through the risk gate and the execution path, with a client order id derived from the
 alert id. The answers are documented in ``docs/tradingview.md``.
+
+The signal writes (storing each alert, then its status) go through one thread of their own, in
+the order they were asked for: many threads contending for the database's write lock wait on
+SQLite's busy back-off and starve each other (seconds under a burst of alerts), and the status
+write stays off the node's loop.
 """
 
 from __future__ import annotations
@@ -13,11 +18,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
-from starlette.concurrency import run_in_threadpool
 
 from tradeloop.api.auth import client_address
 from tradeloop.config.api import WebhookConfig
@@ -79,6 +84,7 @@ async def _body(request: Request, limit: int) -> bytes | None:
 
 def add_webhook(app: FastAPI, settings: WebhookSettings) -> None:
     """Add the TradingView route to ``app``."""
+    writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="webhook-signals")
 
     @app.post(PATH, tags=["webhooks"], status_code=200, responses={
         400: {"description": "malformed body"}, 401: {"description": "wrong passphrase"},
@@ -109,17 +115,23 @@ def add_webhook(app: FastAPI, settings: WebhookSettings) -> None:
         key = dedupe_key(alert)
         order_id = client_order_id_for_alert(alert)
         payload = {**alert.raw, "client_order_id": order_id}
-        stored = await run_in_threadpool(control.store.record_signal, SOURCE, payload, key,
-                                         received_ns=received_ns)
+        loop = asyncio.get_running_loop()
+        stored = await loop.run_in_executor(writer, _record, control, payload, key, received_ns)
         if not stored:
             return _refused(duplicate_alert(alert.alert_id))
-        asyncio.get_running_loop().call_soon(_trade, control, alert, key, order_id)
+        loop.call_soon(_trade, control, alert, key, order_id, writer)
         return JSONResponse({"status": "accepted", "alert_id": alert.alert_id,
                              "client_order_id": order_id})
 
 
-def _trade(control: NodeControl, alert: TradingViewAlert, key: str, order_id: str) -> None:
-    """The alert's order, on the node's loop; the signal's status says what became of it."""
+def _record(control: NodeControl, payload: dict[str, Any], key: str, received_ns: int) -> bool:
+    return control.store.record_signal(SOURCE, payload, key, received_ns=received_ns)
+
+
+def _trade(control: NodeControl, alert: TradingViewAlert, key: str, order_id: str,
+           writer: ThreadPoolExecutor) -> None:
+    """The alert's order, on the node's loop; the signal's status says what became of it
+    (written by ``writer``, off the loop)."""
     status = "ordered"
     try:
         control.place_order(_order_request(alert, order_id))
@@ -130,6 +142,13 @@ def _trade(control: NodeControl, alert: TradingViewAlert, key: str, order_id: st
     except Exception as exc:  # never let one alert break the loop
         status = f"failed: {type(exc).__name__}"
         log.exception("alert failed", extra={"fields": {"alert_id": alert.alert_id}})
+    try:
+        writer.submit(_set_status, control, key, status)
+    except RuntimeError:  # the writer has shut down with the app
+        _set_status(control, key, status)
+
+
+def _set_status(control: NodeControl, key: str, status: str) -> None:
     try:
         control.store.set_signal_status(key, status)
     except Exception:

@@ -31,6 +31,7 @@ from tradeloop.model.orders import Order
 from tradeloop.persistence import AuditStore
 from tradeloop.risk.base import DenialCode, TradingState
 from tradeloop.risk.engine import EXECUTE
+from tradeloop.services.market_bars import MAX_MARKET_BARS, BarBook, MarketBars
 from tradeloop.services.node_views import (
     AccountView,
     FillView,
@@ -126,6 +127,7 @@ class NodeControl:
         self._paused_by: str | None = None
         self._seq = 0
         self.started_ns = time.time_ns()
+        self._bar_book = BarBook()
 
     # -- reads ------------------------------------------------------------------------------
 
@@ -388,6 +390,28 @@ class NodeControl:
     def stop(self, reason: str = "stop requested from the API") -> None:
         """Ask the node to stop (it cancels or keeps orders as configured, then exits)."""
         self._running("stop").request_stop(reason)
+
+    # -- market data ------------------------------------------------------------------------
+
+    def market_symbols(self) -> list[str]:
+        """The instruments of the running node, sorted (none when it runs elsewhere)."""
+        if self.node is None:
+            return []
+        return sorted(self.node.kernel.cache.instruments)
+
+    def bars(self, symbol: str | None, timeframe: str, limit: int = 500) -> MarketBars:
+        """OHLCV bars of the market data the running node has seen, oldest first; the last
+        one may still be forming (see :class:`~tradeloop.services.market_bars.BarBook`).
+
+        Raises
+        ------
+        NodeNotRunning
+        ConfigError
+            For an unknown symbol or timeframe, or a timeframe the recorded bars cannot make.
+        """
+        node = self._running("show market data")
+        return self._bar_book.bars(node, self.market_symbols(), symbol, timeframe,
+                                   min(_limit(limit), MAX_MARKET_BARS))
 
     # -- helpers ----------------------------------------------------------------------------
 

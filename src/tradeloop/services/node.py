@@ -98,6 +98,14 @@ class MarketRecorder:
         elif isinstance(item, QuoteTick):
             self._quotes.setdefault(item.symbol, []).append(item)
 
+    def all_quotes(self) -> dict[str, list[QuoteTick]]:
+        """The quotes kept, by symbol, in arrival order (the live lists: read, never change)."""
+        return self._quotes
+
+    def all_bars(self) -> dict[tuple[str, str], list[Bar]]:
+        """The bars kept, by (symbol, timeframe) (the live lists: read, never change)."""
+        return self._bars
+
     def flush(self) -> None:
         """Write what was kept (atomically, through the data store)."""
         import numpy as np

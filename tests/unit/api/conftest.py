@@ -3,46 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from api_harness import Served, node_config
 from fastapi.testclient import TestClient
 
 from tradeloop.api.app import create_app
-from tradeloop.config.node import NodeConfig, load_node_config
 from tradeloop.persistence import AuditStore, open_database
 from tradeloop.services.control import NodeControl
 from tradeloop.services.tokens import create_token, revoke_token
-
-
-@dataclass
-class Served:
-    """The app's test client, its control and a token of each kind."""
-
-    client: TestClient
-    control: NodeControl
-    tokens: dict[str, str]
-    home: Path
-
-
-def node_config(tmp_path: Path, environ: dict[str, str] | None = None) -> NodeConfig:
-    path = tmp_path / "node.toml"
-    path.write_text('''
-mode = "paper"
-name = "api-node"
-[data]
-source = "synthetic"
-[data.synthetic]
-symbols = ["EURUSD"]
-[logging]
-file = ""
-[[strategies]]
-strategy = "sma_cross"
-id = "sma"
-symbols = ["EURUSD"]
-''', encoding="utf-8")
-    return load_node_config(path, environ=environ or {})
 
 
 @pytest.fixture
