@@ -4,12 +4,15 @@ webhook on, and one token of each scope. For the API's integration tests and ben
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,10 +21,12 @@ import httpx
 
 PASSPHRASE = "kT9-vQ2xLm7Rw4Zp"  # a test secret of the webhook (16+ characters, no example word)
 _LISTENING = re.compile(r"api on http://127\.0\.0\.1:(\d+)")
+LOOPBACK_ONLY = ("127.0.0.1",)
 
 
-def node_toml(home: Path, *, rate_per_s: float = 20.0, extra: str = "") -> Path:
-    """The node's settings file in ``home``."""
+def node_toml(home: Path, *, rate_per_s: float = 20.0, extra: str = "",
+              allowed_ips: Sequence[str] = LOOPBACK_ONLY) -> Path:
+    """The node's settings file in ``home`` (``allowed_ips``: the webhook's sources)."""
     path = home / "node.toml"
     path.write_text(f'''
 mode = "paper"
@@ -45,7 +50,7 @@ port = 0
 [api.webhook]
 enabled = true
 check_ip = true
-allowed_ips = ["127.0.0.1"]
+allowed_ips = {json.dumps(list(allowed_ips))}
 strategy = "tv"
 [[strategies]]
 strategy = "sma_cross"
@@ -108,11 +113,13 @@ def create_tokens(home: Path) -> dict[str, str]:
 
 
 def start_node(home: Path, *, rate_per_s: float = 20.0, extra: str = "",
+               allowed_ips: Sequence[str] = LOOPBACK_ONLY, tokens: dict[str, str] | None = None,
                timeout_s: float = 60) -> RunningNode:
-    """Start the node and wait until its API answers ``/health``."""
+    """Start the node and wait until its API answers ``/health``. ``tokens``: those of an
+    earlier node on the same home (a restart: token names stay taken), else new ones."""
     home.mkdir(parents=True, exist_ok=True)
-    tokens = create_tokens(home)
-    config = node_toml(home, rate_per_s=rate_per_s, extra=extra)
+    tokens = tokens or create_tokens(home)
+    config = node_toml(home, rate_per_s=rate_per_s, extra=extra, allowed_ips=allowed_ips)
     process = subprocess.Popen(
         [sys.executable, "-m", "tradeloop", "paper", str(config), "--api"],
         env=environment(home), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -134,6 +141,8 @@ def start_node(home: Path, *, rate_per_s: float = 20.0, extra: str = "",
         process.kill()
         raise RuntimeError("the node did not start its API:\n" + "\n".join(lines))
     node = RunningNode(process, f"http://127.0.0.1:{port}", tokens, home, lines)
+    # keep reading its output into node.log: a full pipe would block the node's logging
+    threading.Thread(target=_drain, args=(process, lines), daemon=True).start()
     while time.monotonic() < deadline:
         try:
             if httpx.get(f"{node.url}/health", timeout=2).status_code == 200:
@@ -143,3 +152,16 @@ def start_node(home: Path, *, rate_per_s: float = 20.0, extra: str = "",
         time.sleep(0.05)
     node.stop()
     raise RuntimeError("the node's API never answered /health")
+
+
+def restart_node(node: RunningNode, **settings: Any) -> RunningNode:
+    """Stop ``node`` and start another on its home (same audit database, same tokens);
+    ``settings`` as for :func:`start_node`."""
+    node.stop()
+    return start_node(node.home, tokens=node.tokens, **settings)
+
+
+def _drain(process: subprocess.Popen[str], lines: list[str]) -> None:
+    assert process.stdout is not None
+    for line in process.stdout:
+        lines.append(line.rstrip())

@@ -28,6 +28,7 @@ from tradeloop.api.metrics import CONTENT_TYPE, NodeMetrics
 from tradeloop.api.routes import Problem, router
 from tradeloop.api.stream import EventHub, StreamLogHandler, equity_ticker
 from tradeloop.core.errors import TradeloopError, UserError
+from tradeloop.persistence import PersistenceError
 from tradeloop.services.control import NodeControl, NodeNotRunning, OrderNotFound
 from tradeloop.services.tokens import FailedAuthLimiter, TokenInfo, authenticate
 
@@ -130,6 +131,12 @@ def _errors(app: FastAPI) -> None:
     @app.exception_handler(UserError)
     async def user_error(_: Request, exc: UserError) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=422)
+
+    @app.exception_handler(PersistenceError)
+    async def database_down(_: Request, exc: PersistenceError) -> JSONResponse:
+        log.error("audit database failed", extra={"fields": {"error": str(exc)}})
+        return JSONResponse({"detail": "the audit database is not available"},
+                            status_code=503)
 
     @app.exception_handler(TradeloopError)
     async def refused(_: Request, exc: TradeloopError) -> JSONResponse:

@@ -7,10 +7,10 @@ before a restart, is a 409), answers at once, and then hands the order to the no
 loop: through the risk gate and the execution path, with a client order id derived from the
 alert id. The answers are documented in ``docs/tradingview.md``.
 
-The signal writes (storing each alert, then its status) go through one thread of their own, in
-the order they were asked for: many threads contending for the database's write lock wait on
-SQLite's busy back-off and starve each other (seconds under a burst of alerts), and the status
-write stays off the node's loop.
+The signal is stored on the event loop, like every other write of the node: from a worker
+thread it would contend with the loop's own writes for SQLite's write lock, and the busy
+back-off of both sides held acknowledgements for seconds under a burst of alerts (see
+``bench/webhook_load.py``). The insert is one small commit.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -84,14 +83,13 @@ async def _body(request: Request, limit: int) -> bytes | None:
 
 def add_webhook(app: FastAPI, settings: WebhookSettings) -> None:
     """Add the TradingView route to ``app``."""
-    writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="webhook-signals")
 
     @app.post(PATH, tags=["webhooks"], status_code=200, responses={
         400: {"description": "malformed body"}, 401: {"description": "wrong passphrase"},
         403: {"description": "source address not allowed"},
         409: {"description": "alert id seen before"}, 413: {"description": "body too large"},
         422: {"description": "invalid, stale or from the future"},
-        503: {"description": "no node runs here to trade it"}})
+        503: {"description": "no node runs here to trade it, or it could not be stored"}})
     async def tradingview(request: Request) -> JSONResponse:
         """A TradingView alert (JSON or TradingView's plain text; see docs/tradingview.md).
         Authenticated by its passphrase, not a token."""
@@ -115,23 +113,22 @@ def add_webhook(app: FastAPI, settings: WebhookSettings) -> None:
         key = dedupe_key(alert)
         order_id = client_order_id_for_alert(alert)
         payload = {**alert.raw, "client_order_id": order_id}
-        loop = asyncio.get_running_loop()
-        stored = await loop.run_in_executor(writer, _record, control, payload, key, received_ns)
+        try:
+            stored = control.store.record_signal(SOURCE, payload, key, received_ns=received_ns)
+        except TradeloopError as exc:  # the audit database failed: nothing was stored
+            log.error("alert not stored", extra={"fields": {
+                "alert_id": alert.alert_id, "reason": str(exc)}})
+            return JSONResponse({"status": "unavailable", "detail": "the alert could not be "
+                                 "stored; nothing was traded: send it again"}, status_code=503)
         if not stored:
             return _refused(duplicate_alert(alert.alert_id))
-        loop.call_soon(_trade, control, alert, key, order_id, writer)
+        asyncio.get_running_loop().call_soon(_trade, control, alert, key, order_id)
         return JSONResponse({"status": "accepted", "alert_id": alert.alert_id,
                              "client_order_id": order_id})
 
 
-def _record(control: NodeControl, payload: dict[str, Any], key: str, received_ns: int) -> bool:
-    return control.store.record_signal(SOURCE, payload, key, received_ns=received_ns)
-
-
-def _trade(control: NodeControl, alert: TradingViewAlert, key: str, order_id: str,
-           writer: ThreadPoolExecutor) -> None:
-    """The alert's order, on the node's loop; the signal's status says what became of it
-    (written by ``writer``, off the loop)."""
+def _trade(control: NodeControl, alert: TradingViewAlert, key: str, order_id: str) -> None:
+    """The alert's order, on the node's loop; the signal's status says what became of it."""
     status = "ordered"
     try:
         control.place_order(_order_request(alert, order_id))
@@ -142,13 +139,6 @@ def _trade(control: NodeControl, alert: TradingViewAlert, key: str, order_id: st
     except Exception as exc:  # never let one alert break the loop
         status = f"failed: {type(exc).__name__}"
         log.exception("alert failed", extra={"fields": {"alert_id": alert.alert_id}})
-    try:
-        writer.submit(_set_status, control, key, status)
-    except RuntimeError:  # the writer has shut down with the app
-        _set_status(control, key, status)
-
-
-def _set_status(control: NodeControl, key: str, status: str) -> None:
     try:
         control.store.set_signal_status(key, status)
     except Exception:

@@ -185,6 +185,9 @@ def position_from_node(kernel: Kernel) -> list[PositionView]:
         mark = portfolio.mark(position.symbol)
         unrealized = None
         if mark is not None:
+            # a mid price has one digit more than the tick; the float's tail is noise
+            tick = kernel.cache.instrument(position.symbol).tick_size
+            mark = mark.quantize(tick / 10)
             unrealized = (mark - position.avg_px) * position.quantity * position.multiplier
         out.append(PositionView(position.symbol, position.strategy_id, position.quantity,
                                 position.avg_px, position.realized_pnl, unrealized, mark,
