@@ -40,6 +40,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/node_ingest.py
 	$(BIN)/python bench/risk_chain.py
 	$(BIN)/python bench/chart_render.py
+	$(BIN)/python bench/optimize_grid.py
 	$(BIN)/python bench/webhook_load.py
 	$(BIN)/python bench/ws_fanout.py
 
