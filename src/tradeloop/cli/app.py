@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from tradeloop.cli import options as opt
 from tradeloop.cli.api_commands import serve
 from tradeloop.cli.calendar_commands import calendar_app
 from tradeloop.cli.data_commands import data_app
@@ -91,22 +92,19 @@ def _report(outcome: BacktestOutcome) -> None:
 
 @app.command()
 def backtest(
-    strategy: Annotated[str, typer.Argument(
-        help="module:Class, a path to a .py file, or a bundled example (sma_cross, ...).")],
+    strategy: opt.Strategy,
     data: Annotated[list[str] | None, typer.Option(
         "--data", help="Bar file (CSV or Parquet), stored symbol (EURUSD, EURUSD@1h) or "
         "bundled data name; repeat for more.")] = None,
-    symbol: Annotated[list[str] | None, typer.Option(
-        "--symbol", help="Symbol of each --data file, in order.")] = None,
-    start: Annotated[str | None, typer.Option("--from", help="First date (UTC).")] = None,
-    end: Annotated[str | None, typer.Option("--to", help="Last date, inclusive (UTC).")] = None,
-    cash: Annotated[str, typer.Option(help="Starting cash.")] = "100000",
-    currency: Annotated[str, typer.Option(help="Account currency.")] = "USD",
-    account: Annotated[str, typer.Option(help="cash or margin.")] = "margin",
-    leverage: Annotated[str, typer.Option(help="Margin account leverage.")] = "1",
-    commission: Annotated[str | None, typer.Option(
-        help="e.g. 0.1%, 0.005/share, 7/lot, min=1 (comma-separated).")] = None,
-    slippage: Annotated[str | None, typer.Option(help="e.g. 1tick, 0.05%, spread.")] = None,
+    symbol: opt.Symbols = None,
+    start: opt.Start = None,
+    end: opt.End = None,
+    cash: opt.Cash = "100000",
+    currency: opt.Currency = "USD",
+    account: opt.AccountKind = "margin",
+    leverage: opt.Leverage = "1",
+    commission: opt.Commission = None,
+    slippage: opt.Slippage = None,
     volume_limit: Annotated[float | None, typer.Option(
         help="Fill at most this fraction of a bar's volume per order and bar.")] = None,
     conflict: Annotated[str, typer.Option(
@@ -118,10 +116,8 @@ def backtest(
         "--out", help="Directory for the result files.")] = None,
     repair: Annotated[bool, typer.Option(
         help="Drop or sort bad rows instead of stopping at the first.")] = False,
-    timezone: Annotated[str, typer.Option(
-        help="Timezone of naive timestamps in the data.")] = "UTC",
-    risk: Annotated[Path | None, typer.Option(
-        "--risk", help="TOML file with a [risk] table: the limits to apply.")] = None,
+    timezone: opt.Timezone = "UTC",
+    risk: opt.RiskFile = None,
     html_report: Annotated[bool, typer.Option(
         "--report", help="Also write report.html (opens offline) into the result folder.")
     ] = False,

@@ -13,8 +13,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from tradeloop.cli import options as opt
 from tradeloop.core.time import ns_to_iso
-from tradeloop.optimize.executors import default_workers
 from tradeloop.services.backtest import BacktestRequest
 from tradeloop.services.walkforward import (
     WalkForwardOutcome,
@@ -52,18 +52,14 @@ class _WindowProgress:
 
 
 def walkforward(
-    strategy: Annotated[str, typer.Argument(
-        help="module:Class, a path to a .py file, or a bundled example (sma_cross, ...).")],
-    param: Annotated[list[str], typer.Option(
-        "--param", help="name=start:stop[:step] (a range, both ends included), name=a,b,c "
-        "or name=value; repeat for more.")],
+    strategy: opt.Strategy,
+    param: opt.SearchParams,
     data: Annotated[list[str] | None, typer.Option(
         "--data", help="Bar file, stored symbol or bundled data name; repeat for more (the "
         "windows are cut on the first).")] = None,
-    symbol: Annotated[list[str] | None, typer.Option(
-        "--symbol", help="Symbol of each --data file, in order.")] = None,
-    start: Annotated[str | None, typer.Option("--from", help="First date (UTC).")] = None,
-    end: Annotated[str | None, typer.Option("--to", help="Last date, inclusive (UTC).")] = None,
+    symbol: opt.Symbols = None,
+    start: opt.Start = None,
+    end: opt.End = None,
     windows: Annotated[int, typer.Option(help="Out-of-sample windows.")] = 4,
     mode: Annotated[str, typer.Option(
         help="rolling (in-sample windows of a fixed length) or anchored (all start at the "
@@ -71,35 +67,26 @@ def walkforward(
     train_ratio: Annotated[float, typer.Option(
         "--train-ratio", help="In-sample length as a multiple of the out-of-sample length.")
     ] = 3.0,
-    constraint: Annotated[str | None, typer.Option(
-        help='A condition the parameters must meet, e.g. "fast < slow".')] = None,
-    objective: Annotated[str, typer.Option(
-        help="sharpe, sortino, calmar, return, profit_factor or custom:module:function.")
-    ] = "sharpe",
-    minimize: Annotated[bool, typer.Option(
-        "--minimize", help="Lower objective is better (a custom loss).")] = False,
-    method: Annotated[str, typer.Option(help="grid, random or tpe.")] = "grid",
+    constraint: opt.Constraint = None,
+    objective: opt.Objective = "sharpe",
+    minimize: opt.Minimize = False,
+    method: opt.Method = "grid",
     trials: Annotated[int | None, typer.Option(
         help="Trials per window for random and tpe.")] = None,
-    workers: Annotated[int | None, typer.Option(
-        help="Worker processes (default: every core).")] = None,
-    dask: Annotated[str | None, typer.Option(
-        "--dask", help="tcp://HOST:8786 to use a Dask cluster, or local to start one.")] = None,
-    seed: Annotated[int, typer.Option(help="Seed of the random and TPE samplers.")] = 0,
+    workers: opt.Workers = None,
+    dask: opt.Dask = None,
+    seed: opt.Seed = 0,
     study: Annotated[str | None, typer.Option(
         help="Prefix of the windows' Optuna studies (default: one per experiment, so a rerun "
         "resumes them).")] = None,
-    cash: Annotated[str, typer.Option(help="Starting cash.")] = "100000",
-    currency: Annotated[str, typer.Option(help="Account currency.")] = "USD",
-    account: Annotated[str, typer.Option(help="cash or margin.")] = "margin",
-    leverage: Annotated[str, typer.Option(help="Margin account leverage.")] = "1",
-    commission: Annotated[str | None, typer.Option(
-        help="e.g. 0.1%, 0.005/share, 7/lot, min=1 (comma-separated).")] = None,
-    slippage: Annotated[str | None, typer.Option(help="e.g. 1tick, 0.05%, spread.")] = None,
-    risk: Annotated[Path | None, typer.Option(
-        "--risk", help="TOML file with a [risk] table: the limits to apply.")] = None,
-    timezone: Annotated[str, typer.Option(
-        help="Timezone of naive timestamps in the data.")] = "UTC",
+    cash: opt.Cash = "100000",
+    currency: opt.Currency = "USD",
+    account: opt.AccountKind = "margin",
+    leverage: opt.Leverage = "1",
+    commission: opt.Commission = None,
+    slippage: opt.Slippage = None,
+    risk: opt.RiskFile = None,
+    timezone: opt.Timezone = "UTC",
     out: Annotated[Path | None, typer.Option(
         "--out", help="Directory for windows.csv, oos_equity.csv, oos_trades.csv, "
         "report.html and run.json.")] = None,
@@ -113,8 +100,7 @@ def walkforward(
     request = WalkForwardRequest(
         backtest=backtest, params=tuple(param), constraint=constraint, objective=objective,
         minimize=minimize, method=method.strip().lower(), trials=trials,
-        workers=workers if workers is not None else (2 if dask == "local" else
-                                                     default_workers()),
+        workers=opt.worker_count(workers, dask),
         dask=dask, seed=seed, study=study, out_dir=out, windows=windows,
         mode=mode.strip().lower(), train_ratio=train_ratio)
     bar = _WindowProgress()

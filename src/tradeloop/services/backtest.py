@@ -19,7 +19,7 @@ from tradeloop.brokers.simulated.fees import parse_commission, parse_slippage
 from tradeloop.brokers.simulated.venue import SimulatedVenueConfig
 from tradeloop.config.home import home_dir
 from tradeloop.config.risk import RiskConfig, build_rules, load_risk_config
-from tradeloop.core.errors import ConfigError, TradeloopError
+from tradeloop.core.errors import ConfigError
 from tradeloop.core.time import dt_to_ns
 from tradeloop.data import (
     LoadResult,
@@ -38,8 +38,8 @@ from tradeloop.model.instrument import Instrument
 from tradeloop.risk.base import Rule
 from tradeloop.services.calendar import economic_calendar
 from tradeloop.services.data import stored_bars
-from tradeloop.services.run_facts import backtest_facts, write_run_file
-from tradeloop.services.runs import record_run
+from tradeloop.services.run_facts import backtest_facts
+from tradeloop.services.runs import save_run
 from tradeloop.services.strategies import resolve_strategy
 from tradeloop.strategy.base import Strategy
 
@@ -237,20 +237,9 @@ def _record(outcome: BacktestOutcome, strategy_class: str, started_ns: int) -> N
     """Store the run and write ``run.json``; a failure costs a warning, never the results."""
     facts = backtest_facts(outcome, started_ns=started_ns, ended_ns=time.time_ns(),
                            strategy_class=strategy_class)
-    problems = []
-    try:
-        outcome.run_id = record_run(facts)
-    except (TradeloopError, OSError, ImportError) as exc:
-        problems.append(f"not recorded in the audit database: {exc}")
-    try:
-        outcome.files.append(write_run_file(facts, outcome.out_dir, outcome.run_id))
-    except OSError as exc:
-        problems.append(f"cannot write {outcome.out_dir / 'run.json'}: {exc.strerror or exc}")
-    if problems:
-        outcome.run_warning = "; ".join(problems)
-        logger.warning("backtest run not fully recorded", extra={"fields": {
-            "out_dir": str(outcome.out_dir), "run_id": outcome.run_id,
-            "error": outcome.run_warning}})
+    outcome.run_id, written, outcome.run_warning = save_run(facts, outcome.out_dir)
+    if written is not None:
+        outcome.files.append(written)
 
 
 @dataclass

@@ -16,7 +16,7 @@ from typing import Any
 
 from tradeloop.analytics.results import BacktestResult
 from tradeloop.config.home import home_dir
-from tradeloop.core.errors import ConfigError, TradeloopError
+from tradeloop.core.errors import ConfigError
 from tradeloop.optimize import SearchSpace, TrialResult, make_executor, run_grid
 from tradeloop.optimize.study import METHODS, run_study
 from tradeloop.services.backtest import (
@@ -38,16 +38,20 @@ from tradeloop.services.run_facts import (
     RunFacts,
     data_facts,
     request_settings,
-    write_run_file,
 )
-from tradeloop.services.runs import record_run, study_storage_url
-from tradeloop.services.trial_job import BacktestJob, Objective, parse_objective
+from tradeloop.services.runs import save_run, study_storage_url
+from tradeloop.services.trial_job import (
+    BacktestJob,
+    Objective,
+    first_combination,
+    parse_objective,
+    planned_trials,
+)
 
 logger = logging.getLogger(__name__)
 
 #: ``--method`` values.
 SEARCH_METHODS = ("grid", *METHODS)
-_CHECKABLE = 100_000  # spaces small enough to find a combination meeting the constraint
 OptimizeProgress = Callable[[int, int, float | None], None]
 
 
@@ -169,12 +173,11 @@ def run_optimization(request: OptimizeRequest,
     if request.method not in SEARCH_METHODS:
         raise ConfigError(f"--method {request.method!r}: expected one of "
                           f"{', '.join(SEARCH_METHODS)}")
-    total = _planned_trials(request, space)
+    total = planned_trials(request.method, request.trials, space)
     prepared = prepare_backtest(request.backtest)
     strategy_cls = prepared.strategy_type()
-    first = space.grid()[0] if request.method == "grid" or space.unconstrained_size(
-    ) <= _CHECKABLE else _any_combination(space)
-    strategy_name = strategy_cls(**first).id  # unknown parameters fail here, with a hint
+    # unknown parameter names fail here, with a hint
+    strategy_name = strategy_cls(**first_combination(request.method, space)).id
     heatmap = _heatmap_params(request.heatmap, space)
     out_dir = request.out_dir or _default_out_dir(strategy_name)
     job = BacktestJob(prepared, objective)
@@ -234,23 +237,6 @@ def run_optimization(request: OptimizeRequest,
     outcome.files.append(write_optimization_report(outcome, heatmap, out_dir / "report.html"))
     _record(outcome, prepared, started_ns)
     return outcome
-
-
-def _planned_trials(request: OptimizeRequest, space: SearchSpace) -> int:
-    if request.method == "grid":
-        if request.trials is not None:
-            raise ConfigError("--trials is for --method random or tpe; a grid runs every "
-                              "combination")
-        return len(space.grid())
-    if request.trials is None:
-        raise ConfigError(f"--method {request.method} needs --trials N")
-    if request.trials < 1:
-        raise ConfigError(f"--trials must be at least 1, got {request.trials}")
-    return request.trials
-
-
-def _any_combination(space: SearchSpace) -> dict[str, Any]:
-    return {p.name: p.values()[0] for p in space.params}
 
 
 def _heatmap_params(wanted: tuple[str, str] | None,
@@ -329,17 +315,6 @@ def _record(outcome: OptimizeOutcome, prepared: PreparedBacktest, started_ns: in
         ended_ns=time.time_ns(), strategy_class=prepared.strategy_class,
         settings=request_settings(request.backtest, prepared.config), artefacts=artefacts,
         study=study)
-    problems = []
-    try:
-        outcome.run_id = record_run(facts)
-    except (TradeloopError, OSError, ImportError) as exc:
-        problems.append(f"not recorded in the audit database: {exc}")
-    try:
-        outcome.files.append(write_run_file(facts, outcome.out_dir, outcome.run_id))
-    except OSError as exc:
-        problems.append(f"cannot write {outcome.out_dir / 'run.json'}: {exc.strerror or exc}")
-    if problems:
-        outcome.run_warning = "; ".join(problems)
-        logger.warning("optimisation run not fully recorded", extra={"fields": {
-            "out_dir": str(outcome.out_dir), "run_id": outcome.run_id,
-            "error": outcome.run_warning}})
+    outcome.run_id, written, outcome.run_warning = save_run(facts, outcome.out_dir)
+    if written is not None:
+        outcome.files.append(written)

@@ -27,6 +27,7 @@ another, the same variable a node's ``[database] url_env`` reads by default.
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -39,7 +40,7 @@ from tradeloop.config.home import home_dir
 from tradeloop.config.node import DatabaseConfig
 from tradeloop.config.secrets import lookup_secret
 from tradeloop.core.clock import TestClock
-from tradeloop.core.errors import ConfigError
+from tradeloop.core.errors import ConfigError, TradeloopError
 from tradeloop.core.time import NANOS_PER_SECOND
 from tradeloop.persistence import AuditStore, Database, RunRecord, open_database
 from tradeloop.services.run_facts import (
@@ -60,6 +61,8 @@ from tradeloop.services.run_facts import (
 
 if TYPE_CHECKING:
     from tradeloop.services.backtest import BacktestOutcome
+
+logger = logging.getLogger(__name__)
 
 #: What ``list_runs(kind=...)`` accepts.
 RUN_KINDS = (BACKTEST, OPTIMIZE, WALKFORWARD, "paper", "live")
@@ -168,6 +171,32 @@ def record_backtest(
     facts = backtest_facts(outcome, started_ns=start, ended_ns=end,
                            strategy_class=strategy_class)
     return record_run(facts, home=home)
+
+
+def save_run(facts: RunFacts, out_dir: Path) -> tuple[str | None, Path | None, str | None]:
+    """Record a finished run in the audit database and write its ``run.json`` into
+    ``out_dir``; a failure of either costs a warning, never the results.
+
+    Returns
+    -------
+    (run id or None, run.json path or None, warning or None)
+    """
+    problems = []
+    run_id: str | None = None
+    written: Path | None = None
+    try:
+        run_id = record_run(facts)
+    except (TradeloopError, OSError, ImportError) as exc:
+        problems.append(f"not recorded in the audit database: {exc}")
+    try:
+        written = write_run_file(facts, out_dir, run_id)
+    except OSError as exc:
+        problems.append(f"cannot write {out_dir / RUN_FILE}: {exc.strerror or exc}")
+    warning = "; ".join(problems) or None
+    if warning:
+        logger.warning("run not fully recorded", extra={"fields": {
+            "kind": facts.kind, "out_dir": str(out_dir), "run_id": run_id, "error": warning}})
+    return run_id, written, warning
 
 
 def study_storage_url(*, home: Path | None = None) -> str:

@@ -15,7 +15,7 @@ import numpy.typing as npt
 from tradeloop.analytics.results import BacktestResult
 from tradeloop.core.errors import ConfigError, UserError
 from tradeloop.core.time import NANOS_PER_DAY
-from tradeloop.optimize import TrialOutcome
+from tradeloop.optimize import SearchSpace, TrialOutcome
 from tradeloop.services.backtest import PreparedBacktest, simulate
 from tradeloop.strategy.base import Strategy
 
@@ -28,6 +28,36 @@ OBJECTIVES: dict[str, str] = {
     "profit_factor": "profit_factor",
 }
 CUSTOM_PREFIX = "custom:"
+_CHECKABLE = 100_000  # spaces small enough to find a combination meeting the constraint
+
+
+def planned_trials(method: str, trials: int | None, space: SearchSpace,
+                   per: str = "") -> int:
+    """How many trials a search runs: every combination of a grid, else ``--trials``.
+
+    Raises
+    ------
+    ConfigError
+        For ``--trials`` with a grid, or a random or TPE search without a positive one.
+    """
+    if method == "grid":
+        if trials is not None:
+            raise ConfigError("--trials is for --method random or tpe; a grid runs every "
+                              "combination")
+        return len(space.grid())
+    if trials is None:
+        raise ConfigError(f"--method {method} needs --trials N{per}")
+    if trials < 1:
+        raise ConfigError(f"--trials must be at least 1, got {trials}")
+    return trials
+
+
+def first_combination(method: str, space: SearchSpace) -> dict[str, Any]:
+    """A combination to check the strategy's parameter names with: the grid's first (it
+    meets the constraint), or for a large random or TPE space each parameter's first value."""
+    if method == "grid" or space.unconstrained_size() <= _CHECKABLE:
+        return dict(space.grid()[0])
+    return {p.name: p.values()[0] for p in space.params}
 
 
 @dataclass(frozen=True)

@@ -62,7 +62,13 @@ from tradeloop.services.optimize import SEARCH_METHODS
 from tradeloop.services.optimize_report import OverfittingChecks, overfitting_checks
 from tradeloop.services.run_facts import fingerprint, request_settings
 from tradeloop.services.runs import study_storage_url
-from tradeloop.services.trial_job import BacktestJob, Objective, parse_objective
+from tradeloop.services.trial_job import (
+    BacktestJob,
+    Objective,
+    first_combination,
+    parse_objective,
+    planned_trials,
+)
 from tradeloop.services.walkforward_files import record_walkforward, write_walkforward_files
 from tradeloop.strategy.base import Strategy
 
@@ -267,7 +273,7 @@ def run_walkforward(request: WalkForwardRequest,
     if request.method not in SEARCH_METHODS:
         raise ConfigError(f"--method {request.method!r}: expected one of "
                           f"{', '.join(SEARCH_METHODS)}")
-    per_window = _planned_trials(request, space)
+    per_window = planned_trials(request.method, request.trials, space, " (per window)")
     prepared = prepare_backtest(request.backtest)
     if not prepared.series:
         raise ConfigError("give at least one --data FILE")
@@ -277,7 +283,7 @@ def run_walkforward(request: WalkForwardRequest,
     except ConfigError as exc:
         raise ConfigError(f"{first.symbol}: {exc}") from None
     strategy_cls = prepared.strategy_type()
-    strategy_name = strategy_cls(**_first_combination(request, space)).id
+    strategy_name = strategy_cls(**first_combination(request.method, space)).id
     out_dir = request.out_dir or _default_out_dir(strategy_name)
     _check_writable(out_dir)
     executor = make_executor(request.workers, request.dask)
@@ -298,25 +304,6 @@ def run_walkforward(request: WalkForwardRequest,
     outcome.files = write_walkforward_files(outcome)
     record_walkforward(outcome, prepared, started_ns)
     return outcome
-
-
-def _planned_trials(request: WalkForwardRequest, space: SearchSpace) -> int:
-    if request.method == "grid":
-        if request.trials is not None:
-            raise ConfigError("--trials is for --method random or tpe; a grid runs every "
-                              "combination")
-        return len(space.grid())
-    if request.trials is None:
-        raise ConfigError(f"--method {request.method} needs --trials N (per window)")
-    if request.trials < 1:
-        raise ConfigError(f"--trials must be at least 1, got {request.trials}")
-    return request.trials
-
-
-def _first_combination(request: WalkForwardRequest, space: SearchSpace) -> dict[str, Any]:
-    if request.method == "grid":
-        return dict(space.grid()[0])
-    return {p.name: p.values()[0] for p in space.params}
 
 
 def _run_window(request: WalkForwardRequest, prepared: PreparedBacktest,

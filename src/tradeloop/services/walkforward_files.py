@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from tradeloop.analytics.export import TRADE_COLUMNS
 from tradeloop.analytics.report import write_page
 from tradeloop.analytics.report_sections import ReportSection, table_section
-from tradeloop.core.errors import ConfigError, TradeloopError
+from tradeloop.core.errors import ConfigError
 from tradeloop.core.time import ns_to_iso
 from tradeloop.services.optimize_report import write_trials_csv
 from tradeloop.services.run_facts import (
@@ -27,9 +27,8 @@ from tradeloop.services.run_facts import (
     RunFacts,
     data_facts,
     request_settings,
-    write_run_file,
 )
-from tradeloop.services.runs import record_run
+from tradeloop.services.runs import save_run
 
 if TYPE_CHECKING:
     from tradeloop.services.backtest import PreparedBacktest
@@ -275,20 +274,9 @@ def record_walkforward(outcome: WalkForwardOutcome, prepared: PreparedBacktest,
         strategy_class=prepared.strategy_class,
         settings=request_settings(request.backtest, prepared.config), artefacts=artefacts,
         failures=failures, study=study)
-    problems = []
-    try:
-        outcome.run_id = record_run(facts)
-    except (TradeloopError, OSError, ImportError) as exc:
-        problems.append(f"not recorded in the audit database: {exc}")
-    try:
-        outcome.files.append(write_run_file(facts, outcome.out_dir, outcome.run_id))
-    except OSError as exc:
-        problems.append(f"cannot write {outcome.out_dir / 'run.json'}: {exc.strerror or exc}")
-    if problems:
-        outcome.run_warning = "; ".join(problems)
-        logger.warning("walk-forward run not fully recorded", extra={"fields": {
-            "out_dir": str(outcome.out_dir), "run_id": outcome.run_id,
-            "error": outcome.run_warning}})
+    outcome.run_id, written, outcome.run_warning = save_run(facts, outcome.out_dir)
+    if written is not None:
+        outcome.files.append(written)
 
 
 def _window_facts(item: WindowOutcome) -> dict[str, Any]:
