@@ -33,6 +33,7 @@ from tradeloop.risk.base import DenialCode, TradingState
 from tradeloop.risk.engine import EXECUTE
 from tradeloop.services.market_bars import MAX_MARKET_BARS, BarBook, MarketBars
 from tradeloop.services.node_views import (
+    AccountTracker,
     AccountView,
     FillView,
     OrderView,
@@ -41,7 +42,6 @@ from tradeloop.services.node_views import (
     RiskView,
     SignalView,
     StatusView,
-    account_from_node,
     account_from_store,
     fill_view,
     order_view,
@@ -128,6 +128,7 @@ class NodeControl:
         self._seq = 0
         self.started_ns = time.time_ns()
         self._bar_book = BarBook()
+        self._account: AccountTracker | None = None
 
     # -- reads ------------------------------------------------------------------------------
 
@@ -156,10 +157,13 @@ class NodeControl:
 
     def account(self) -> AccountView:
         """Balance, equity, PnL of the day and drawdown from the peak."""
+        if self.node is not None:
+            if self._account is None:
+                self._account = AccountTracker(self.store.account_snapshots(run_id=self.run_id)
+                                               if self.run_id else [])
+            return self._account.view(self.node.kernel)
         snapshots = self.store.account_snapshots(run_id=self.run_id) if self.run_id else \
             self.store.account_snapshots()
-        if self.node is not None:
-            return account_from_node(self.node.kernel, snapshots)
         return account_from_store(snapshots, self.config.account.currency.upper())
 
     def positions(self) -> list[PositionView]:

@@ -195,12 +195,39 @@ def position_from_node(kernel: Kernel) -> list[PositionView]:
     return out
 
 
-def account_from_node(kernel: Kernel, snapshots: Sequence[ev.AccountState]) -> AccountView:
-    """The running node's account, with the day's PnL and drawdown from its snapshots."""
-    portfolio = kernel.portfolio
-    now = kernel.clock.now_ns()
-    return _account(portfolio.account.currency, portfolio.balance, portfolio.equity,
-                    portfolio.unrealized_pnl(), snapshots, now)
+class AccountTracker:
+    """The running node's account with the day's PnL and the drawdown, kept up in memory: the
+    recorded snapshots are read once, then each call only looks at the equity now (the
+    dashboard asks every second)."""
+
+    def __init__(self, snapshots: Sequence[ev.AccountState]) -> None:
+        self._snapshots = list(snapshots)
+        self._peak: Decimal | None = None
+        self._day = -1
+        self._day_reference = Decimal(0)
+        self._last_equity: Decimal | None = None
+
+    def view(self, kernel: Kernel) -> AccountView:
+        """The account now."""
+        portfolio = kernel.portfolio
+        now = kernel.clock.now_ns()
+        equity = portfolio.equity
+        day = now // NANOS_PER_DAY
+        if self._peak is None:  # first call: from the recorded history
+            first = _account(portfolio.account.currency, portfolio.balance, equity,
+                             portfolio.unrealized_pnl(), self._snapshots, now)
+            self._peak, self._day = first.peak_equity, day
+            self._day_reference = equity - first.daily_pnl
+            self._snapshots = []
+        elif day != self._day:  # a new UTC day starts from the last equity seen
+            self._day = day
+            self._day_reference = self._last_equity if self._last_equity is not None else equity
+        self._peak = max(self._peak, equity)
+        self._last_equity = equity
+        drawdown = float(equity / self._peak - 1) if self._peak > 0 else 0.0
+        return AccountView(portfolio.account.currency, portfolio.balance, equity,
+                           portfolio.unrealized_pnl(), equity - self._day_reference, self._peak,
+                           drawdown, now)
 
 
 def account_from_store(snapshots: Sequence[ev.AccountState], currency: str) -> AccountView:
