@@ -40,11 +40,11 @@ def paper(
     setup_logging(level=settings.logging.level, json_lines=settings.logging.json_lines,
                   log_file=settings.log_path(home_dir()), rotate_mb=settings.logging.rotate_mb,
                   keep=settings.logging.keep)
-    beside = None
+    beside = []
     if api or settings.api.enabled or host is not None or port is not None:
         from tradeloop.cli.api_commands import api_server
 
-        beside = api_server(settings, host, port)
+        beside.append(api_server(settings, host, port))
     session = run_paper(settings, beside=beside)
     for line in session.summary.lines():
         _out.print(line, highlight=False)

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import gc
-from collections.abc import AsyncIterator, Callable
+import logging
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
@@ -296,33 +297,38 @@ class Companion(Protocol):
 
 
 def run_paper(config: NodeConfig, home: Path | None = None,
-              beside: Companion | None = None) -> PaperSession:
+              beside: Sequence[Companion] = ()) -> PaperSession:
     """Run a paper node until its data ends or it is stopped (SIGINT/SIGTERM).
 
     Parameters
     ----------
-    beside : Companion, optional
-        Runs in the node's event loop from its start to its end, with the node's
-        :class:`~tradeloop.services.control.NodeControl` (``tradeloop paper --api``).
+    beside : sequence of Companion
+        Each runs in the node's event loop from its start to its end, with the node's
+        :class:`~tradeloop.services.control.NodeControl` (the API of ``tradeloop paper
+        --api``, the notifications).
     """
     node, store, run_id, market = build_node(config, home)
     status = "failed"
 
     async def session() -> SessionSummary:
-        if beside is None:
+        if not beside:
             return await node.run()
         from tradeloop.services.control import NodeControl
 
-        companion = asyncio.create_task(beside.run(NodeControl(config, store, node, run_id,
-                                                                home)))
+        control = NodeControl(config, store, node, run_id, home)
+        tasks = [asyncio.create_task(companion.run(control)) for companion in beside]
         try:
             return await node.run()
         finally:
-            beside.stop()
-            try:
-                await asyncio.wait_for(companion, timeout=10)
-            except (TimeoutError, asyncio.CancelledError):
-                companion.cancel()
+            for companion in beside:
+                companion.stop()
+            for task in tasks:
+                try:
+                    await asyncio.wait_for(task, timeout=10)
+                except (TimeoutError, asyncio.CancelledError):
+                    task.cancel()
+                except Exception:  # a companion's failure must not hide the session's end
+                    logging.getLogger(__name__).exception("companion failed")
 
     # what start-up left on the heap stays for the session: keep it out of the collector's
     # full scans, which otherwise pause the loop for tens of milliseconds now and then

@@ -1,0 +1,1 @@
+"""Notifications: alerts routed to Telegram, webhooks, Slack and Discord; Telegram commands."""
