@@ -9,6 +9,9 @@ from __future__ import annotations
 import os
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -18,6 +21,7 @@ from rich.table import Table
 from rich.text import Text
 
 from tradeloop.core.time import ns_to_iso
+from tradeloop.persistence import AuditStore
 from tradeloop.services.tokens import (
     SCOPES,
     TokenInfo,
@@ -37,6 +41,29 @@ _err = Console(stderr=True, soft_wrap=True)
 _STATE_STYLE = {"revoked": "red", "expired": "yellow", "active": "green"}
 
 
+NodeOption = Annotated[Path | None, typer.Option(
+    "--config", help="A node's TOML file: its [database] holds the tokens (default: the "
+    "home's database, or TRADELOOP_DATABASE_URL's).")]
+
+
+@contextmanager
+def _node_store(config: Path | None) -> Iterator[AuditStore | None]:
+    if config is None:
+        yield None
+        return
+    from tradeloop.config.home import home_dir
+    from tradeloop.config.node import load_node_config
+    from tradeloop.persistence import open_database
+
+    settings = load_node_config(config)
+    url = settings.database.url.get_secret_value() or None
+    database = open_database(url, home_dir())
+    try:
+        yield AuditStore(database)
+    finally:
+        database.close()
+
+
 def _time(ns: int | None, none: str = "-") -> str:
     return none if ns is None else ns_to_iso(ns)[:19].replace("T", " ")
 
@@ -49,9 +76,12 @@ def create_command(
     expires: Annotated[str, typer.Option(
         help="Lifetime: 30d, 12h, 90m..., or never.")] = "90d",
     by: Annotated[str, typer.Option(help="Who creates it (default: your user name).")] = "",
+    config: NodeOption = None,
 ) -> None:
     """Create an API token and print it once (only its hash is stored)."""
-    created = create_token(name, scope, expires_in=parse_expiry(expires), by=by)
+    with _node_store(config) as store:
+        created = create_token(name, scope, expires_in=parse_expiry(expires), by=by,
+                               store=store)
     info = created.info
     expiry = f"expires {_time(info.expires_ns)} UTC" if info.expires_ns else "never expires"
     _err.print(f"token {info.name!r} (id {info.id}) created: scopes {', '.join(info.scopes)}, "
@@ -63,9 +93,10 @@ def create_command(
 
 
 @token_app.command("list")
-def list_command() -> None:
+def list_command(config: NodeOption = None) -> None:
     """Every token: name, scopes, created, expires, last used, revoked (never the secret)."""
-    tokens = list_tokens()
+    with _node_store(config) as store:
+        tokens = list_tokens(store=store)
     if not tokens:
         _out.print("no API tokens yet: tradeloop token create NAME --scope read creates one",
                    highlight=False)
@@ -93,8 +124,10 @@ def _row(token: TokenInfo, now: int) -> tuple[str | Text, ...]:
 @token_app.command("revoke")
 def revoke_command(
     name: Annotated[str, typer.Argument(help="The token's name or id (token list).")],
+    config: NodeOption = None,
 ) -> None:
     """Revoke a token: every request presenting it is refused from now on."""
-    token = revoke_token(name)
+    with _node_store(config) as store:
+        token = revoke_token(name, store=store)
     _out.print(f"token {token.name!r} (id {token.id}) is revoked since "
                f"{_time(token.revoked_ns)} UTC", highlight=False)

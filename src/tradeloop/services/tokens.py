@@ -209,6 +209,7 @@ def create_token(
     by: str,
     home: Path | None = None,
     clock: Clock | None = None,
+    store: AuditStore | None = None,
 ) -> CreatedToken:
     """Create an API token and store its hash.
 
@@ -226,6 +227,9 @@ def create_token(
         The tradeloop home; ``$TRADELOOP_HOME`` by default.
     clock : Clock, optional
         The wall clock by default.
+    store : AuditStore, optional
+        A node's open store (its ``[database]``); by default the home's database (or
+        ``TRADELOOP_DATABASE_URL``'s).
 
     Returns
     -------
@@ -246,7 +250,7 @@ def create_token(
         raise ConfigError("a token's lifetime must be positive (or never)")
     now = (clock or LiveClock()).now_ns()
     token = TOKEN_PREFIX + secrets.token_urlsafe(_RANDOM_BYTES)
-    with _database(home) as database:
+    with _opened(store, home) as database:
         stored = TokenStore(database).add(
             name, hash_token(token), granted, created_ns=now, created_by=by.strip() or _user(),
             expires_ns=None if expires_in is None else now + _nanos(expires_in),
@@ -278,7 +282,8 @@ def count_active_tokens(store: AuditStore | None = None, *, home: Path | None = 
 
 
 def revoke_token(
-    name_or_id: str, *, home: Path | None = None, clock: Clock | None = None
+    name_or_id: str, *, home: Path | None = None, clock: Clock | None = None,
+    store: AuditStore | None = None,
 ) -> TokenInfo:
     """Revoke a token by name or id; it is refused from then on. Revoking twice keeps the
     first time.
@@ -290,11 +295,11 @@ def revoke_token(
     """
     wanted = name_or_id.strip()
     now = (clock or LiveClock()).now_ns()
-    with _database(home) as database:
-        store = TokenStore(database)
+    with _opened(store, home) as database:
+        tokens = TokenStore(database)
         by_id = wanted.isascii() and wanted.isdigit()
-        found = store.by_id(int(wanted)) if by_id else store.by_name(wanted)
-        revoked = store.revoke(found.id, now) if found is not None else None
+        found = tokens.by_id(int(wanted)) if by_id else tokens.by_name(wanted)
+        revoked = tokens.revoke(found.id, now) if found is not None else None
     if revoked is None:
         raise ConfigError(f"no token {wanted!r} (tradeloop token list shows the tokens)")
     return _info(revoked)

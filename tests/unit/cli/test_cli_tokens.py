@@ -108,3 +108,41 @@ def test_mistakes_are_one_line_errors_and_create_nothing(
         assert len(lines) == 1 and lines[0].startswith("error: "), done.stderr
         assert message in lines[0], done.stderr
     assert [t.name for t in list_tokens()] == ["ci"]
+
+
+def test_config_puts_tokens_in_the_nodes_own_database(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    node_db = tmp_path / "node.db"
+    monkeypatch.setenv("NODE_DB_URL", f"sqlite:///{node_db}")
+    monkeypatch.delenv("TRADELOOP_DATABASE_URL", raising=False)
+    config = tmp_path / "node.toml"
+    config.write_text('''
+mode = "paper"
+name = "own-db"
+[data]
+source = "synthetic"
+[data.synthetic]
+symbols = ["EURUSD"]
+[database]
+url_env = "NODE_DB_URL"
+[logging]
+file = ""
+[[strategies]]
+strategy = "sma_cross"
+''', encoding="utf-8")
+    code, out, err = _invoke("token", "create", "desk", "-s", "read", "--config", str(config))
+    assert code == 0, err
+    token = out.strip()
+    from tradeloop.persistence import AuditStore, open_database
+
+    database = open_database(f"sqlite:///{node_db}", tmp_path)
+    try:
+        assert authenticate(token, "read", store=AuditStore(database)).name == "desk"
+    finally:
+        database.close()
+    with pytest.raises(AuthError):  # not in the home's database
+        authenticate(token, "read")
+    code, out, _ = _invoke("token", "list", "--config", str(config))
+    assert code == 0 and "desk" in out
+    code, out, _ = _invoke("token", "revoke", "desk", "--config", str(config))
+    assert code == 0 and "revoked" in out
