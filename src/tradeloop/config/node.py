@@ -50,6 +50,12 @@ Example ``node.toml`` (every table but ``[data]`` and ``[[strategies]]`` may be 
     daily_loss_limit = "500"
     kill_file = "~/tradeloop.KILL"
 
+    [[notify.channels]]            # alerts: see tradeloop.config.notify
+    name = "phone"
+    type = "telegram"
+    token_env = "TRADELOOP_TELEGRAM_TOKEN"
+    chat_ids = [123456789]
+
     [[strategies]]
     strategy = "sma_cross"         # module:Class, a .py path, or a bundled example name
     id = "sma-eurusd"              # optional stable id (default: the class name)
@@ -93,6 +99,7 @@ from pydantic import (
 
 from tradeloop.config.api import ApiConfig, WebhookConfig
 from tradeloop.config.models import model_at
+from tradeloop.config.notify import NotifyConfig, resolve_notify_secrets
 from tradeloop.config.risk import RiskConfig
 from tradeloop.config.secrets import is_env_name, lookup_secret, resolve_secret
 from tradeloop.core.errors import ConfigError
@@ -261,6 +268,7 @@ class NodeConfig(_Section):
     strategies: list[StrategyConfig] = Field(min_length=1)
     risk: RiskConfig = Field(default_factory=RiskConfig)
     api: ApiConfig = Field(default_factory=ApiConfig)
+    notify: NotifyConfig = Field(default_factory=NotifyConfig)
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
 
     @model_validator(mode="after")
@@ -312,6 +320,10 @@ class NodeConfig(_Section):
         data["venue"]["token"] = None if self.venue.token is None else MASK
         webhook = data["api"]["webhook"]
         webhook["passphrase"] = None if self.api.webhook.passphrase is None else MASK
+        for channel, shown in zip(self.notify.channels, data["notify"]["channels"],
+                                  strict=True):
+            for key in ("url", "secret", "token"):
+                shown[key] = None if getattr(channel, key) is None else MASK
         return dict(redact(data))
 
 
@@ -438,6 +450,7 @@ def _resolve_secrets(raw: dict[str, Any], environ: Mapping[str, str],
             passphrase = lookup_secret(passphrase_env, environ)
             if passphrase is not None and passphrase.get_secret_value():
                 webhook["passphrase"] = passphrase
+    resolve_notify_secrets(raw, environ, origins)
     database = raw.get("database")
     database = database if isinstance(database, dict) else {}
     url_env = database.get("url_env", DatabaseConfig.model_fields["url_env"].default)
@@ -489,7 +502,8 @@ def load_node_config(path: str | os.PathLike[str],
     -------
     NodeConfig
         Secrets resolved (``venue.token`` from ``venue.token_env``, ``database.url`` from
-        ``database.url_env`` when it is set) and registered for masking in logs.
+        ``database.url_env`` when it is set, each notify channel's ``url``, ``secret`` and
+        ``token`` from its ``*_env`` names) and registered for masking in logs.
 
     Raises
     ------
