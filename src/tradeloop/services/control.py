@@ -24,6 +24,7 @@ from tradeloop.config.home import home_dir
 from tradeloop.config.node import NodeConfig
 from tradeloop.core.errors import ConfigError, TradeloopError
 from tradeloop.core.identifiers import client_order_id
+from tradeloop.core.time import NANOS_PER_DAY, ns_to_dt
 from tradeloop.engine.live import TradingNode
 from tradeloop.model import commands as cmd
 from tradeloop.model.enums import ContingencyType, OrderSide, OrderType, TimeInForce
@@ -417,6 +418,34 @@ class NodeControl:
         return self._bar_book.bars(node, self.market_symbols(), symbol, timeframe,
                                    min(_limit(limit), MAX_MARKET_BARS))
 
+    # -- profit and loss ----------------------------------------------------------------------
+
+    def pnl(self, period: str = "day") -> PnlView:
+        """The equity change over the current UTC day, week (from Monday) or month.
+
+        The reference is the equity of the last account snapshot recorded before the period
+        began (of this run when the node runs here), else of the first one within it; the end
+        is the account now, as :meth:`account` gives it.
+
+        Raises
+        ------
+        ConfigError
+            For a period other than day, week or month.
+        """
+        now = self.node.kernel.clock.now_ns() if self.node is not None else time.time_ns()
+        since = pnl_period_start(period, now)
+        snapshots = (self.store.account_snapshots(run_id=self.run_id) if self.run_id
+                     else self.store.account_snapshots())
+        account = self.account()
+        before = [s for s in snapshots if s.ts < since]
+        within = [s for s in snapshots if s.ts >= since]
+        reference = before[-1] if before else (within[0] if within else None)
+        start = reference.equity if reference is not None else account.equity
+        change = account.equity - start
+        fraction = float(change / start) if start > 0 else 0.0
+        return PnlView(period.strip().lower(), since, account.currency, start, account.equity,
+                       change, fraction, len(within))
+
     # -- helpers ----------------------------------------------------------------------------
 
     def _running(self, what: str) -> TradingNode:
@@ -449,3 +478,59 @@ def _positive(text: str | None, what: str) -> Decimal | None:
     if not value.is_finite() or value <= 0:
         raise ConfigError(f"{what} must be positive, got {text}")
     return value
+
+
+# -- profit and loss ------------------------------------------------------------------------
+
+PNL_PERIODS = ("day", "week", "month")
+"""The periods :meth:`NodeControl.pnl` knows."""
+
+
+@dataclass(frozen=True)
+class PnlView:
+    """The equity change over a period.
+
+    Attributes
+    ----------
+    period : {"day", "week", "month"}
+    since_ns : int
+        When the period began (UTC midnight; Monday for a week, the 1st for a month).
+    currency : str
+    start_equity, equity : Decimal
+        At the period's start (as recorded) and now.
+    pnl : Decimal
+        ``equity - start_equity``.
+    pnl_fraction : float
+        ``pnl / start_equity`` (0.012 is 1.2 %).
+    snapshots : int
+        Account snapshots recorded within the period.
+    """
+
+    period: str
+    since_ns: int
+    currency: str
+    start_equity: Decimal
+    equity: Decimal
+    pnl: Decimal
+    pnl_fraction: float
+    snapshots: int
+
+
+def pnl_period_start(period: str, now_ns: int) -> int:
+    """When the UTC day, week (Monday) or month holding ``now_ns`` began, in nanoseconds.
+
+    Raises
+    ------
+    ConfigError
+        For a period other than day, week or month.
+    """
+    name = period.strip().lower()
+    if name not in PNL_PERIODS:
+        raise ConfigError(f"period {period!r}: use one of {', '.join(PNL_PERIODS)}")
+    day = now_ns - now_ns % NANOS_PER_DAY
+    if name == "day":
+        return day
+    moment = ns_to_dt(day)
+    if name == "week":
+        return day - moment.weekday() * NANOS_PER_DAY
+    return day - (moment.day - 1) * NANOS_PER_DAY
