@@ -14,6 +14,7 @@ from tradeloop.cli.api_commands import serve
 from tradeloop.cli.calendar_commands import calendar_app
 from tradeloop.cli.data_commands import data_app
 from tradeloop.cli.node_commands import doctor, live, order, paper, replay, status
+from tradeloop.cli.notify_commands import notify_app
 from tradeloop.cli.render import LazyProgress, comparison_table, denials_table, summary_table
 from tradeloop.cli.report_commands import report
 from tradeloop.cli.research_commands import optimize
@@ -43,6 +44,7 @@ app.add_typer(calendar_app, name="calendar")
 app.add_typer(venue_app, name="venue")
 app.add_typer(runs_app, name="runs")
 app.add_typer(token_app, name="token")
+app.add_typer(notify_app, name="notify")
 app.command()(paper)
 app.command()(live)
 app.command()(order)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -14,6 +14,9 @@ from tradeloop.config.home import home_dir
 from tradeloop.config.node import load_node_config
 from tradeloop.core.logging import setup_logging
 from tradeloop.core.time import ns_to_iso
+
+if TYPE_CHECKING:
+    from tradeloop.services.node import Companion
 
 _out = Console(width=None if sys.stdout.isatty() else 120)
 _err = Console(stderr=True, soft_wrap=True)
@@ -40,11 +43,15 @@ def paper(
     setup_logging(level=settings.logging.level, json_lines=settings.logging.json_lines,
                   log_file=settings.log_path(home_dir()), rotate_mb=settings.logging.rotate_mb,
                   keep=settings.logging.keep)
-    beside = []
+    beside: list[Companion] = []
     if api or settings.api.enabled or host is not None or port is not None:
         from tradeloop.cli.api_commands import api_server
 
         beside.append(api_server(settings, host, port))
+    if settings.notify.channels:
+        from tradeloop.notify.service import NotificationService
+
+        beside.append(NotificationService(settings))
     session = run_paper(settings, beside=beside)
     for line in session.summary.lines():
         _out.print(line, highlight=False)
