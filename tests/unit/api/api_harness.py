@@ -8,7 +8,8 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 
-from tradeloop.config.node import NodeConfig, load_node_config
+from support.nodes import synthetic_node_config
+from tradeloop.config.node import NodeConfig
 from tradeloop.services.control import NodeControl
 
 
@@ -23,19 +24,4 @@ class Served:
 
 
 def node_config(tmp_path: Path, environ: dict[str, str] | None = None) -> NodeConfig:
-    path = tmp_path / "node.toml"
-    path.write_text('''
-mode = "paper"
-name = "api-node"
-[data]
-source = "synthetic"
-[data.synthetic]
-symbols = ["EURUSD"]
-[logging]
-file = ""
-[[strategies]]
-strategy = "sma_cross"
-id = "sma"
-symbols = ["EURUSD"]
-''', encoding="utf-8")
-    return load_node_config(path, environ=environ or {})
+    return synthetic_node_config(tmp_path, name="api-node", environ=environ)

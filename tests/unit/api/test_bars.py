@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
+from support.nodes import synthetic_node_config
 from tradeloop.api.app import create_app
-from tradeloop.config.node import load_node_config
 from tradeloop.core.time import NANOS_PER_MINUTE, NANOS_PER_SECOND
 from tradeloop.data.bars import TimeBars, build_bars
 from tradeloop.model.data import Bar, QuoteSeries, QuoteTick
@@ -44,22 +44,7 @@ class NodeApp:
 
 
 def _config(tmp_path: Path) -> Any:
-    path = tmp_path / "node.toml"
-    path.write_text('''
-mode = "paper"
-name = "bars-node"
-[data]
-source = "synthetic"
-[data.synthetic]
-symbols = ["EURUSD", "GBPUSD"]
-[logging]
-file = ""
-[[strategies]]
-strategy = "sma_cross"
-id = "sma"
-symbols = ["EURUSD"]
-''', encoding="utf-8")
-    return load_node_config(path, environ={})
+    return synthetic_node_config(tmp_path, name="bars-node", symbols=("EURUSD", "GBPUSD"))
 
 
 @pytest.fixture

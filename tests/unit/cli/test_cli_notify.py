@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from support.nodes import synthetic_node_toml
 from support.telegram_server import TOKEN, FakeTelegram
 from tradeloop.cli.app import app
 from tradeloop.core.errors import ConfigError
@@ -61,19 +62,7 @@ def telegram() -> Iterator[FakeTelegram]:
 
 
 def _config(tmp_path: Path) -> Path:
-    path = tmp_path / "node.toml"
-    path.write_text('''
-mode = "paper"
-name = "notify-node"
-[data]
-source = "synthetic"
-[data.synthetic]
-symbols = ["EURUSD"]
-[logging]
-file = ""
-[[strategies]]
-strategy = "sma_cross"
-symbols = ["EURUSD"]
+    return synthetic_node_toml(tmp_path, name="notify-node", extra='''
 [[notify.channels]]
 name = "phone"
 type = "telegram"
@@ -88,8 +77,7 @@ secret_env = "TEST_OPS_SECRET"
 name = "broken"
 type = "webhook"
 url_env = "TEST_BROKEN_URL"
-''', encoding="utf-8")
-    return path
+''')
 
 
 def _invoke(path: Path, hooks: _Hooks, telegram: FakeTelegram, *extra: str

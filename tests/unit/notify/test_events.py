@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tradeloop.config.node import load_node_config
+from support.nodes import synthetic_node_config
 from tradeloop.core.time import NANOS_PER_MINUTE, NANOS_PER_SECOND
 from tradeloop.model import events as ev
 from tradeloop.model.data import QuoteTick
@@ -45,22 +45,7 @@ class Harness:
 
 @pytest.fixture
 def harness(tmp_path: Path, tradeloop_home: Path) -> Iterator[Harness]:
-    path = tmp_path / "node.toml"
-    path.write_text('''
-mode = "paper"
-name = "alerts-node"
-[data]
-source = "synthetic"
-[data.synthetic]
-symbols = ["EURUSD"]
-[logging]
-file = ""
-[[strategies]]
-strategy = "sma_cross"
-id = "sma"
-symbols = ["EURUSD"]
-''', encoding="utf-8")
-    config = load_node_config(path, environ={})
+    config = synthetic_node_config(tmp_path, name="alerts-node")
     database = open_database(None, tradeloop_home)
     store = AuditStore(database)
     node, _, run_id, _ = build_node(config, tradeloop_home, store)  # built, never run

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tradeloop.config.node import load_node_config
+from support.nodes import stored_control, synthetic_node_config
 from tradeloop.config.notify import DailySummaryConfig
 from tradeloop.core.time import NANOS_PER_HOUR, dt_to_ns
 from tradeloop.model import events as ev
@@ -25,7 +25,6 @@ from tradeloop.notify.summary import (
     next_occurrence,
     run_daily_summary,
 )
-from tradeloop.persistence import AuditStore, open_database
 from tradeloop.services.control import NodeControl
 
 NY = ZoneInfo("America/New_York")
@@ -67,25 +66,9 @@ def test_next_occurrence_is_strictly_after_and_local_days_start_at_local_midnigh
 
 @pytest.fixture
 def control(tmp_path: Path, tradeloop_home: Path) -> Any:
-    path = tmp_path / "node.toml"
-    path.write_text('''
-mode = "paper"
-name = "summary-node"
-[data]
-source = "synthetic"
-[data.synthetic]
-symbols = ["EURUSD"]
-[logging]
-file = ""
-[[strategies]]
-strategy = "sma_cross"
-symbols = ["EURUSD"]
-''', encoding="utf-8")
-    config = load_node_config(path, environ={})
-    database = open_database(None, tradeloop_home)
-    store = AuditStore(database)
-    yield NodeControl(config, store, home=tradeloop_home)
-    database.close()
+    with stored_control(synthetic_node_config(tmp_path, name="summary-node"),
+                        tradeloop_home) as control:
+        yield control
 
 
 NOW = dt_to_ns(_utc(2026, 6, 2, 21, 0))

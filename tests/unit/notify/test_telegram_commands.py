@@ -17,8 +17,9 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
+from support.nodes import synthetic_node_config
 from support.telegram_server import TOKEN, Call, FakeTelegram
-from tradeloop.config.node import NodeConfig, load_node_config
+from tradeloop.config.node import NodeConfig
 from tradeloop.core.time import NANOS_PER_DAY
 from tradeloop.model import events as ev
 from tradeloop.model.data import Bar
@@ -58,22 +59,7 @@ def _propagating(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def node_config(tmp_path: Path) -> NodeConfig:
-    path = tmp_path / "node.toml"
-    path.write_text('''
-mode = "paper"
-name = "tg-node"
-[data]
-source = "synthetic"
-[data.synthetic]
-symbols = ["EURUSD"]
-[logging]
-file = ""
-[[strategies]]
-strategy = "sma_cross"
-id = "sma"
-symbols = ["EURUSD"]
-''', encoding="utf-8")
-    return load_node_config(path, environ={})
+    return synthetic_node_config(tmp_path, name="tg-node")
 
 
 @pytest.fixture
