@@ -214,7 +214,13 @@ def _account(kind: str, leverage: str) -> tuple[AccountType, Decimal]:
     return account_type, lev
 
 
-def _check_writable(out_dir: Path) -> None:
+def check_writable(out_dir: Path) -> None:
+    """Refuse an output folder that cannot be created or written, before anything runs.
+
+    Raises
+    ------
+    ConfigError
+    """
     if out_dir.exists() and not out_dir.is_dir():
         raise ConfigError(f"--out {out_dir} is a file, not a directory")
     parent = next((p for p in (out_dir, *out_dir.parents) if p.exists()), None)
@@ -222,9 +228,10 @@ def _check_writable(out_dir: Path) -> None:
         raise ConfigError(f"--out {out_dir}: cannot create or write to it (no permission)")
 
 
-def _default_out_dir(strategy_name: str) -> Path:
+def default_out_dir(strategy_name: str, folder: str = "backtests") -> Path:
+    """A new folder for a run's files: ``$TRADELOOP_HOME/<folder>/<UTC stamp>-<strategy>``."""
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-    return home_dir() / "backtests" / f"{stamp}-{strategy_name}"
+    return home_dir() / folder / f"{stamp}-{strategy_name}"
 
 
 def risk_rules(config: RiskConfig) -> list[Rule]:
@@ -382,8 +389,8 @@ def run_backtest(request: BacktestRequest, progress: Progress | None = None) -> 
     started_ns = time.time_ns()
     prepared = prepare_backtest(request)
     strategy_id = prepared.strategy_type()(**dict(request.params)).id
-    out_dir = request.out_dir or _default_out_dir(strategy_id)
-    _check_writable(out_dir)
+    out_dir = request.out_dir or default_out_dir(strategy_id)
+    check_writable(out_dir)
     result = simulate(prepared, progress=progress)
     try:
         files = write_result(result, out_dir)

@@ -10,18 +10,17 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from tradeloop.analytics.results import BacktestResult
-from tradeloop.config.home import home_dir
 from tradeloop.core.errors import ConfigError
 from tradeloop.optimize import SearchSpace, TrialResult, make_executor, run_grid
 from tradeloop.optimize.study import METHODS, run_study
 from tradeloop.services.backtest import (
     BacktestRequest,
     PreparedBacktest,
+    default_out_dir,
     prepare_backtest,
     simulate,
 )
@@ -179,7 +178,7 @@ def run_optimization(request: OptimizeRequest,
     # unknown parameter names fail here, with a hint
     strategy_name = strategy_cls(**first_combination(request.method, space)).id
     heatmap = _heatmap_params(request.heatmap, space)
-    out_dir = request.out_dir or _default_out_dir(strategy_name)
+    out_dir = request.out_dir or default_out_dir(strategy_name, "optimizations")
     job = BacktestJob(prepared, objective)
     best: list[float] = []
 
@@ -193,7 +192,7 @@ def run_optimization(request: OptimizeRequest,
             progress(done, total, best[0] if best else None)
 
     executor = make_executor(request.workers, request.dask)
-    label = _executor_label(request, executor.workers)
+    label = executor_label(request.dask, executor.workers)
     study_name = None
     resumed = 0
     exhausted = interrupted = False
@@ -250,14 +249,10 @@ def _heatmap_params(wanted: tuple[str, str] | None,
     return (varying[0], varying[1]) if len(varying) >= 2 else None
 
 
-def _default_out_dir(strategy_name: str) -> Path:
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-    return home_dir() / "optimizations" / f"{stamp}-{strategy_name}"
-
-
-def _executor_label(request: OptimizeRequest, workers: int) -> str:
-    if request.dask:
-        return f"dask {request.dask} ({workers} workers)"
+def executor_label(dask: str | None, workers: int) -> str:
+    """Where the trials ran, for people: "2 local processes", "dask local (2 workers)"."""
+    if dask:
+        return f"dask {dask} ({workers} workers)"
     return "1 process" if workers == 1 else f"{workers} local processes"
 
 

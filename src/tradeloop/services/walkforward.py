@@ -27,11 +27,9 @@ import hashlib
 import json
 import logging
 import math
-import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +39,6 @@ import numpy.typing as npt
 from tradeloop.analytics.metrics import compute_metrics
 from tradeloop.analytics.results import BacktestResult
 from tradeloop.analytics.trades import Trade
-from tradeloop.config.home import home_dir
 from tradeloop.core.errors import ConfigError
 from tradeloop.optimize import Executor, SearchSpace, TrialResult, make_executor, run_grid
 from tradeloop.optimize.study import run_study
@@ -55,10 +52,12 @@ from tradeloop.optimize.windows import (
 from tradeloop.services.backtest import (
     BacktestRequest,
     PreparedBacktest,
+    check_writable,
+    default_out_dir,
     prepare_backtest,
     simulate,
 )
-from tradeloop.services.optimize import SEARCH_METHODS
+from tradeloop.services.optimize import SEARCH_METHODS, executor_label
 from tradeloop.services.optimize_report import OverfittingChecks, overfitting_checks
 from tradeloop.services.run_facts import fingerprint, request_settings
 from tradeloop.services.runs import study_storage_url
@@ -284,10 +283,10 @@ def run_walkforward(request: WalkForwardRequest,
         raise ConfigError(f"{first.symbol}: {exc}") from None
     strategy_cls = prepared.strategy_type()
     strategy_name = strategy_cls(**first_combination(request.method, space)).id
-    out_dir = request.out_dir or _default_out_dir(strategy_name)
-    _check_writable(out_dir)
+    out_dir = request.out_dir or default_out_dir(strategy_name, "walkforward")
+    check_writable(out_dir)
     executor = make_executor(request.workers, request.dask)
-    label = _executor_label(request, executor.workers)
+    label = executor_label(request.dask, executor.workers)
     base_name = request.study or _study_base(request, strategy_name, space, objective,
                                                 prepared, plan)
     outcomes = []
@@ -405,25 +404,6 @@ def _stitch(request: WalkForwardRequest, strategy_name: str, objective: Objectiv
     return WalkForwardOutcome(request, strategy_name, objective, space, list(outcomes), ts,
                               equity, np.concatenate(owners), trades, metrics, efficiency,
                               out_dir)
-
-
-def _default_out_dir(strategy_name: str) -> Path:
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-    return home_dir() / "walkforward" / f"{stamp}-{strategy_name}"
-
-
-def _check_writable(out_dir: Path) -> None:
-    if out_dir.exists() and not out_dir.is_dir():
-        raise ConfigError(f"--out {out_dir} is a file, not a directory")
-    parent = next((p for p in (out_dir, *out_dir.parents) if p.exists()), None)
-    if parent is None or not os.access(parent, os.W_OK | os.X_OK):
-        raise ConfigError(f"--out {out_dir}: cannot create or write to it (no permission)")
-
-
-def _executor_label(request: WalkForwardRequest, workers: int) -> str:
-    if request.dask:
-        return f"dask {request.dask} ({workers} workers)"
-    return "1 process" if workers == 1 else f"{workers} local processes"
 
 
 def _study_base(request: WalkForwardRequest, strategy_name: str, space: SearchSpace,
