@@ -137,6 +137,39 @@ def register_secret(value: object) -> None:
             _registry.values = tuple(sorted({*_registry.values, text}, key=len, reverse=True))
 
 
+class SecretMask(logging.Filter):
+    """Masks registered secrets (:func:`register_secret`) in the message and the exception
+    text of each record of the loggers it is attached to, whatever handler then writes them:
+    for libraries that log URLs holding tokens (httpx, python-telegram-bot)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a broken record is the logging module's business
+            return True
+        masked = redact_text(message)
+        if masked != message:
+            record.msg, record.args = masked, None
+        if record.exc_info and record.exc_info[1] is not None:
+            text = record.exc_text or logging.Formatter().formatException(record.exc_info)
+            record.exc_text = redact_text(text)
+        return True
+
+
+_SECRET_MASK = SecretMask()
+
+
+def mask_secrets_in(*prefixes: str) -> None:
+    """Attach the :class:`SecretMask` to the loggers named ``prefixes`` and every logger below
+    them that exists now."""
+    for name in prefixes:
+        logging.getLogger(name)
+    for name, item in list(logging.root.manager.loggerDict.items()):
+        if (isinstance(item, logging.Logger) and name.startswith(prefixes)
+                and _SECRET_MASK not in item.filters):
+            item.addFilter(_SECRET_MASK)
+
+
 def clear_registered_secrets() -> None:
     """Forget every value given to :func:`register_secret` (for tests and restarts)."""
     with _registry.lock:

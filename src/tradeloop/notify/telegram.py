@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import SecretStr
 
 from tradeloop.core.errors import ConfigError
-from tradeloop.core.logging import redact_text, register_secret
+from tradeloop.core.logging import mask_secrets_in, redact_text, register_secret
 from tradeloop.notify.base import Alert, NotifyError, RetryLater
 
 if TYPE_CHECKING:
@@ -45,34 +45,6 @@ _DELIVERY_MEMORY = 256
 
 # -- keeping the token out of logs and errors ------------------------------------------------
 
-class _TokenMask(logging.Filter):
-    """Masks registered secrets (:func:`tradeloop.core.logging.register_secret`) in the
-    records of the loggers it is attached to, whatever handler then writes them."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            message = record.getMessage()
-        except Exception:  # a broken record is the logging module's business
-            return True
-        masked = redact_text(message)
-        if masked != message:
-            record.msg, record.args = masked, None
-        if record.exc_info and record.exc_info[1] is not None:
-            text = record.exc_text or logging.Formatter().formatException(record.exc_info)
-            record.exc_text = redact_text(text)
-        return True
-
-    def attach(self) -> None:
-        """Put this filter on every logger that may carry a Bot API URL."""
-        for name in _LOGGER_PREFIXES:
-            logging.getLogger(name)
-        for name, item in list(logging.root.manager.loggerDict.items()):
-            if (isinstance(item, logging.Logger) and name.startswith(_LOGGER_PREFIXES)
-                    and self not in item.filters):
-                item.addFilter(self)
-
-
-_MASK = _TokenMask()
 
 
 def protect_token(token: str) -> None:
@@ -87,7 +59,7 @@ def protect_token(token: str) -> None:
     _, _, secret = token.partition(":")
     if len(secret) >= 8:  # the part after the bot id is the secret one
         register_secret(secret)
-    _MASK.attach()
+    mask_secrets_in(*_LOGGER_PREFIXES)  # every logger that may carry a Bot API URL
 
 
 # -- HTML --------------------------------------------------------------------------------------

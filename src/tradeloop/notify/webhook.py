@@ -48,7 +48,7 @@ import httpx
 from pydantic import SecretStr
 
 from tradeloop.core.errors import ConfigError
-from tradeloop.core.logging import MASK, redact_text, register_secret
+from tradeloop.core.logging import MASK, mask_secrets_in, redact_text, register_secret
 from tradeloop.core.time import ns_to_iso
 from tradeloop.notify.base import Alert, NotifyError, RetryLater, Severity
 
@@ -78,31 +78,13 @@ _BODY_SNIPPET = 200
 _TOKEN_LIKE = 16  # URL path parts this long are masked in error messages
 
 
-class _MaskSecrets(logging.Filter):
-    """Masks registered secrets in the records of httpx's logger, which logs every request's
-    URL at INFO level."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            message = record.getMessage()
-        except Exception:  # a broken record is the logging module's business
-            return True
-        masked = redact_text(message)
-        if masked != message:
-            record.msg, record.args = masked, None
-        return True
-
-
-_HTTPX_MASK = _MaskSecrets("tradeloop-webhook-url-mask")
 
 
 def _protect_url(url: str) -> None:
     register_secret(url)
     with contextlib.suppress(httpx.InvalidURL):
         register_secret(str(httpx.URL(url)))  # as httpx writes it in its log lines
-    httpx_logger = logging.getLogger("httpx")
-    if _HTTPX_MASK not in httpx_logger.filters:
-        httpx_logger.addFilter(_HTTPX_MASK)
+    mask_secrets_in("httpx")  # it logs every request's URL at INFO level
 
 
 def sign(secret: bytes, timestamp: str, body: bytes) -> str:
