@@ -1,22 +1,31 @@
-"""The broker port: the one narrow interface every execution venue implements.
+"""The broker port: the narrow interfaces every venue adapter implements.
 
-A venue adapter receives orders and reports what happens to them as events through the handler
-it was bound to. It declares what it supports natively; the order emulator supplies the rest.
+* :class:`ExecutionClient`: a venue in the node's process (the simulated venue of backtests).
+* :class:`LiveExecutionClient`: a networked venue: orders, their status, fills, positions,
+  balances; events pushed to the handler it was bound to.
+* :class:`MarketDataClient`: quotes, trades and bars streamed, and historical bars.
+* :class:`InstrumentProvider`: the venue's instruments.
+* :class:`VenueCapabilities`: what the venue does natively; the order emulator supplies the
+  rest (OCO, OTO, trailing stops), and the conformance suite in ``brokers.testing`` skips
+  nothing it claims.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Protocol
 
 from tradeloop.model import events as ev
+from tradeloop.model.data import Bar, BarSeries, QuoteTick, TradeTick
 from tradeloop.model.enums import OrderType, TimeInForce
+from tradeloop.model.instrument import Instrument
 from tradeloop.model.orders import Order
 from tradeloop.model.reports import AccountReport, FillReport, OrderStatusReport, PositionReport
 
 EventHandler = Callable[[ev.OrderEvent], None]
+MarketData = Bar | QuoteTick | TradeTick
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +42,18 @@ class VenueCapabilities:
         Holds a child order until its parent fills (brackets need ``oto`` and ``oco``).
     trailing_stop : bool
         Moves trailing stops itself.
+    modify : bool
+        Changes a working order's quantity or prices in place (else a modify is refused).
+    hedging : bool
+        Holds a long and a short position in one instrument at once.
+    fractional : bool
+        Takes quantities below one unit (crypto, fractional shares).
+    streaming : bool
+        Pushes order events as they happen; False when the adapter polls for them.
+    quotes, trades, bars : bool
+        Streams quotes, trades or ready-made bars.
+    history : bool
+        Serves historical bars for a range.
     """
 
     order_types: frozenset[OrderType] = field(default_factory=lambda: frozenset(OrderType))
@@ -40,10 +61,34 @@ class VenueCapabilities:
     oco: bool = True
     oto: bool = True
     trailing_stop: bool = True
+    modify: bool = True
+    hedging: bool = False
+    fractional: bool = True
+    streaming: bool = True
+    quotes: bool = True
+    trades: bool = True
+    bars: bool = True
+    history: bool = True
+
+    @property
+    def bracket(self) -> bool:
+        """True when the venue holds a whole bracket (entry, stop-loss, take-profit) itself."""
+        return self.oco and self.oto
 
     def supports(self, order: Order) -> bool:
         """True when the venue can take ``order`` as it is."""
         return order.order_type in self.order_types and order.time_in_force in self.time_in_force
+
+    def describe(self) -> dict[str, str]:
+        """Each capability as text, for ``doctor`` and the conformance report."""
+        out = {
+            "order types": ", ".join(sorted(t.value for t in self.order_types)) or "none",
+            "time in force": ", ".join(sorted(t.value for t in self.time_in_force)) or "none",
+        }
+        for name in ("oco", "oto", "trailing_stop", "modify", "hedging", "fractional",
+                     "streaming", "quotes", "trades", "bars", "history"):
+            out[name.replace("_", " ")] = "yes" if getattr(self, name) else "no"
+        return out
 
 
 class ExecutionClient(Protocol):
@@ -118,6 +163,11 @@ class LiveExecutionClient(Protocol):
         """Ask the venue to change a working order."""
         ...
 
+    async def cancel_all_orders(self, symbol: str | None = None) -> None:
+        """Ask the venue to cancel every working order (of one instrument when given); the
+        cancellations arrive as events."""
+        ...
+
     async def order_status(self, client_order_id: str) -> OrderStatusReport | None:
         """The venue's view of one order, or None when it has never seen that id."""
         ...
@@ -136,6 +186,68 @@ class LiveExecutionClient(Protocol):
 
     async def account(self) -> AccountReport:
         """Balances."""
+        ...
+
+
+class InstrumentProvider(Protocol):
+    """Where a venue's instruments come from (its reference data, or the adapter's config)."""
+
+    async def instruments(self, symbols: Sequence[str] | None = None) -> list[Instrument]:
+        """The venue's instruments (only ``symbols`` when given), with tick, lot and minimum
+        quantity as the venue enforces them. An unknown symbol raises ``ConfigError``."""
+        ...
+
+
+class MarketDataClient(Protocol):
+    """A venue's market data: live streams of quotes, trades and bars, and history.
+
+    What is subscribed arrives through :meth:`stream` in the order the venue sent it, as
+    ``QuoteTick``, ``TradeTick`` or ``Bar`` (timestamps UTC nanoseconds, the bar's open time).
+    Subscriptions survive a reconnect: the client subscribes again by itself.
+    """
+
+    venue: str
+    capabilities: VenueCapabilities
+
+    async def connect(self) -> None:
+        """Open the connection; raise when the venue is unreachable."""
+        ...
+
+    async def disconnect(self) -> None:
+        """Close the connection; :meth:`stream` ends."""
+        ...
+
+    async def subscribe_quotes(self, symbol: str) -> None:
+        """Start the best bid and offer of ``symbol``."""
+        ...
+
+    async def unsubscribe_quotes(self, symbol: str) -> None:
+        """Stop them."""
+        ...
+
+    async def subscribe_trades(self, symbol: str) -> None:
+        """Start the trades of ``symbol``."""
+        ...
+
+    async def unsubscribe_trades(self, symbol: str) -> None:
+        """Stop them."""
+        ...
+
+    async def subscribe_bars(self, symbol: str, timeframe: str) -> None:
+        """Start the venue's bars of ``symbol`` (``"1m"``, ``"1h"``...), each once complete."""
+        ...
+
+    async def unsubscribe_bars(self, symbol: str, timeframe: str) -> None:
+        """Stop them."""
+        ...
+
+    async def historical_bars(self, symbol: str, timeframe: str, start_ns: int,
+                              end_ns: int) -> BarSeries:
+        """Complete bars that open in ``[start_ns, end_ns)``, oldest first."""
+        ...
+
+    def stream(self) -> AsyncIterator[MarketData]:
+        """The subscribed items as they arrive, until :meth:`disconnect`."""
         ...
 
 

@@ -13,12 +13,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Sequence
 from decimal import Decimal
 from urllib.parse import quote
 
 import httpx
 from websockets.exceptions import ConnectionClosed
 
+from tradeloop.brokers.base import pick_instruments
 from tradeloop.brokers.paper import parse
 from tradeloop.brokers.paper.client import PaperHttpClient
 from tradeloop.brokers.paper.config import PaperClientConfig
@@ -184,6 +186,17 @@ class PaperExecutionClient:
                                           trigger_price=trigger_price))
         await self._call("PATCH", f"/orders/{quote(order.client_order_id, safe='')}", body=body)
 
+    async def cancel_all_orders(self, symbol: str | None = None) -> None:
+        """Cancel every open order of this node (of one instrument when given); an order that
+        closed meanwhile is skipped."""
+        for report in await self.open_orders():
+            if symbol is None or report.symbol == symbol:
+                try:
+                    await self._call("DELETE", f"/orders/{quote(report.client_order_id, safe='')}")
+                except PaperFatalError as exc:
+                    if exc.code not in (ReasonCode.ORDER_NOT_OPEN, ReasonCode.ORDER_NOT_FOUND):
+                        raise
+
     # -- queries --------------------------------------------------------------------------------
 
     async def order_status(self, client_order_id: str) -> OrderStatusReport | None:
@@ -212,10 +225,17 @@ class PaperExecutionClient:
         """The account's balances."""
         return parse.decode(await self._call("GET", "/account"), AccountReport, "account")
 
-    async def instruments(self) -> list[Instrument]:
-        """What the venue trades."""
-        return parse.decode(await self._call("GET", "/instruments"), list[Instrument],
-                            "instruments")
+    async def instruments(self, symbols: Sequence[str] | None = None) -> list[Instrument]:
+        """What the venue trades (only ``symbols`` when given).
+
+        Raises
+        ------
+        ConfigError
+            A symbol the venue does not trade.
+        """
+        found = parse.decode(await self._call("GET", "/instruments"), list[Instrument],
+                             "instruments")
+        return pick_instruments(found, symbols, f"the paper venue at {self.config.url}")
 
     # -- the stream -----------------------------------------------------------------------------
 

@@ -126,6 +126,13 @@ class InProcessPaperClient:
         self._require()
         self._venue.modify(order.client_order_id, quantity, price, trigger_price)
 
+    async def cancel_all_orders(self, symbol: str | None = None) -> None:
+        """Cancel every open order of this node (of one instrument when given)."""
+        self._require()
+        for report in self._venue.open_orders(self.owner or None):
+            if symbol is None or report.symbol == symbol:
+                self._venue.cancel(report.client_order_id)
+
     async def order_status(self, client_order_id: str) -> OrderStatusReport | None:
         """The venue's view of one order, or None when it never saw that id."""
         return self._venue.status(client_order_id)

@@ -154,7 +154,7 @@ CHILD = """
 import os, signal, sys
 from pathlib import Path
 
-sys.path.insert(0, sys.argv[2])
+sys.path[:0] = [sys.argv[2], sys.argv[3]]
 from paper_harness import make_venue
 from test_paper_marks import NEVER, trade_until_the_kill
 
@@ -166,7 +166,8 @@ os.kill(os.getpid(), signal.SIGKILL)
 
 def test_kill_9_after_quote_only_updates_loses_only_marks(tmp_path: Path) -> None:
     state = tmp_path / "paper.db"
-    child = subprocess.run([sys.executable, "-c", CHILD, str(state), str(Path(__file__).parent)],
+    child = subprocess.run([sys.executable, "-c", CHILD, str(state), str(Path(__file__).parent),
+                            str(Path(__file__).parents[3])],
                            capture_output=True, text=True, timeout=120, check=False)
     assert child.returncode == -signal.SIGKILL, child.stderr
     reference = make_venue(tmp_path / "reference.db", marks_flush_ms=NEVER)

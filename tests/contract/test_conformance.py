@@ -1,0 +1,47 @@
+"""The broker conformance suite (``tradeloop.brokers.testing``) against every adapter.
+
+Each adapter runs every point its capabilities and its counterparty allow; the rest are listed
+with the reason at the end of the run (``conftest.py``), never skipped silently.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from paper_target import SPEC as PAPER
+from paper_target import paper_target
+
+from tradeloop.brokers.testing.harness import Target, TargetSpec
+from tradeloop.brokers.testing.points import POINTS, exclusion
+
+SPECS: list[TargetSpec] = [PAPER]
+_FACTORIES: dict[str, Callable[[Path], Iterator[Target]]] = {PAPER.name: paper_target}
+_BY_NAME = {p.name: p for p in POINTS}
+
+CASES = [(spec.name, point.name) for spec in SPECS for point in POINTS
+         if exclusion(point, spec) is None]
+EXCLUDED = [(spec.name, point.name, why) for spec in SPECS for point in POINTS
+            if (why := exclusion(point, spec)) is not None]
+
+
+@pytest.mark.parametrize(("target_name", "point_name"), CASES,
+                         ids=[f"{t}::{p}" for t, p in CASES])
+def test_point(target_name: str, point_name: str, tmp_path: Path) -> None:
+    factory = _FACTORIES[target_name]
+    targets = factory(tmp_path)
+    target = next(targets)
+    try:
+        asyncio.run(_BY_NAME[point_name].check(target))
+    finally:
+        targets.close()
+
+
+def test_every_point_is_run_or_excluded_with_a_reason() -> None:
+    for spec in SPECS:
+        ran = {p for t, p in CASES if t == spec.name}
+        excluded = {p for t, p, why in EXCLUDED if t == spec.name and why}
+        assert ran | excluded == {p.name for p in POINTS}
+        assert not ran & excluded
