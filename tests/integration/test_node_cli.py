@@ -59,8 +59,10 @@ def test_doctor_manual_order_and_status(tmp_path: Path) -> None:
     assert "unknown symbol 'XAUUSD' for this node (it trades EURUSD)" in unknown.stderr
 
 
-def test_live_without_an_adapter_refuses_clearly(tmp_path: Path) -> None:
-    live = _cli(tmp_path / "home", "live", str(_config(tmp_path, "live")))
+def test_live_with_an_adapter_that_does_not_exist_refuses_clearly(tmp_path: Path) -> None:
+    config = _config(tmp_path, "live")
+    config.write_text(config.read_text().replace('name = "mt5"', 'name = "mt4"'))
+    live = _cli(tmp_path / "home", "live", str(config))
     assert live.returncode == 2
-    assert "needs the 'mt5' broker adapter" in live.stderr
+    assert "broker.name: unknown adapter 'mt4'" in live.stderr
     assert "Traceback" not in live.stderr

@@ -16,7 +16,8 @@ from tradeloop.core.logging import setup_logging
 from tradeloop.core.time import ns_to_iso
 
 if TYPE_CHECKING:
-    from tradeloop.services.node import Companion
+    from tradeloop.config.node import NodeConfig
+    from tradeloop.services.node import Companion, PaperSession
 
 _out = Console(width=None if sys.stdout.isatty() else 120)
 _err = Console(stderr=True, soft_wrap=True)
@@ -40,6 +41,13 @@ def paper(
     settings = load_node_config(config)
     if speed is not None:
         settings.data.speed = speed
+    beside = _companions(settings, api, host, port)
+    session = run_paper(settings, beside=beside)
+    _finish(session)
+
+
+def _companions(settings: NodeConfig, api: bool, host: str | None, port: int | None
+                ) -> list[Companion]:
     setup_logging(level=settings.logging.level, json_lines=settings.logging.json_lines,
                   log_file=settings.log_path(home_dir()), rotate_mb=settings.logging.rotate_mb,
                   keep=settings.logging.keep)
@@ -52,7 +60,10 @@ def paper(
         from tradeloop.notify.service import NotificationService
 
         beside.append(NotificationService(settings))
-    session = run_paper(settings, beside=beside)
+    return beside
+
+
+def _finish(session: PaperSession) -> None:
     for line in session.summary.lines():
         _out.print(line, highlight=False)
     _out.print(f"run {session.run_id}: tradeloop replay {session.run_id} compares it with a "
@@ -150,13 +161,17 @@ def live(
     config: Annotated[Path, typer.Argument(help="The node's TOML file (mode = \"live\").")],
     dry_run: Annotated[bool, typer.Option(
         "--dry-run", help="Live data from the broker, simulated fills.")] = False,
+    api: Annotated[bool, typer.Option(
+        "--api", help="Serve the API and dashboard beside the node ([api] in the config).")
+    ] = False,
+    host: Annotated[str | None, typer.Option(help="The API's address (default 127.0.0.1).")
+    ] = None,
+    port: Annotated[int | None, typer.Option(help="The API's port (default 8080).")] = None,
 ) -> None:
-    """Trade live through the configured broker (or, with --dry-run, paper fills on its data)."""
+    """Trade live through the configured [broker] (or, with --dry-run, simulated fills on its
+    data). The node reconciles with the broker before any strategy runs. Stop with Ctrl-C."""
+    from tradeloop.services.live import run_live
+
     settings = load_node_config(config)
-    name = settings.broker.name if settings.broker else "(none)"
-    what = "live data" if dry_run else "live trading"
-    _err.print(f"[red]error:[/red] {what} needs the {name!r} broker adapter, and no broker "
-               "adapter is installed in this version yet (they arrive with the broker issues). "
-               "Paper trading works now: tradeloop paper CONFIG, with replayed, synthetic or "
-               "served-venue data.", highlight=False)
-    raise typer.Exit(2)
+    beside = _companions(settings, api, host, port)
+    _finish(run_live(settings, beside=tuple(beside), dry_run=dry_run))

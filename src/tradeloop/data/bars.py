@@ -249,6 +249,11 @@ class BarBuilder:
         self._label = spec.label
 
     @property
+    def next_due_ns(self) -> int | None:
+        """When :meth:`on_time` would next close a bar (None: no bar is open)."""
+        return None if self._due == _MAX_TS else self._due
+
+    @property
     def dropped_late(self) -> int:
         """How many late ticks were dropped."""
         return self._dropped

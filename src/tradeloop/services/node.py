@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
@@ -231,7 +231,8 @@ def build_node(config: NodeConfig, home: Path | None = None,
     (node, store, run_id, market folder)
     """
     if config.mode != "paper":
-        raise ConfigError("only paper nodes can be built here; live nodes need a broker adapter")
+        raise ConfigError("build_node builds paper nodes; live nodes are built by "
+                          "tradeloop.services.live once their broker is connected")
     home = home or home_dir()
     source, series = _source(config, home)
     instruments = _instruments(config, home, series)
@@ -239,17 +240,8 @@ def build_node(config: NodeConfig, home: Path | None = None,
                       AccountType.CASH if config.account.type == "cash" else AccountType.MARGIN,
                       config.account.cash, config.account.leverage)
     replay = config.data.source == "replay" and not wall_clock
-    kernel = Kernel(TestClock() if replay else LiveClock(), account)
-    for inst in instruments:
-        kernel.add_instrument(inst)
-    kernel.risk.add_rules(risk_rules(config.risk))  # the same rules as 'backtest --risk'
-    strategies = []
-    for spec in config.strategies:
-        cls = resolve_strategy(spec.strategy)
-        strategy = cls(spec.id, **spec.params) if spec.id else cls(**spec.params)
-        symbols = tuple(spec.symbols) or tuple(i.symbol for i in instruments)
-        kernel.add_strategy(strategy, symbols)
-        strategies.append(strategy.id)
+    kernel, strategies = node_kernel(config, TestClock() if replay else LiveClock(), account,
+                                     instruments)
     client: LiveExecutionClient
     venue_feed = None
     if config.venue.url:
@@ -260,6 +252,48 @@ def build_node(config: NodeConfig, home: Path | None = None,
                            config=SimulatedVenueConfig(venue=PAPER_VENUE))
         client = InProcessPaperClient(venue, owner=config.name)
         venue_feed = venue
+    return assemble_node(
+        config, home, kernel, strategies, source, client, store, record_run=record_run,
+        replay=replay, venue_feed=venue_feed, kill_file=kill_file,
+        cancel_on_kill=cancel_on_kill, flatten_on_kill=flatten_on_kill)
+
+
+def node_kernel(config: NodeConfig, clock: TestClock | LiveClock, account: Account,
+                instruments: Sequence[Instrument]) -> tuple[Kernel, list[str]]:
+    """The kernel of a node: its instruments, the risk rules of ``[risk]`` and its strategies.
+
+    Returns
+    -------
+    (kernel, strategy ids)
+    """
+    kernel = Kernel(clock, account)
+    for inst in instruments:
+        kernel.add_instrument(inst)
+    kernel.risk.add_rules(risk_rules(config.risk))  # the same rules as 'backtest --risk'
+    strategies = []
+    for spec in config.strategies:
+        cls = resolve_strategy(spec.strategy)
+        strategy = cls(spec.id, **spec.params) if spec.id else cls(**spec.params)
+        symbols = tuple(spec.symbols) or tuple(i.symbol for i in instruments)
+        kernel.add_strategy(strategy, symbols)
+        strategies.append(strategy.id)
+    return kernel, strategies
+
+
+def assemble_node(config: NodeConfig, home: Path, kernel: Kernel, strategies: list[str],
+                  source: MarketDataSource, client: LiveExecutionClient,
+                  store: AuditStore | None = None, *, record_run: bool = True,
+                  replay: bool = False, venue_feed: PaperVenue | None = None,
+                  kill_file: Path | None = None, cancel_on_kill: bool | None = None,
+                  flatten_on_kill: bool | None = None,
+                  ) -> tuple[TradingNode, AuditStore, str, Path]:
+    """A trading node on ``kernel``, with its audit database, run, market recorder and kill
+    switch (paper and live alike).
+
+    Returns
+    -------
+    (node, store, run_id, market folder)
+    """
     if store is None:
         url = config.database.url.get_secret_value() or None
         store = AuditStore(open_database(url, home, durability=config.database.durability))
@@ -307,44 +341,81 @@ def run_paper(config: NodeConfig, home: Path | None = None,
         :class:`~tradeloop.services.control.NodeControl` (the API of ``tradeloop paper
         --api``, the notifications).
     """
-    node, store, run_id, market = build_node(config, home)
-    status = "failed"
+    built = build_node(config, home)
+
+    async def build() -> tuple[TradingNode, AuditStore, str, Path]:
+        return built
+
+    return run_session(config, home or home_dir(), build, beside)
+
+
+Built = tuple[TradingNode, AuditStore, str, Path]
+
+
+def run_session(config: NodeConfig, home: Path, build: Callable[[], Awaitable[Built]],
+                beside: Sequence[Companion] = (),
+                close: Callable[[], Awaitable[None]] | None = None) -> PaperSession:
+    """Build a node in its event loop, run it with its companions, and record the run's end.
+
+    Parameters
+    ----------
+    build : callable
+        Returns the node, its store, run id and market folder (a live node connects its
+        broker first, in the loop it will trade in).
+    close : callable, optional
+        Awaited after the node stopped (a live node's broker disconnects).
+    """
+    state: dict[str, Any] = {}
 
     async def session() -> SessionSummary:
-        if not beside:
-            return await node.run()
-        from tradeloop.services.control import NodeControl
-
-        control = NodeControl(config, store, node, run_id, home)
-        tasks = [asyncio.create_task(companion.run(control)) for companion in beside]
         try:
-            return await node.run()
+            node, store, run_id, market = await build()
+            state.update(node=node, store=store, run_id=run_id, market=market)
+            # what start-up left on the heap stays for the session: keep it out of the
+            # collector's full scans, which otherwise pause the loop for tens of milliseconds
+            gc.collect()
+            gc.freeze()
+            with log_context(run_id=run_id, node=config.name):
+                if not beside:
+                    return await node.run()
+                return await _with_companions(config, home, node, store, run_id, beside)
         finally:
-            for companion in beside:
-                companion.stop()
-            for task in tasks:
-                try:
-                    await asyncio.wait_for(task, timeout=10)
-                except (TimeoutError, asyncio.CancelledError):
-                    task.cancel()
-                except Exception:  # a companion's failure must not hide the session's end
-                    logging.getLogger(__name__).exception("companion failed")
+            if close is not None:
+                await close()
 
-    # what start-up left on the heap stays for the session: keep it out of the collector's
-    # full scans, which otherwise pause the loop for tens of milliseconds now and then
-    gc.collect()
-    gc.freeze()
+    status = "failed"
     try:
-        with log_context(run_id=run_id, node=config.name):
-            summary = asyncio.run(session())
+        summary = asyncio.run(session())
         status = "completed"
     finally:
-        node.market_recorder.flush()  # type: ignore[attr-defined]
-        if isinstance(node.venue_feed, PaperVenue):
-            node.venue_feed.close()  # saves its marks; the state file is free for the next run
-        store.end_run(run_id, status)
-    return PaperSession(run_id, summary, market)
+        node = state.get("node")
+        if node is not None:
+            node.market_recorder.flush()
+            if isinstance(node.venue_feed, PaperVenue):
+                node.venue_feed.close()  # saves its marks; the state file is free for the next run
+            state["store"].end_run(state["run_id"], status)
+    return PaperSession(state["run_id"], summary, state["market"])
 
 
-__all__ = ["AuditNodeStore", "Companion", "MarketRecorder", "PaperSession", "build_node",
-           "run_paper"]
+async def _with_companions(config: NodeConfig, home: Path, node: TradingNode, store: AuditStore,
+                           run_id: str, beside: Sequence[Companion]) -> SessionSummary:
+    from tradeloop.services.control import NodeControl
+
+    control = NodeControl(config, store, node, run_id, home)
+    tasks = [asyncio.create_task(companion.run(control)) for companion in beside]
+    try:
+        return await node.run()
+    finally:
+        for companion in beside:
+            companion.stop()
+        for task in tasks:
+            try:
+                await asyncio.wait_for(task, timeout=10)
+            except (TimeoutError, asyncio.CancelledError):
+                task.cancel()
+            except Exception:  # a companion's failure must not hide the session's end
+                logging.getLogger(__name__).exception("companion failed")
+
+
+__all__ = ["AuditNodeStore", "Companion", "MarketRecorder", "PaperSession", "assemble_node",
+           "build_node", "node_kernel", "run_paper", "run_session"]

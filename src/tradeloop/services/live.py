@@ -1,0 +1,116 @@
+"""The live node use case: connect the configured broker, learn its instruments and account,
+and run the same kernel, strategies, risk gate and audit database as a paper node.
+
+Going from paper to live is a change of settings only::
+
+    mode = "live"
+    [broker]
+    name = "fix"                  # or "ccxt:binance", "paper" (a served paper venue)...
+    [broker.settings]             # checked by the adapter
+    ...
+    [data]
+    source = "broker"
+    symbols = ["EURUSD@1m"]       # bars from the broker (built from its quotes if need be)
+
+``--dry-run`` takes the broker's market data and account but fills orders on an in-process paper
+venue, so nothing reaches the broker.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from tradeloop.brokers.base import BrokerAdapter, create_adapter
+from tradeloop.brokers.market import BrokerMarketData, Wanted
+from tradeloop.brokers.paper import InProcessPaperClient, PaperVenue
+from tradeloop.brokers.simulated.venue import SimulatedVenueConfig
+from tradeloop.config.home import home_dir
+from tradeloop.config.node import NodeConfig
+from tradeloop.core.clock import LiveClock
+from tradeloop.core.errors import ConfigError
+from tradeloop.core.logging import get_logger
+from tradeloop.execution.ports import LiveExecutionClient
+from tradeloop.model.account import Account
+from tradeloop.model.enums import AccountType
+from tradeloop.services.node import (
+    PAPER_VENUE,
+    Built,
+    Companion,
+    PaperSession,
+    assemble_node,
+    node_kernel,
+    run_session,
+)
+
+log = get_logger(__name__)
+
+
+def broker_adapter(config: NodeConfig, home: Path) -> BrokerAdapter:
+    """The adapter named in ``[broker]``, its state kept under ``home/brokers/NODE``."""
+    if config.broker is None:
+        raise ConfigError("broker: a live node needs a [broker] table with the adapter's name")
+    return create_adapter(config.broker.name, config.broker.settings,
+                          home / "brokers" / config.name)
+
+
+def _symbols(config: NodeConfig) -> list[str]:
+    wanted = [Wanted.parse(w).symbol for w in config.data.symbols]
+    return list(dict.fromkeys(wanted + [s for spec in config.strategies for s in spec.symbols]))
+
+
+async def build_live_node(config: NodeConfig, home: Path, adapter: BrokerAdapter,
+                          dry_run: bool = False) -> Built:
+    """Connect ``adapter`` and build a node trading through it (or, with ``dry_run``, on an
+    in-process paper venue fed by its market data)."""
+    if adapter.market_data is None:
+        raise ConfigError(f"broker {adapter.name} serves no market data, and a live node "
+                          "takes its data from its broker")
+    await adapter.execution.connect()
+    venue = adapter.execution.venue
+    symbols = _symbols(config)
+    if not symbols:
+        raise ConfigError("no instruments: name them in [data] symbols = [\"EURUSD@1m\"]")
+    instruments = [replace(i, venue=PAPER_VENUE if dry_run else venue)
+                   for i in await adapter.instruments.instruments(symbols)]
+    report = await adapter.execution.account()
+    account = Account(report.account_id or config.name, report.currency, AccountType.MARGIN,
+                      report.balance)
+    log.info("broker connected", extra={"fields": {
+        "broker": adapter.name, "account": report.account_id, "currency": report.currency,
+        "balance": str(report.balance), "instruments": len(instruments)}})
+    kernel, strategies = node_kernel(config, LiveClock(), account, instruments)
+    source = BrokerMarketData(adapter.market_data, config.data.symbols, adapter.name)
+    client: LiveExecutionClient = adapter.execution
+    paper = None
+    if dry_run:
+        paper = PaperVenue(home / "paper" / f"{config.name}.dry-run.venue.db", instruments,
+                           account=replace(account, account_id="PAPER-001"),
+                           config=SimulatedVenueConfig(venue=PAPER_VENUE))
+        client = InProcessPaperClient(paper, owner=config.name)
+    return assemble_node(config, home, kernel, strategies, source, client, venue_feed=paper)
+
+
+def run_live(config: NodeConfig, home: Path | None = None, beside: tuple[Companion, ...] = (),
+             dry_run: bool = False) -> PaperSession:
+    """Run a live node until it is stopped (SIGINT/SIGTERM) or its broker's data ends.
+
+    Parameters
+    ----------
+    beside : tuple of Companion
+        Run in the node's loop (the API server, notifications), as for paper nodes.
+    dry_run : bool
+        Broker data and account, simulated fills.
+    """
+    if config.mode != "live":
+        raise ConfigError("tradeloop live needs mode = \"live\" in the node's file")
+    home = home or home_dir()
+    adapter = broker_adapter(config, home)
+
+    async def build() -> Built:
+        return await build_live_node(config, home, adapter, dry_run)
+
+    return run_session(config, home, build, beside, close=adapter.close)
+
+
+__all__ = ["broker_adapter", "build_live_node", "run_live"]
