@@ -1,0 +1,262 @@
+"""The FIX wire rules of the session layer, as pure functions: no socket, no clock, no store.
+
+Encoding a message with its standard header, UTCTimestamps, checking a received frame's
+BodyLength and CheckSum, classifying an inbound MsgSeqNum against the expected one, and
+planning the answer to a ResendRequest (resend stored application messages, gap-fill the rest).
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import simplefix
+
+from tradeloop.brokers.fix.store import SentMessage
+from tradeloop.core.time import NANOS_PER_SECOND, dt_to_ns
+
+SOH = b"\x01"
+
+#: Admin (session-level) message types.
+HEARTBEAT, TEST_REQUEST, RESEND_REQUEST, REJECT, SEQUENCE_RESET, LOGOUT, LOGON = (
+    "0", "1", "2", "3", "4", "5", "A")
+ADMIN_TYPES = frozenset({HEARTBEAT, TEST_REQUEST, RESEND_REQUEST, REJECT, SEQUENCE_RESET,
+                         LOGOUT, LOGON})
+
+#: Header tags the session sets itself; any the application puts in a message are dropped.
+HEADER_TAGS = frozenset({8, 9, 10, 34, 35, 43, 49, 50, 52, 56, 57, 97, 122})
+PASSWORD_TAG = 554
+
+_TIMESTAMP = re.compile(r"^(\d{8})-(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?$")
+_PASSWORD_FIELD = re.compile(rb"(^|\x01)554=[^\x01]*")
+
+
+@dataclass(frozen=True, slots=True)
+class Header:
+    """The standard header fields of one session."""
+
+    begin_string: str
+    sender_comp_id: str
+    target_comp_id: str
+    sender_sub_id: str | None = None
+    target_sub_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GapFill:
+    """A SequenceReset-GapFill standing for ``seq`` up to ``new_seq - 1``."""
+
+    seq: int
+    new_seq: int
+
+
+class SeqCheck(enum.Enum):
+    """How an inbound MsgSeqNum compares with the one expected."""
+
+    IN_ORDER = "in_order"
+    TOO_HIGH = "too_high"
+    DUPLICATE = "duplicate"
+    TOO_LOW = "too_low"
+
+
+def format_timestamp(ns: int) -> str:
+    """A FIX UTCTimestamp with milliseconds (``20240102-13:45:06.789``) from UTC nanoseconds."""
+    moment = datetime.fromtimestamp(ns // NANOS_PER_SECOND, tz=UTC)
+    millis = (ns % NANOS_PER_SECOND) // 1_000_000
+    return f"{moment:%Y%m%d-%H:%M:%S}.{millis:03d}"
+
+
+def parse_timestamp(text: str | bytes) -> int:
+    """UTC nanoseconds of a FIX UTCTimestamp (0 to 9 decimals).
+
+    Raises
+    ------
+    ValueError
+        ``text`` is not ``YYYYMMDD-HH:MM:SS[.fff...]``.
+    """
+    value = text.decode("ascii", "replace") if isinstance(text, bytes) else text
+    match = _TIMESTAMP.match(value)
+    if match is None:
+        raise ValueError(f"not a FIX UTCTimestamp: {value!r}")
+    day, hour, minute, second, fraction = match.groups()
+    moment = datetime.strptime(f"{day}{hour}{minute}{second}", "%Y%m%d%H%M%S").replace(tzinfo=UTC)
+    nanos = int((fraction or "").ljust(9, "0"))
+    return dt_to_ns(moment) + nanos
+
+
+def field(message: simplefix.FixMessage, tag: int) -> str | None:
+    """The text of ``tag`` in ``message`` (first occurrence), or None."""
+    value = message.get(tag)
+    return None if value is None else bytes(value).decode("latin-1")
+
+
+def int_field(message: simplefix.FixMessage, tag: int) -> int | None:
+    """``tag`` as an integer; None when missing or not a number."""
+    value = field(message, tag)
+    if value is None or not value.isdigit():
+        return None
+    return int(value)
+
+
+def body_pairs(message: simplefix.FixMessage) -> list[tuple[int, bytes]]:
+    """The fields of ``message`` other than the header and trailer, in order."""
+    return [(int(tag), value) for tag, value in message.pairs if int(tag) not in HEADER_TAGS]
+
+
+def encode(header: Header, msg_type: str, seq: int, sending_ns: int,
+           body: Iterable[tuple[int, str | bytes]], *,
+           orig_sending_ns: int | None = None) -> bytes:
+    """One message on the wire: 8, 9, 35, 49, 56, (50, 57), 34, (43, 122), 52, body, 10.
+
+    Parameters
+    ----------
+    header : Header
+    msg_type : str
+        MsgType (35).
+    seq : int
+        MsgSeqNum (34).
+    sending_ns : int
+        SendingTime (52), UTC nanoseconds.
+    body : iterable of (tag, value)
+        The body fields; header tags among them are dropped.
+    orig_sending_ns : int, optional
+        Makes the message a possible duplicate: PossDupFlag (43=Y) and OrigSendingTime (122).
+    """
+    message = simplefix.FixMessage()
+    message.append_pair(8, header.begin_string)
+    message.append_pair(35, msg_type)
+    message.append_pair(49, header.sender_comp_id)
+    message.append_pair(56, header.target_comp_id)
+    message.append_pair(50, header.sender_sub_id)  # None is skipped
+    message.append_pair(57, header.target_sub_id)
+    message.append_pair(34, seq)
+    if orig_sending_ns is not None:
+        message.append_pair(43, "Y")
+        message.append_pair(122, format_timestamp(orig_sending_ns))
+    message.append_pair(52, format_timestamp(sending_ns))
+    for tag, value in body:
+        if int(tag) not in HEADER_TAGS:
+            message.append_pair(tag, value)
+    return bytes(message.encode())
+
+
+def frame_problem(message: simplefix.FixMessage) -> str | None:
+    """Why a received frame is garbled (bad BodyLength or CheckSum), or None when it is sound.
+
+    The frame is rebuilt from the parsed fields in their received order, so this holds for
+    any message :class:`simplefix.FixParser` returns.
+    """
+    raw = bytes(message.encode(raw=True))
+    trailer = raw.rfind(b"10=")
+    if trailer <= 0 or not raw.endswith(SOH) or raw[trailer - 1:trailer] != SOH:
+        return "no CheckSum (10) at the end"
+    checksum = raw[trailer + 3:-1]
+    if not checksum.isdigit() or int(checksum) != sum(raw[:trailer]) % 256:
+        return f"CheckSum {checksum.decode('latin-1')!r} does not match the bytes"
+    first = raw.find(SOH)
+    second = raw.find(SOH, first + 1)
+    length = raw[first + 3:second] if raw[first + 1:first + 3] == b"9=" else b""
+    if not length.isdigit() or int(length) != trailer - second - 1:
+        return f"BodyLength {length.decode('latin-1')!r} does not match the bytes"
+    return None
+
+
+def printable(raw: bytes) -> str:
+    """``raw`` with ``|`` for SOH and the Logon password masked, for logs."""
+    masked = _PASSWORD_FIELD.sub(rb"\g<1>554=***", raw)
+    return masked.replace(SOH, b"|").decode("latin-1")
+
+
+def check_seq(seq: int, expected: int, poss_dup: bool) -> SeqCheck:
+    """Compare an inbound MsgSeqNum with the one expected.
+
+    A number below the expected one is a duplicate when PossDupFlag is set (to be ignored)
+    and a serious error otherwise (the FIX spec: log out and call a human).
+    """
+    if seq == expected:
+        return SeqCheck.IN_ORDER
+    if seq > expected:
+        return SeqCheck.TOO_HIGH
+    return SeqCheck.DUPLICATE if poss_dup else SeqCheck.TOO_LOW
+
+
+def resend_end(begin: int, end: int, last_sent: int) -> int:
+    """The last seq to answer for a ResendRequest ``begin..end`` (0 or 999999: no end)."""
+    if end == 0 or end >= 999_999 or end > last_sent:
+        return last_sent
+    return max(end, begin - 1)
+
+
+def plan_resend(stored: Sequence[SentMessage], begin: int, end: int,
+                min_sent_ns: int | None = None) -> list[SentMessage | GapFill]:
+    """What answers a ResendRequest for ``begin..end`` (both included).
+
+    Parameters
+    ----------
+    stored : sequence of SentMessage
+        The stored application messages in that range, in seq order.
+    begin, end : int
+        The range, ``end`` already resolved (see :func:`resend_end`).
+    min_sent_ns : int, optional
+        Messages first sent before this are gap-filled rather than resent.
+
+    Returns
+    -------
+    list of SentMessage or GapFill
+        In seq order, covering the whole range: each resendable message, and one gap fill
+        for each run of seqs with nothing to resend (admin messages, stale or lost ones).
+    """
+    plan: list[SentMessage | GapFill] = []
+    gap_start: int | None = None
+    by_seq = {m.seq: m for m in stored if begin <= m.seq <= end}
+    for seq in range(begin, end + 1):
+        message = by_seq.get(seq)
+        if message is not None and (min_sent_ns is None or message.sent_ns >= min_sent_ns):
+            if gap_start is not None:
+                plan.append(GapFill(gap_start, seq))
+                gap_start = None
+            plan.append(message)
+        elif gap_start is None:
+            gap_start = seq
+    if gap_start is not None:
+        plan.append(GapFill(gap_start, end + 1))
+    return plan
+
+
+def parse_one(raw: bytes) -> simplefix.FixMessage:
+    """The message in ``raw`` (one whole frame).
+
+    Raises
+    ------
+    ValueError
+        ``raw`` does not hold a whole FIX message.
+    """
+    parser = simplefix.FixParser()
+    parser.append_buffer(raw)
+    message = parser.get_message()
+    if message is None:
+        raise ValueError("not a whole FIX message")
+    return message
+
+
+__all__ = [
+    "ADMIN_TYPES",
+    "GapFill",
+    "Header",
+    "SeqCheck",
+    "body_pairs",
+    "check_seq",
+    "encode",
+    "field",
+    "format_timestamp",
+    "frame_problem",
+    "int_field",
+    "parse_one",
+    "parse_timestamp",
+    "plan_resend",
+    "printable",
+    "resend_end",
+]
