@@ -28,7 +28,8 @@ Example ``node.toml`` (every table but ``[data]`` and ``[[strategies]]`` may be 
     url = ""                       # e.g. "http://127.0.0.1:8801"; empty = in-process
     token_env = "TRADELOOP_VENUE_TOKEN"   # the variable holding its bearer token, if any
 
-    [broker]                       # live only (or data.source = "broker")
+    [broker]                       # live only (or data.source = "broker"); a live node's data
+                                   # is its broker's (source = "broker") or another feed
     name = "paper"                 # the adapter; [broker.settings] is checked by it
     [broker.settings]
     login = 1234567
@@ -278,9 +279,10 @@ class NodeConfig(_Section):
             if self.broker is None:
                 problems.append("broker: a live node needs a [broker] table with the "
                                 "adapter's name")
-            if self.data.source != "broker":
-                problems.append("data.source: a live node takes market data from its broker: "
-                                "set source = \"broker\"")
+            if self.data.source == "synthetic":
+                problems.append("data.source: a live node trades real orders, so it needs "
+                                "real prices: \"broker\" (its broker's data), \"venue\" or "
+                                "\"replay\", not made-up ones")
             if "account" in self.model_fields_set:
                 problems.append("account: a live node's account is the broker's; [account] "
                                 "is for paper mode")

@@ -12,6 +12,9 @@ Going from paper to live is a change of settings only::
     source = "broker"
     symbols = ["EURUSD@1m"]       # bars from the broker (built from its quotes if need be)
 
+A node may also take its prices from another feed (``source = "venue"`` or ``"replay"``) while
+its orders go to the broker: many FIX venues route orders and serve no market data.
+
 ``--dry-run`` takes the broker's market data and account but fills orders on an in-process paper
 venue, so nothing reaches the broker.
 """
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from tradeloop.brokers.base import BrokerAdapter, create_adapter
 from tradeloop.brokers.market import BrokerMarketData, Wanted
@@ -30,6 +34,7 @@ from tradeloop.config.node import NodeConfig
 from tradeloop.core.clock import LiveClock
 from tradeloop.core.errors import ConfigError
 from tradeloop.core.logging import get_logger
+from tradeloop.data.feeds import MarketDataSource
 from tradeloop.execution.ports import LiveExecutionClient
 from tradeloop.model.account import Account
 from tradeloop.model.enums import AccountType
@@ -40,6 +45,7 @@ from tradeloop.services.node import (
     PaperSession,
     assemble_node,
     node_kernel,
+    paper_source,
     run_session,
 )
 
@@ -55,7 +61,8 @@ def broker_adapter(config: NodeConfig, home: Path) -> BrokerAdapter:
 
 
 def _symbols(config: NodeConfig) -> list[str]:
-    wanted = [Wanted.parse(w).symbol for w in config.data.symbols]
+    wanted = ([Wanted.parse(w).symbol for w in config.data.symbols]
+              if config.data.source == "broker" else [])
     return list(dict.fromkeys(wanted + [s for spec in config.strategies for s in spec.symbols]))
 
 
@@ -63,12 +70,20 @@ async def build_live_node(config: NodeConfig, home: Path, adapter: BrokerAdapter
                           dry_run: bool = False) -> Built:
     """Connect ``adapter`` and build a node trading through it (or, with ``dry_run``, on an
     in-process paper venue fed by its market data)."""
-    if adapter.market_data is None:
-        raise ConfigError(f"broker {adapter.name} serves no market data, and a live node "
-                          "takes its data from its broker")
+    from_broker = config.data.source == "broker"
+    if from_broker and adapter.market_data is None:
+        raise ConfigError(f"data.source: broker {adapter.name} serves no market data; take "
+                          "it from another feed ([data] source = \"venue\" or \"replay\")")
+    source: MarketDataSource
+    series: list[Any] = []
+    if from_broker:
+        assert adapter.market_data is not None
+        source = BrokerMarketData(adapter.market_data, config.data.symbols, adapter.name)
+    else:
+        source, series = paper_source(config, home)
     await adapter.execution.connect()
     venue = adapter.execution.venue
-    symbols = _symbols(config)
+    symbols = list(dict.fromkeys([s.symbol for s in series] + _symbols(config)))
     if not symbols:
         raise ConfigError("no instruments: name them in [data] symbols = [\"EURUSD@1m\"]")
     instruments = [replace(i, venue=PAPER_VENUE if dry_run else venue)
@@ -80,7 +95,6 @@ async def build_live_node(config: NodeConfig, home: Path, adapter: BrokerAdapter
         "broker": adapter.name, "account": report.account_id, "currency": report.currency,
         "balance": str(report.balance), "instruments": len(instruments)}})
     kernel, strategies = node_kernel(config, LiveClock(), account, instruments)
-    source = BrokerMarketData(adapter.market_data, config.data.symbols, adapter.name)
     client: LiveExecutionClient = adapter.execution
     paper = None
     if dry_run:

@@ -136,7 +136,10 @@ class PaperSession:
     market_folder: Path
 
 
-def _source(config: NodeConfig, home: Path) -> tuple[MarketDataSource, list[BarSeries | Any]]:
+def paper_source(config: NodeConfig, home: Path
+                 ) -> tuple[MarketDataSource, list[BarSeries | Any]]:
+    """The node's data source as ``[data]`` says (replay, synthetic or the served venue's),
+    and the series a replay will play."""
     data = config.data
     speed = data.speed or None
     if data.source == "replay":
@@ -234,7 +237,7 @@ def build_node(config: NodeConfig, home: Path | None = None,
         raise ConfigError("build_node builds paper nodes; live nodes are built by "
                           "tradeloop.services.live once their broker is connected")
     home = home or home_dir()
-    source, series = _source(config, home)
+    source, series = paper_source(config, home)
     instruments = _instruments(config, home, series)
     account = Account(f"{config.name}", config.account.currency.upper(),
                       AccountType.CASH if config.account.type == "cash" else AccountType.MARGIN,
@@ -418,4 +421,4 @@ async def _with_companions(config: NodeConfig, home: Path, node: TradingNode, st
 
 
 __all__ = ["AuditNodeStore", "Companion", "MarketRecorder", "PaperSession", "assemble_node",
-           "build_node", "node_kernel", "run_paper", "run_session"]
+           "build_node", "node_kernel", "paper_source", "run_paper", "run_session"]

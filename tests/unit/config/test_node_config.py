@@ -207,10 +207,12 @@ def test_cross_checks(tmp_path: Path) -> None:
     assert "needs a [data.synthetic] table" in error_of(synthetic)
     live = write(tmp_path, GOOD.replace('mode = "paper"', 'mode = "live"'))
     assert error_of(live).splitlines() == [
-        f'{live}: data.source: a live node takes market data from its broker: set source = '
-        '"broker"',
         f"{live}: account: a live node's account is the broker's; [account] is for paper mode",
     ]
+    made_up = write(tmp_path, 'mode = "live"\nname = "x"\n[broker]\nname = "fix"\n[data]\n'
+                    'source = "synthetic"\n[data.synthetic]\nsymbols = ["EURUSD"]\n'
+                    '[[strategies]]\nstrategy = "s"\n')
+    assert "a live node trades real orders, so it needs real prices" in error_of(made_up)
     no_broker = write(tmp_path, 'mode = "live"\nname = "x"\n[data]\nsource = "broker"\n'
                       '[[strategies]]\nstrategy = "s"\n')
     assert "broker: a live node needs a [broker] table" in error_of(no_broker)
