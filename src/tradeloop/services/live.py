@@ -60,7 +60,8 @@ def broker_adapter(config: NodeConfig, home: Path) -> BrokerAdapter:
                           home / "brokers" / config.name)
 
 
-def _symbols(config: NodeConfig) -> list[str]:
+def node_symbols(config: NodeConfig) -> list[str]:
+    """The symbols a live node's data and strategies name."""
     wanted = ([Wanted.parse(w).symbol for w in config.data.symbols]
               if config.data.source == "broker" else [])
     return list(dict.fromkeys(wanted + [s for spec in config.strategies for s in spec.symbols]))
@@ -83,7 +84,7 @@ async def build_live_node(config: NodeConfig, home: Path, adapter: BrokerAdapter
         source, series = paper_source(config, home)
     await adapter.execution.connect()
     venue = adapter.execution.venue
-    symbols = list(dict.fromkeys([s.symbol for s in series] + _symbols(config)))
+    symbols = list(dict.fromkeys([s.symbol for s in series] + node_symbols(config)))
     if not symbols:
         raise ConfigError("no instruments: name them in [data] symbols = [\"EURUSD@1m\"]")
     instruments = [replace(i, venue=PAPER_VENUE if dry_run else venue)
@@ -127,4 +128,4 @@ def run_live(config: NodeConfig, home: Path | None = None, beside: tuple[Compani
     return run_session(config, home, build, beside, close=adapter.close)
 
 
-__all__ = ["broker_adapter", "build_live_node", "run_live"]
+__all__ = ["broker_adapter", "build_live_node", "node_symbols", "run_live"]

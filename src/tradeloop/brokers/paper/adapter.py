@@ -27,8 +27,9 @@ from tradeloop.execution.ports import MarketData, VenueCapabilities
 from tradeloop.model.data import Bar, BarSeries, QuoteTick, TradeTick
 from tradeloop.model.instrument import Instrument
 
-#: The served paper venue streams quotes, trades and the bars it is fed; it keeps no history.
-CAPABILITIES = VenueCapabilities(history=False)
+#: The served paper venue relays the quotes, trades and bars it is fed; it makes no bars of its
+#: own (a node builds them from its quotes) and keeps no history.
+CAPABILITIES = VenueCapabilities(bars=False, history=False)
 
 
 class PaperBrokerData:
