@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# QuickFIX's prebuilt example acceptors (executor, ordermatch) for the FIX session tests:
-# install Debian's libquickfix-doc (the gzipped programs) and libquickfix17 (the library they
-# need) when missing, unpack the programs into a folder and print it, for
+# QuickFIX for the FIX tests: Debian's libquickfix-doc (QuickFIX's prebuilt example acceptors,
+# executor and ordermatch, gzipped), libquickfix17 (the library they need) and libquickfix-dev
+# (the headers the scripted acceptor in tests/support/fix_acceptor is built against), installed
+# when missing; the programs are unpacked into a folder that is printed, for
 # TRADELOOP_QUICKFIX_DIR. Run by .ci/run; safe to run again.
 set -euo pipefail
 log() { echo "quickfix: $*" >&2; }
@@ -9,11 +10,12 @@ examples=/usr/share/doc/libquickfix-doc/examples
 executor_gz=$examples/executor/C++/.libs/executor.gz
 ordermatch_gz=$examples/ordermatch/.libs/ordermatch.gz
 if [ ! -f "$executor_gz" ] || [ ! -f "$ordermatch_gz" ] \
-        || ! dpkg-query -W -f='${Status}' libquickfix17 2>/dev/null | grep -q 'ok installed'; then
-    log "installing Debian's libquickfix-doc and libquickfix17"
+        || ! dpkg-query -W -f='${Status}' libquickfix-dev 2>/dev/null | grep -q 'ok installed' \
+        || ! command -v g++ >/dev/null 2>&1; then
+    log "installing Debian's libquickfix-doc, libquickfix17, libquickfix-dev and g++"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq >&2
-    apt-get install -y -qq libquickfix-doc libquickfix17 >&2
+    apt-get install -y -qq libquickfix-doc libquickfix17 libquickfix-dev g++ >&2
 fi
 dir=${TRADELOOP_QUICKFIX_DIR:-/tmp/tradeloop-quickfix}
 mkdir -p "$dir"
