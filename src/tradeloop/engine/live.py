@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from tradeloop.core.bus import MessageBus
 from tradeloop.core.clock import LiveClock, TestClock
@@ -52,6 +52,7 @@ log = get_logger(__name__)
 MarketItem = Bar | QuoteTick | TradeTick
 
 
+@runtime_checkable
 class VenueFeed(Protocol):
     """An in-process venue that must see market data before strategies do (paper mode)."""
 

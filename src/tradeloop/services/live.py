@@ -35,6 +35,7 @@ from tradeloop.core.clock import LiveClock
 from tradeloop.core.errors import ConfigError
 from tradeloop.core.logging import get_logger
 from tradeloop.data.feeds import MarketDataSource
+from tradeloop.engine.live import VenueFeed
 from tradeloop.execution.ports import LiveExecutionClient
 from tradeloop.model.account import Account
 from tradeloop.model.enums import AccountType
@@ -103,7 +104,11 @@ async def build_live_node(config: NodeConfig, home: Path, adapter: BrokerAdapter
                            account=replace(account, account_id="PAPER-001"),
                            config=SimulatedVenueConfig(venue=PAPER_VENUE))
         client = InProcessPaperClient(paper, owner=config.name)
-    return assemble_node(config, home, kernel, strategies, source, client, venue_feed=paper)
+    # a broker that prices orders from the node's data (marketable limits for venues without
+    # market orders) sees each item first, as the paper venue does
+    feed: VenueFeed | None = paper if dry_run else (
+        adapter.execution if isinstance(adapter.execution, VenueFeed) else None)
+    return assemble_node(config, home, kernel, strategies, source, client, venue_feed=feed)
 
 
 def run_live(config: NodeConfig, home: Path | None = None, beside: tuple[Companion, ...] = (),

@@ -31,7 +31,7 @@ from tradeloop.data.feeds import MarketDataSource, ReplaySource, SyntheticQuotes
 from tradeloop.data.instruments import instrument_book
 from tradeloop.data.store import DataStore
 from tradeloop.engine.kernel import Kernel
-from tradeloop.engine.live import NodeSettings, SessionSummary, TradingNode
+from tradeloop.engine.live import NodeSettings, SessionSummary, TradingNode, VenueFeed
 from tradeloop.engine.streams import price_decimals
 from tradeloop.execution.ports import IntentJournal, LiveExecutionClient
 from tradeloop.model import events as ev
@@ -286,12 +286,16 @@ def node_kernel(config: NodeConfig, clock: TestClock | LiveClock, account: Accou
 def assemble_node(config: NodeConfig, home: Path, kernel: Kernel, strategies: list[str],
                   source: MarketDataSource, client: LiveExecutionClient,
                   store: AuditStore | None = None, *, record_run: bool = True,
-                  replay: bool = False, venue_feed: PaperVenue | None = None,
-                  kill_file: Path | None = None, cancel_on_kill: bool | None = None,
-                  flatten_on_kill: bool | None = None,
+                  replay: bool = False, venue_feed: VenueFeed | None = None,
+                  settle_orders: bool | None = None, kill_file: Path | None = None,
+                  cancel_on_kill: bool | None = None, flatten_on_kill: bool | None = None,
                   ) -> tuple[TradingNode, AuditStore, str, Path]:
     """A trading node on ``kernel``, with its audit database, run, market recorder and kill
     switch (paper and live alike).
+
+    ``venue_feed`` sees every market data item before the strategies (the in-process paper
+    venue, or a broker that prices its orders from the node's data); ``settle_orders`` waits
+    for the venue's answers after each item (default: when the feed is a paper venue).
 
     Returns
     -------
@@ -307,7 +311,9 @@ def assemble_node(config: NodeConfig, home: Path, kernel: Kernel, strategies: li
     kill = kill_settings(config, home)
     node = TradingNode(
         kernel, source, client,
-        NodeSettings(name=config.name, replay_clock=replay, settle_orders=venue_feed is not None,
+        NodeSettings(name=config.name, replay_clock=replay,
+                     settle_orders=isinstance(venue_feed, PaperVenue) if settle_orders is None
+                     else settle_orders,
                      cancel_open_orders_on_stop=config.cancel_open_orders_on_stop,
                      kill_switch=kill_switch(config, home, kill_file),
                      cancel_on_kill=kill.cancel_on_kill if cancel_on_kill is None

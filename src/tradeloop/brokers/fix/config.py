@@ -1,8 +1,31 @@
-"""Settings of a FIX session: where the counterparty is, who we are, timers, the store.
+"""Settings of the FIX adapter: each session (where the counterparty is, who we are, timers,
+the store) and the adapter around them (account, instruments, capabilities, market orders).
 
 The password is a ``SecretStr`` and comes from the environment: ``password_env`` names the
 variable and :meth:`FixSessionConfig.resolved_password` reads it (the value is then masked in
 every log line). A ``password`` given directly (by code, never by a settings file) wins.
+
+:func:`adapter_config` turns a node's ``[broker.settings]`` table into a
+:class:`FixAdapterConfig`::
+
+    [broker.settings]
+    account = "ACC1"                 # tag 1 on orders (optional)
+    market_orders = "limit"          # the venue takes no MARKET orders
+    account_balance = 1000000        # the venue reports no balance
+    [broker.settings.session]
+    port = 5001
+    begin_string = "FIX.4.2"
+    sender_comp_id = "CLIENT"
+    target_comp_id = "ORDERMATCH"
+    password_env = "FIX_PASSWORD"
+    [broker.settings.capabilities]
+    order_types = ["LIMIT"]
+    time_in_force = ["DAY"]
+    modify = false
+    status_requests = false
+    [[broker.settings.instruments]]
+    symbol = "GOOG"
+    tick_size = "0.01"
 """
 
 from __future__ import annotations
@@ -10,13 +33,23 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
+from decimal import Decimal
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from tradeloop.core.errors import ConfigError
 from tradeloop.core.logging import register_secret
+from tradeloop.model.enums import AssetClass, OrderType, TimeInForce
 
 #: The FIX versions the session speaks (QuickFIX's ``ordermatch`` example knows only 4.2).
 BeginString = Literal["FIX.4.4", "FIX.4.2"]
@@ -227,4 +260,207 @@ class FixSessionConfig(BaseModel):
         return SecretStr(value)
 
 
-__all__ = ["BeginString", "FixSessionConfig", "ReconnectPolicy"]
+#: What the adapter sends for our order types and times in force (the rest is refused).
+FIX_ORDER_TYPES = frozenset({OrderType.MARKET, OrderType.LIMIT, OrderType.STOP,
+                             OrderType.STOP_LIMIT})
+FIX_TIME_IN_FORCE = frozenset(TimeInForce)
+
+
+class FixInstrumentConfig(BaseModel):
+    """One instrument as the venue trades it (for venues without a SecurityList).
+
+    Attributes
+    ----------
+    symbol : str
+        Symbol (55) as the venue spells it.
+    tick_size, lot_step : Decimal
+        Price increment and quantity step.
+    min_quantity : Decimal or None
+        The smallest order; None: one lot.
+    currency : str
+        The quote currency.
+    asset_class : AssetClass
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    symbol: str = Field(min_length=1)
+    tick_size: Decimal = Field(default=Decimal("0.01"), gt=0)
+    lot_step: Decimal = Field(default=Decimal(1), gt=0)
+    min_quantity: Decimal | None = Field(default=None, gt=0)
+    currency: str = Field(default="USD", min_length=3, max_length=3)
+    asset_class: AssetClass = AssetClass.EQUITY
+
+
+class FixCapabilitiesConfig(BaseModel):
+    """What the counterparty does (the adapter declares it and never sends the rest).
+
+    Attributes
+    ----------
+    order_types, time_in_force
+        Those the venue takes (MARKET, LIMIT, STOP, STOP_LIMIT; DAY, GTC, IOC, FOK, GTD).
+    modify : bool
+        Takes OrderCancelReplaceRequest (G).
+    status_requests : bool
+        Answers OrderStatusRequest (H): order lookups ask the venue. Without it they are
+        answered from the adapter's own book of what the venue reported.
+    positions_requests : bool
+        Answers RequestForPositions (AN) with PositionReports (AP); without it positions
+        are the adapter's own fills summed.
+    collateral_inquiry : bool
+        Answers CollateralInquiry (BB) with a CollateralReport (BA); without it the
+        balance is ``account_balance``.
+    quotes : bool
+        Answers MarketDataRequest (V) with bid and ask snapshots and updates.
+    fractional : bool
+        Takes quantities below one unit.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    order_types: frozenset[OrderType] = FIX_ORDER_TYPES
+    time_in_force: frozenset[TimeInForce] = frozenset({TimeInForce.DAY, TimeInForce.GTC,
+                                                       TimeInForce.IOC, TimeInForce.FOK,
+                                                       TimeInForce.GTD})
+    modify: bool = True
+    status_requests: bool = True
+    positions_requests: bool = False
+    collateral_inquiry: bool = False
+    quotes: bool = False
+    fractional: bool = False
+
+    @field_validator("order_types")
+    @classmethod
+    def _sendable(cls, value: frozenset[OrderType]) -> frozenset[OrderType]:
+        extra = sorted(t.value for t in value - FIX_ORDER_TYPES)
+        if extra:
+            raise ValueError(f"the FIX adapter cannot send {', '.join(extra)} orders (it sends "
+                             f"{', '.join(sorted(t.value for t in FIX_ORDER_TYPES))})")
+        return value
+
+
+class FixAdapterConfig(BaseModel):
+    """The FIX adapter: its sessions and what it knows of the venue.
+
+    Attributes
+    ----------
+    session : FixSessionConfig
+        The order session.
+    md_session : FixSessionConfig or None
+        A separate market data session; None: quotes come over ``session``.
+    venue : str
+        The venue name orders are routed by.
+    account : str or None
+        Account (1) on orders and requests.
+    instruments : list of FixInstrumentConfig
+        The venue's instruments, when it has no SecurityList.
+    security_list : bool
+        Ask the venue for its instruments (SecurityListRequest x).
+    tick_size_tag : int
+        The tag of an instrument's tick size in a SecurityList entry (969
+        MinPriceIncrement, or a venue's own tag).
+    capabilities : FixCapabilitiesConfig
+    market_orders : {"native", "limit"}
+        ``"limit"``: the venue takes no MARKET orders, so the adapter sends a marketable
+        limit at the last price known plus (buys) or minus (sells)
+        ``market_protection_pct`` percent.
+    market_protection_pct : Decimal
+    time_in_force_fallback : dict
+        What a time in force the venue lacks goes out as (``{GTC = "DAY"}``: GTC orders end
+        with the venue's trading day). Declared capabilities stay the venue's own.
+    account_currency : str
+        The account's currency when the venue does not report it.
+    account_balance : Decimal or None
+        The balance when the venue reports none (needed without collateral inquiry).
+    request_timeout_s : float
+        How long an answer to a request (status, positions, balance, instruments, cancel,
+        replace) may take; a submit waits as long for its first report, then its outcome is
+        unknown.
+    logon_wait_s : float
+        A request made while the session is reconnecting waits this long for it before
+        failing as retryable (nothing sent).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    session: FixSessionConfig
+    md_session: FixSessionConfig | None = None
+    venue: str = Field(default="FIX", min_length=1)
+    account: str | None = None
+    instruments: tuple[FixInstrumentConfig, ...] = ()
+    security_list: bool = False
+    tick_size_tag: int = Field(default=969, ge=1)
+    capabilities: FixCapabilitiesConfig = FixCapabilitiesConfig()
+    market_orders: Literal["native", "limit"] = "native"
+    market_protection_pct: Decimal = Field(default=Decimal(1), ge=0, le=50)
+    time_in_force_fallback: dict[TimeInForce, TimeInForce] = Field(default_factory=dict)
+    account_currency: str = Field(default="USD", min_length=3, max_length=3)
+    account_balance: Decimal | None = Field(default=None, gt=0)
+    request_timeout_s: float = Field(default=5.0, gt=0, allow_inf_nan=False)
+    logon_wait_s: float = Field(default=2.0, ge=0, allow_inf_nan=False)
+
+    @field_validator("account")
+    @classmethod
+    def _fix_text(cls, value: str | None) -> str | None:
+        return _check_fix_text(value)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> FixAdapterConfig:
+        caps = self.capabilities
+        if not caps.collateral_inquiry and self.account_balance is None:
+            raise ValueError("account_balance is needed when the venue answers no "
+                             "CollateralInquiry (capabilities.collateral_inquiry = false)")
+        if self.market_orders == "limit" and OrderType.LIMIT not in caps.order_types:
+            raise ValueError('market_orders = "limit" needs LIMIT in capabilities.order_types')
+        if not self.security_list and not self.instruments:
+            raise ValueError("name the venue's instruments ([[instruments]]) or set "
+                             "security_list = true")
+        for wanted, used in self.time_in_force_fallback.items():
+            if used not in caps.time_in_force or wanted in caps.time_in_force:
+                raise ValueError(f"time_in_force_fallback: {wanted.value} -> {used.value} "
+                                 "must map a time in force the venue lacks to one it takes")
+        if self.md_session is not None and \
+                self.md_session.session_id == self.session.session_id:
+            raise ValueError("md_session must be another session than session")
+        return self
+
+    @property
+    def market_as_limit(self) -> bool:
+        """True when MARKET orders go out as marketable limits."""
+        return self.market_orders == "limit"
+
+
+def adapter_config(settings: Mapping[str, Any], home: Path) -> FixAdapterConfig:
+    """``[broker.settings]`` of the FIX adapter as a :class:`FixAdapterConfig`.
+
+    Each session's ``store_dir`` defaults to ``home/fix``.
+
+    Raises
+    ------
+    ConfigError
+        A wrong, missing or unknown setting, named with its path.
+    """
+    values = dict(settings)
+    for name in ("session", "md_session"):
+        table = values.get(name)
+        if isinstance(table, Mapping):
+            values[name] = {"store_dir": Path(home) / "fix", **table}
+    try:
+        return FixAdapterConfig.model_validate(values)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        place = f"broker.settings.{where}" if where else "broker.settings"
+        raise ConfigError(f"{place}: {first['msg'].removeprefix('Value error, ')}") from None
+
+
+__all__ = [
+    "FIX_ORDER_TYPES",
+    "BeginString",
+    "FixAdapterConfig",
+    "FixCapabilitiesConfig",
+    "FixInstrumentConfig",
+    "FixSessionConfig",
+    "ReconnectPolicy",
+    "adapter_config",
+]

@@ -172,7 +172,7 @@ async def _venue_position(desk: Desk) -> Decimal:
 async def _filled_buy(desk: Desk, order_type: OrderType = OrderType.MARKET) -> Order:
     t = desk.target
     price = through(t) if order_type is OrderType.LIMIT else None
-    order = desk.submit(desk.order(BUY, order_type, price=price))
+    order = desk.submit(desk.order(BUY, order_type, price=price, tif=_tif(t, TimeInForce.GTC)))
     await desk.until_status(order, OrderStatus.FILLED)
     return order
 
