@@ -15,9 +15,11 @@ from tradeloop.core.time import ns_to_iso
 from tradeloop.data.store import ImportResult
 from tradeloop.services.data import (
     bars_from_ticks,
+    download_data,
     import_files,
     inspect_data,
     list_data,
+    load_broker_settings,
     open_store,
     resample_data,
 )
@@ -175,3 +177,37 @@ def bars(
         w = made.written
         _out.print(f"stored: {w.rows_added:,} added, {w.rows_replaced:,} replaced, "
                    f"{w.rows_unchanged:,} unchanged", highlight=False)
+
+
+@data_app.command()
+def download(
+    venue: Annotated[str, typer.Option(
+        help="The broker adapter: ccxt:binance (spot), ccxt:binanceusdm (USD-M perpetuals).")],
+    symbol: Annotated[str, typer.Option(help="The broker's symbol, e.g. BTC/USDT.")],
+    from_: Annotated[str, typer.Option(
+        "--from", help="First day or time, e.g. 2024-01-01 (UTC unless it says).")],
+    to: Annotated[str | None, typer.Option(
+        "--to", help="End, exclusive (default: now).")] = None,
+    timeframe: Annotated[str, typer.Option(help="Bar length: 1m, 5m, 1h, 1d...")] = "1m",
+    settings: Annotated[Path | None, typer.Option(
+        help="TOML file with the adapter's settings (a node config's [broker.settings]).")
+    ] = None,
+) -> None:
+    """Download a broker's historical bars into the data store (a rerun fetches only what is
+    missing)."""
+    bar = LazyProgress(_err, f"downloading {symbol} {timeframe}", delay=0.5)
+    try:
+        result = download_data(
+            venue, symbol, timeframe, from_, to,
+            settings=load_broker_settings(settings) if settings is not None else None,
+            progress=bar)
+    finally:
+        bar.close()
+    what = f"{result.venue}/{result.symbol} {result.timeframe}"
+    span = f"{ns_to_iso(result.start_ns)} to {ns_to_iso(result.end_ns)}"
+    if result.up_to_date:
+        _out.print(f"{what}: already stored from {span}, nothing to download", highlight=False)
+        return
+    _out.print(f"{what}: {result.fetched:,} bars downloaded ({span}): {result.added:,} added, "
+               f"{result.replaced:,} replaced, {result.unchanged:,} already stored",
+               highlight=False)

@@ -3,14 +3,19 @@ resample it, build bars from tick files, and find stored bars for a backtest."""
 
 from __future__ import annotations
 
+import asyncio
 import os
-from collections.abc import Callable, Sequence
+import time
+import tomllib
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
+from tradeloop.brokers.base import create_adapter
 from tradeloop.config.home import home_dir
 from tradeloop.core.errors import ConfigError, DataError
 from tradeloop.core.time import ns_to_iso
@@ -21,6 +26,9 @@ from tradeloop.data.store import DataStore, ImportResult, WriteResult
 from tradeloop.data.ticks import load_ticks
 from tradeloop.data.timeframes import BucketAlignment, parse_timeframe
 from tradeloop.model.data import BarSeries
+
+if TYPE_CHECKING:
+    from tradeloop.brokers.ccxt.download import DownloadResult
 
 Progress = Callable[[int, int], None]
 ImportKind = Literal["auto", "bars", "quote", "trade"]
@@ -355,13 +363,112 @@ def stored_bars(item: str, store: DataStore | None = None) -> BarSeries | None:
     return None
 
 
+def _moment(text: str | datetime, option: str) -> int:
+    if isinstance(text, datetime):
+        moment = text
+    else:
+        try:
+            moment = datetime.fromisoformat(text.strip())
+        except ValueError:
+            raise ConfigError(f"{option}: {text!r} is not a date or time (use 2024-01-31 or "
+                              "2024-01-31T12:00, UTC unless it says otherwise)") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp()) * 1_000_000_000 + moment.microsecond * 1000
+
+
+def load_broker_settings(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """An adapter's settings from a TOML file: a node config's ``[broker.settings]``, or the
+    file's own top-level table.
+
+    Raises
+    ------
+    ConfigError
+        The file is missing or not TOML.
+    """
+    file = Path(path)
+    try:
+        with file.open("rb") as handle:
+            raw = tomllib.load(handle)
+    except OSError as exc:
+        raise ConfigError(f"cannot read {file}: {exc.strerror or exc}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{file}: not valid TOML: {exc}") from None
+    broker = raw.get("broker")
+    if isinstance(broker, dict):
+        settings = broker.get("settings", {})
+        return dict(settings) if isinstance(settings, dict) else {}
+    return raw
+
+
+def download_data(
+    venue: str,
+    symbol: str,
+    timeframe: str,
+    start: str | datetime,
+    end: str | datetime | None = None,
+    *,
+    settings: Mapping[str, Any] | None = None,
+    store: DataStore | None = None,
+    progress: Progress | None = None,
+) -> DownloadResult:
+    """Download a broker's historical bars into the data store; what is stored already is
+    not fetched again, so a second run continues where the first stopped.
+
+    Parameters
+    ----------
+    venue : str
+        The broker adapter (``"ccxt:binance"``, ``"ccxt:binanceusdm"``).
+    symbol : str
+        The broker's symbol (``"BTC/USDT"``).
+    timeframe : str
+        ``"1m"``, ``"1h"``, ``"1d"``...
+    start, end : str or datetime
+        ``[start, end)``, UTC unless they say otherwise; ``end`` defaults to now.
+    settings : mapping, optional
+        The adapter's settings (none needed for public history).
+    progress : callable, optional
+        Called with (bars covered, bars to cover).
+
+    Raises
+    ------
+    ConfigError
+        An unknown venue or symbol (with the closest one), a broker that serves no history, a
+        bad date.
+    """
+    frame = parse_timeframe(timeframe)
+    start_ns = _moment(start, "--from")
+    end_ns = _moment(end, "--to") if end is not None else time.time_ns()
+    adapter = create_adapter(venue, settings or {}, home_dir() / "brokers" / "download")
+    market = adapter.market_data
+    if market is None or not market.capabilities.history:
+        raise ConfigError(f"--venue: {venue} serves no historical bars")
+    from tradeloop.brokers.ccxt.download import download_bars  # generic, beside its adapter
+
+    target = store or open_store()
+
+    async def run() -> DownloadResult:
+        assert market is not None
+        try:
+            await market.connect()
+            await adapter.instruments.instruments([symbol])
+            return await download_bars(market, target, symbol, frame.label, start_ns, end_ns,
+                                       venue=adapter.execution.venue, progress=progress)
+        finally:
+            await adapter.close()
+
+    return asyncio.run(run())
+
+
 __all__ = [
     "BarsFromTicks",
     "Inspection",
     "bars_from_ticks",
+    "download_data",
     "import_files",
     "inspect_data",
     "list_data",
+    "load_broker_settings",
     "open_store",
     "resample_data",
     "stored_bars",

@@ -274,10 +274,12 @@ def test_spot_client_order_id_is_unique_among_open_orders_only(binance: BinanceS
 
 def test_spot_fetch_my_trades_since(binance: BinanceServer) -> None:
     async def scenario(ex: Any) -> Any:
-        first = await ex.create_order(SPOT, "market", "buy", 0.001)
-        wait_for_next_ms(binance, first["timestamp"])
+        await ex.create_order(SPOT, "market", "buy", 0.001)
+        # the trade may be stamped a millisecond after its order: bound by the trade's time
+        first_trade = (await ex.fetch_my_trades(SPOT))[-1]["timestamp"]
+        wait_for_next_ms(binance, first_trade)
         second = await ex.create_order(SPOT, "market", "sell", 0.002)
-        recent = await ex.fetch_my_trades(SPOT, since=first["timestamp"] + 1)
+        recent = await ex.fetch_my_trades(SPOT, since=first_trade + 1)
         return second, recent, await ex.fetch_my_trades(SPOT)
 
     second, recent, everything = run(binance, "spot", scenario)
