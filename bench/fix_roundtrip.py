@@ -12,13 +12,16 @@ limit order at once with one ExecutionReport. Two clients take turns on it, one 
 * the baseline, measured in the same run: a raw simplefix client on a plain blocking socket
   (encode, ``sendall``, read until the report with our ClOrdID), which persists nothing.
 
-Both sessions' stores are durable: ours commits to SQLite with ``synchronous=FULL`` (the
+Our stores are durable: with ``--sync full`` (the default) ours commits to SQLite with
+``synchronous=FULL`` (the
 session store before each message goes out and after each comes in, the book for each order
 and report), so its latency includes the disk's sync time; ``--dir`` chooses where they live
 (a tmpfs such as /dev/shm shows the cost without the disk). Prints p50, p99 and the round trips
 per second of each, and the ratio of the p99s (target: ours within 1.5x of raw).
+``--sync normal`` leaves the syncing to the operating system (safe from a crash of the node,
+not of the machine).
 
-    python bench/fix_roundtrip.py [--orders 1000] [--rounds 6] [--dir PATH]
+    python bench/fix_roundtrip.py [--orders 1000] [--rounds 6] [--sync full|normal] [--dir PATH]
 """
 
 from __future__ import annotations
@@ -109,10 +112,10 @@ class RawClient:
 class Ours:
     """The adapter's execution client, timing submit to OrderFilled."""
 
-    def __init__(self, port: int, store_dir: Path) -> None:
+    def __init__(self, port: int, store_dir: Path, sync: str) -> None:
         adapter = build_adapter(FixAdapterConfig.model_validate({
             "session": {"port": port, "sender_comp_id": "CLIENT", "target_comp_id": "EXECUTOR",
-                        "heartbeat_s": 60, "store_dir": store_dir},
+                        "heartbeat_s": 60, "store_dir": store_dir, "store_sync": sync},
             "venue": "EXECUTOR", "account_balance": "1000000",
             "instruments": [{"symbol": "ABC"}],
             "capabilities": {"order_types": ["LIMIT"], "status_requests": False}}))
@@ -146,10 +149,10 @@ def figures(samples_ns: list[int]) -> tuple[float, float, float]:
             1e6 / float(array.mean()))
 
 
-async def run(port: int, store_dir: Path, orders: int, rounds: int, warmup: int
+async def run(port: int, store_dir: Path, sync: str, orders: int, rounds: int, warmup: int
               ) -> tuple[list[int], list[int]]:
     raw = RawClient(port, "RAW", "EXECUTOR")
-    ours = Ours(port, store_dir)
+    ours = Ours(port, store_dir, sync)
     await ours.client.connect()
     loop = asyncio.get_running_loop()
     try:
@@ -173,6 +176,8 @@ def main() -> None:
     parser.add_argument("--orders", type=int, default=1000, help="orders per client per round")
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--warmup", type=int, default=200)
+    parser.add_argument("--sync", choices=["full", "normal"], default="full",
+                        help="our session store's durability (the store_sync setting)")
     parser.add_argument("--dir", type=Path, default=None,
                         help="where our session store and book go (default: a temp dir)")
     args = parser.parse_args()
@@ -185,15 +190,15 @@ def main() -> None:
         acceptor.start()
         try:
             store = (args.dir or work) / "client"
-            raw_ns, ours_ns = asyncio.run(run(acceptor.port, store, args.orders, args.rounds,
-                                              args.warmup))
+            raw_ns, ours_ns = asyncio.run(run(acceptor.port, store, args.sync, args.orders,
+                                              args.rounds, args.warmup))
         finally:
             acceptor.stop()
     raw, ours = figures(raw_ns), figures(ours_ns)
     ratio = ours[1] / raw[1]
     print(f"FIX round trips against QuickFIX executor on 127.0.0.1: {args.rounds} rounds of "
           f"{args.orders} orders per client, one at a time; our store in "
-          f"{args.dir or 'a temp dir'}")
+          f"{args.dir or 'a temp dir'}, store_sync={args.sync}")
     print(f"  raw simplefix socket (baseline): p50 {raw[0]:8.1f} us  p99 {raw[1]:8.1f} us  "
           f"{raw[2]:8.0f} round trips/s")
     print(f"  FixExecutionClient to OrderFilled: p50 {ours[0]:8.1f} us  p99 {ours[1]:8.1f} us  "

@@ -338,7 +338,8 @@ class FixSession:
 
     def _new_store(self) -> FixSessionStore:
         return FixSessionStore.open(self.config.store_dir, self.config.store_name,
-                                    self.config.session_id, now_ns=self._now_ns)
+                                    self.config.session_id, now_ns=self._now_ns,
+                                    sync=self.config.store_sync)
 
     async def _open_session(self) -> _Connection:
         config = self.config

@@ -1,7 +1,9 @@
 """The session store: sequence numbers and sent application messages, persisted across restarts.
 
 One SQLite file per session (``<store_dir>/<session>.sqlite``), in WAL mode with
-``synchronous=FULL``: every change is on disk when its method returns. The session calls
+``synchronous=FULL`` by default: every change is on disk when its method returns (``NORMAL``
+on request: it is then with the operating system, safe from a crash of the process).
+The session calls
 :meth:`FixSessionStore.record_sent` *before* it writes a message to the socket, so a crash can
 lose a message that was never sent (the counterparty then asks for it and gets it resent, or a
 gap fill) but never reuse a sequence number that already went out.
@@ -77,7 +79,7 @@ class FixSessionStore:
     """
 
     def __init__(self, path: Path, session_id: str, *,
-                 now_ns: Callable[[], int] = time.time_ns) -> None:
+                 now_ns: Callable[[], int] = time.time_ns, sync: str = "full") -> None:
         self.path = Path(path)
         self.session_id = session_id
         self._now_ns = now_ns
@@ -88,7 +90,8 @@ class FixSessionStore:
             raise DataError(f"FIX session store {self.path}: cannot open: {exc}") from None
         try:
             self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute("PRAGMA synchronous=NORMAL" if sync == "normal"
+                             else "PRAGMA synchronous=FULL")
             for statement in _SCHEMA:
                 self._db.execute(statement)
             row = self._load()
@@ -104,9 +107,10 @@ class FixSessionStore:
 
     @classmethod
     def open(cls, store_dir: Path, name: str, session_id: str, *,
-             now_ns: Callable[[], int] = time.time_ns) -> FixSessionStore:
-        """The store ``<store_dir>/<name>.sqlite`` of session ``session_id``."""
-        return cls(Path(store_dir) / f"{name}.sqlite", session_id, now_ns=now_ns)
+             now_ns: Callable[[], int] = time.time_ns, sync: str = "full") -> FixSessionStore:
+        """The store ``<store_dir>/<name>.sqlite`` of session ``session_id`` (``sync``:
+        ``"full"`` or ``"normal"``, see the module notes)."""
+        return cls(Path(store_dir) / f"{name}.sqlite", session_id, now_ns=now_ns, sync=sync)
 
     def _load(self) -> tuple[str, int, int, int]:
         row = self._db.execute("SELECT session_id, next_sender_seq, next_target_seq, created_ns"
