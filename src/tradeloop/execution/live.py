@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -27,6 +26,7 @@ from tradeloop.core.clock import Clock
 from tradeloop.core.errors import FatalVenueError, OutcomeUnknownError, RetryableVenueError
 from tradeloop.core.faults import crash_point
 from tradeloop.core.logging import get_logger
+from tradeloop.core.rate import RateLimiter
 from tradeloop.execution.ports import EventHandler, LiveExecutionClient, VenueCapabilities
 from tradeloop.execution.reconciliation import catch_up_events
 from tradeloop.model import events as ev
@@ -57,42 +57,6 @@ class RetryPolicy:
     def delay(self, attempt: int, rng: random.Random) -> float:
         """The pause before retry number ``attempt`` (1 for the first retry)."""
         return rng.uniform(0.0, min(self.max_delay_s, self.base_delay_s * 2 ** (attempt - 1)))
-
-
-class RateLimiter:
-    """A token bucket: ``rate`` requests per second on average, ``burst`` at once.
-
-    Parameters
-    ----------
-    rate : float
-        Tokens added per second; 0 or less means no limit.
-    burst : int
-    """
-
-    def __init__(self, rate: float, burst: int = 1,
-                 monotonic: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
-        self._rate = rate
-        self._burst = max(1, burst)
-        self._tokens = float(self._burst)
-        self._monotonic = monotonic
-        self._sleep = sleep
-        self._last = monotonic()
-        self._lock = asyncio.Lock()
-
-    async def acquire(self) -> None:
-        """Wait until a request may go."""
-        if self._rate <= 0:
-            return
-        async with self._lock:
-            while True:
-                now = self._monotonic()
-                self._tokens = min(self._burst, self._tokens + (now - self._last) * self._rate)
-                self._last = now
-                if self._tokens >= 1:
-                    self._tokens -= 1
-                    return
-                await self._sleep((1 - self._tokens) / self._rate)
 
 
 class LiveOrderRouter:

@@ -32,6 +32,7 @@ from tradeloop.brokers.ccxt.errors import (
 )
 from tradeloop.core.errors import ConfigError
 from tradeloop.core.logging import mask_secrets_in
+from tradeloop.core.rate import RateLimiter
 
 logger = logging.getLogger(__name__)
 
@@ -74,31 +75,6 @@ def mask_ccxt_logs() -> None:
         if (isinstance(item, logging.Logger) and name.startswith("ccxt")
                 and _SIGNATURE_MASK not in item.filters):
             item.addFilter(_SIGNATURE_MASK)
-
-
-class TokenBucket:
-    """``rate`` requests per second on average, ``burst`` at once (rate 0: no limit)."""
-
-    def __init__(self, rate: float, burst: int) -> None:
-        self._rate = rate
-        self._burst = float(max(1, burst))
-        self._tokens = self._burst
-        self._last = time.monotonic()
-        self._lock = asyncio.Lock()
-
-    async def acquire(self) -> None:
-        """Wait for a token."""
-        if self._rate <= 0:
-            return
-        async with self._lock:
-            while True:
-                now = time.monotonic()
-                self._tokens = min(self._burst, self._tokens + (now - self._last) * self._rate)
-                self._last = now
-                if self._tokens >= 1:
-                    self._tokens -= 1
-                    return
-                await asyncio.sleep((1 - self._tokens) / self._rate)
 
 
 def move_urls(urls: dict[str, Any], base_url: str) -> tuple[dict[str, Any], list[tuple[str, str]]]:
@@ -239,7 +215,7 @@ class CcxtClient:
         self._exchange: Any = None
         self._users = 0
         self._opening: asyncio.Lock | None = None
-        self._orders = TokenBucket(config.order_rate, config.order_burst)
+        self._orders = RateLimiter(config.order_rate, config.order_burst)
         self._blocked_until = 0.0
         self._listeners: list[Callable[[], None]] = []
         #: Rate-limit answers received (each made every request wait).
@@ -418,5 +394,5 @@ async def _close_quietly(exchange: Any) -> None:
             "error": f"{type(exc).__name__}"}})
 
 
-__all__ = ["DEFAULT_OPTIONS", "CcxtClient", "TokenBucket", "build_exchange", "calling",
+__all__ = ["DEFAULT_OPTIONS", "CcxtClient", "build_exchange", "calling",
            "exchange_class", "move_urls"]

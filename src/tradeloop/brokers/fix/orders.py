@@ -27,6 +27,7 @@ from types import TracebackType
 
 from tradeloop.brokers.fix.errors import DUPLICATE_ORDER, ORD_REJ_REASONS, describe
 from tradeloop.brokers.fix.parse import ExecKind, ExecReport, WireOrder
+from tradeloop.brokers.fix.store import Transaction
 from tradeloop.core.errors import DataError
 from tradeloop.model import events as ev
 from tradeloop.model.enums import LiquiditySide, OrderSide, OrderStatus, OrderType, TimeInForce
@@ -438,26 +439,14 @@ class FixOrderBook:
             commission_currency=row["commission_currency"],
             liquidity=LiquiditySide(row["liquidity"]), ts=row["ts"])
 
-    def _transaction(self) -> _Transaction:
-        return _Transaction(self._db)
+    def _transaction(self) -> Transaction:
+        return Transaction(self._db)
 
 
 def _fill_row(report: FillReport) -> tuple[object, ...]:
     return (report.client_order_id, report.trade_id, report.venue_order_id, report.symbol,
             report.side.value, str(report.quantity), str(report.price), str(report.commission),
             report.commission_currency, report.liquidity.value, report.ts)
-
-
-class _Transaction:
-    def __init__(self, db: sqlite3.Connection) -> None:
-        self._db = db
-
-    def __enter__(self) -> None:
-        self._db.execute("BEGIN IMMEDIATE")
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self._db.execute("COMMIT" if exc_type is None else "ROLLBACK")
 
 
 __all__ = ["BookOrder", "FixOrderBook"]

@@ -226,11 +226,14 @@ class FixSessionStore:
         with self._transaction():
             self._db.execute(f"UPDATE session SET {column} = ? WHERE id = 1", (seq,))
 
-    def _transaction(self) -> _Transaction:
-        return _Transaction(self._db)
+    def _transaction(self) -> Transaction:
+        return Transaction(self._db)
 
 
-class _Transaction:
+class Transaction:
+    """``BEGIN IMMEDIATE`` ... ``COMMIT`` (``ROLLBACK`` on an exception) on a connection in
+    autocommit mode."""
+
     def __init__(self, db: sqlite3.Connection) -> None:
         self._db = db
 
@@ -242,4 +245,4 @@ class _Transaction:
         self._db.execute("COMMIT" if exc_type is None else "ROLLBACK")
 
 
-__all__ = ["FixSessionStore", "SentMessage"]
+__all__ = ["FixSessionStore", "SentMessage", "Transaction"]
