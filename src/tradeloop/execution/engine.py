@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import msgspec
+
 from tradeloop.core.bus import MessageBus
 from tradeloop.core.clock import Clock
 from tradeloop.core.errors import InvalidStateTransition
@@ -203,6 +205,9 @@ class ExecutionEngine:
             log.warning("event for an unknown order", extra={"fields": {
                 "client_order_id": event.client_order_id, "event": event.kind}})
             return
+        if event.strategy_id != order.strategy_id:
+            # a venue's report knows the order, not who sent it (orders learned after a restart)
+            event = _owned_by(event, order)
         try:
             applied = order.apply(event)
         except InvalidStateTransition as exc:
@@ -235,3 +240,10 @@ class ExecutionEngine:
         if topic is None:
             topic = self._topics[strategy_id] = f"events.order.{strategy_id}"
         self._bus.publish(topic, event)
+
+
+def _owned_by(event: ev.OrderEvent, order: Order) -> ev.OrderEvent:
+    if isinstance(event, ev.OrderFilled) and not event.position_id and order.position_id:
+        return msgspec.structs.replace(event, strategy_id=order.strategy_id,
+                                       position_id=order.position_id)
+    return msgspec.structs.replace(event, strategy_id=order.strategy_id)

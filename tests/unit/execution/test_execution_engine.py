@@ -118,6 +118,19 @@ def engine_log() -> Iterator[list[logging.LogRecord]]:
 # -- the happy path --------------------------------------------------------------------------
 
 
+def test_a_report_without_its_sender_is_booked_for_the_order_s_strategy(rig: Rig) -> None:
+    order = rig.accepted()
+    assert rig.client.handler is not None
+    # a venue's report of an order the node learned about after a restart: no strategy id
+    rig.client.handler(ev.OrderFilled(
+        ts=START_NS, client_order_id=order.client_order_id, strategy_id="", symbol=SYMBOL,
+        venue_order_id="V-1", trade_id="T-1", side=BUY, last_qty=Decimal(10),
+        last_px=Decimal(100)))
+    fill = rig.published[-1]
+    assert isinstance(fill, ev.OrderFilled) and fill.strategy_id == STRATEGY
+    assert [p.strategy_id for p in rig.kernel.cache.open_positions(SYMBOL)] == [STRATEGY]
+
+
 def test_events_reach_the_strategy_topic_in_order(rig: Rig) -> None:
     order = rig.submit()
     assert rig.kinds() == ["OrderSubmitted"]
