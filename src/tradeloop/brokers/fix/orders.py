@@ -27,7 +27,7 @@ from types import TracebackType
 
 from tradeloop.brokers.fix.errors import DUPLICATE_ORDER, ORD_REJ_REASONS, describe
 from tradeloop.brokers.fix.parse import ExecKind, ExecReport, WireOrder
-from tradeloop.brokers.fix.store import Transaction
+from tradeloop.brokers.fix.store import Transaction, WalCheckpointer
 from tradeloop.core.errors import DataError
 from tradeloop.model import events as ev
 from tradeloop.model.enums import LiquiditySide, OrderSide, OrderStatus, OrderType, TimeInForce
@@ -165,6 +165,7 @@ class FixOrderBook:
             self._db = sqlite3.connect(self.path, isolation_level=None)
             self._db.row_factory = sqlite3.Row
             self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA wal_autocheckpoint=0")
             self._db.execute(f"PRAGMA synchronous={'NORMAL' if synced_by_session else 'FULL'}")
             for statement in _SCHEMA:
                 self._db.execute(statement)
@@ -177,6 +178,8 @@ class FixOrderBook:
                 "SELECT * FROM fills ORDER BY ts, rowid")]
         except (OSError, sqlite3.Error) as exc:
             raise DataError(f"FIX order book {self.path}: cannot open: {exc}") from None
+        # the session store's thread checkpoints a shared file; a file of its own gets one
+        self._checkpointer = None if synced_by_session else WalCheckpointer(self.path)
 
     # -- reading ----------------------------------------------------------------------------
 
@@ -304,6 +307,8 @@ class FixOrderBook:
 
     def close(self) -> None:
         """Close the file (every change is already on disk)."""
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
         self._db.close()
 
     def __enter__(self) -> FixOrderBook:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,6 +36,9 @@ _SCHEMA = (
     " msg_type TEXT NOT NULL,"
     " sent_ns INTEGER NOT NULL,"
     " raw BLOB NOT NULL)",
+    # storing a message moves the next sequence number in the same statement (one commit)
+    "CREATE TRIGGER IF NOT EXISTS sent_moves_sender_seq AFTER INSERT ON sent BEGIN"
+    " UPDATE session SET next_sender_seq = NEW.seq + 1 WHERE id = 1; END",
 )
 
 
@@ -90,6 +94,7 @@ class FixSessionStore:
             raise DataError(f"FIX session store {self.path}: cannot open: {exc}") from None
         try:
             self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA wal_autocheckpoint=0")
             self._db.execute("PRAGMA synchronous=NORMAL" if sync == "normal"
                              else "PRAGMA synchronous=FULL")
             for statement in _SCHEMA:
@@ -104,6 +109,10 @@ class FixSessionStore:
             raise DataError(f"FIX session store {self.path} belongs to session {row[0]!r}, "
                             f"not {session_id!r}")
         self._next_sender, self._next_target, self._created_ns = row[1], row[2], row[3]
+        self._lazy = sqlite3.connect(self.path, isolation_level=None)
+        self._lazy.execute("PRAGMA synchronous=NORMAL")
+        self._lazy.execute("PRAGMA wal_autocheckpoint=0")
+        self._checkpointer = WalCheckpointer(self.path)
 
     @classmethod
     def open(cls, store_dir: Path, name: str, session_id: str, *,
@@ -174,10 +183,10 @@ class FixSessionStore:
         """
         if seq != self._next_sender:
             raise ValueError(f"seq {seq} is not the next sender seq {self._next_sender}")
-        with self._transaction():
-            if keep:
-                self._db.execute("INSERT OR REPLACE INTO sent VALUES (?, ?, ?, ?)",
-                                 (seq, msg_type, sent_ns, raw))
+        if keep:  # one statement, one commit: the trigger moves next_sender_seq
+            self._db.execute("INSERT OR REPLACE INTO sent VALUES (?, ?, ?, ?)",
+                             (seq, msg_type, sent_ns, raw))
+        else:
             self._db.execute("UPDATE session SET next_sender_seq = ? WHERE id = 1", (seq + 1,))
         self._next_sender = seq + 1
 
@@ -187,8 +196,17 @@ class FixSessionStore:
         self._next_sender = seq
 
     def set_next_target_seq(self, seq: int) -> None:
-        """Set the MsgSeqNum expected next from the counterparty."""
-        self._set("next_target_seq", seq)
+        """Set the MsgSeqNum expected next from the counterparty.
+
+        A plain step to the next number (a message handled in order) does not wait for the
+        disk: it gets there with the next message we send. After a power cut the counterparty
+        then resends what followed, and the application drops what it already had (by
+        ExecID); any other change is on disk when this returns.
+        """
+        if seq == self._next_target + 1:
+            self._lazy.execute("UPDATE session SET next_target_seq = ? WHERE id = 1", (seq,))
+        else:
+            self._set("next_target_seq", seq)
         self._next_target = seq
 
     def reset(self) -> None:
@@ -208,7 +226,10 @@ class FixSessionStore:
         return int(cursor.rowcount)
 
     def close(self) -> None:
-        """Close the file (every change is already on disk)."""
+        """Put the last changes on disk and close the file."""
+        self._set("next_target_seq", self._next_target)  # a synced commit flushes the log
+        self._checkpointer.stop()
+        self._lazy.close()
         self._db.close()
 
     def __enter__(self) -> FixSessionStore:
@@ -230,6 +251,48 @@ class FixSessionStore:
         return Transaction(self._db)
 
 
+class WalCheckpointer:
+    """Moves a WAL file's pages into its database from a thread of its own, every
+    ``interval_s``, so that no commit on the order path ever pays for a checkpoint (the
+    connections that write turn SQLite's automatic checkpoints off).
+
+    Parameters
+    ----------
+    path : Path
+        The database file.
+    interval_s : float
+    """
+
+    def __init__(self, path: Path, interval_s: float = 1.0) -> None:
+        self._path = path
+        self._interval_s = interval_s
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"wal-checkpoint-{path.name}",
+                                        daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Finish with a last checkpoint."""
+        self._stopping.set()
+        self._thread.join(10)
+
+    def _run(self) -> None:
+        db = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+        try:
+            while not self._stopping.wait(self._interval_s):
+                self._checkpoint(db)
+            self._checkpoint(db)
+        finally:
+            db.close()
+
+    def _checkpoint(self, db: sqlite3.Connection) -> None:
+        try:
+            db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        except sqlite3.Error as exc:  # busy or closing: the next round catches up
+            logger.debug("WAL checkpoint skipped", extra={"fields": {
+                "path": str(self._path), "error": str(exc)}})
+
+
 class Transaction:
     """``BEGIN IMMEDIATE`` ... ``COMMIT`` (``ROLLBACK`` on an exception) on a connection in
     autocommit mode."""
@@ -245,4 +308,4 @@ class Transaction:
         self._db.execute("COMMIT" if exc_type is None else "ROLLBACK")
 
 
-__all__ = ["FixSessionStore", "SentMessage", "Transaction"]
+__all__ = ["FixSessionStore", "SentMessage", "Transaction", "WalCheckpointer"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -148,3 +150,36 @@ def test_a_sequence_number_is_on_disk_before_its_bytes_are_written(tmp_path):
     protocol.send_heartbeat()
     store.close()
     assert seen == [(1, 2, []), (2, 3, [2]), (3, 4, [2])]
+
+
+def _database_alone(path: Path, copy: Path) -> sqlite3.Connection:
+    """The database file without its WAL: what a checkpoint has moved into it."""
+    shutil.copyfile(path, copy)
+    return sqlite3.connect(copy)
+
+
+def test_the_log_is_moved_into_the_database_off_the_order_path(tmp_path):
+    store = open_store(tmp_path)
+    for seq in range(1, 51):
+        store.record_sent(seq, "D", b"8=FIX.4.4|35=D|", seq, keep=True)
+    path = tmp_path / "session.sqlite"
+    # the writers never checkpoint: the messages are only in the WAL so far (or already
+    # moved by the background thread); after stop() every one is in the database itself
+    store._checkpointer.stop()
+    alone = _database_alone(path, tmp_path / "alone.sqlite")
+    try:
+        assert alone.execute("SELECT COUNT(*) FROM sent").fetchone()[0] == 50
+        assert alone.execute("SELECT next_sender_seq FROM session").fetchone()[0] == 51
+    finally:
+        alone.close()
+        store.close()
+
+
+def test_an_in_order_step_of_the_incoming_seq_is_kept_across_reopen(tmp_path):
+    store = open_store(tmp_path)
+    store.set_next_target_seq(2)  # a message handled in order: not waiting for the disk
+    store.set_next_target_seq(3)
+    store.close()  # puts it on disk
+    again = open_store(tmp_path)
+    assert again.next_target_seq == 3
+    again.close()
