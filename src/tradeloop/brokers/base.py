@@ -32,10 +32,11 @@ ADAPTERS: dict[str, str] = {
     "paper": "tradeloop.brokers.paper.adapter:create_adapter",
     "fix": "tradeloop.brokers.fix:create_adapter",
     "ccxt": "tradeloop.brokers.ccxt:create_adapter",
+    "mt5": "tradeloop.brokers.mt5:create_adapter",
 }
 
 #: The extra that installs an adapter's vendor library, when it needs one.
-EXTRAS: dict[str, str] = {"fix": "fix", "ccxt": "ccxt"}
+EXTRAS: dict[str, str] = {"fix": "fix", "ccxt": "ccxt", "mt5": "mt5"}
 
 
 @dataclass
