@@ -10,6 +10,7 @@ table does not exist.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import difflib
 import importlib
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -135,6 +136,16 @@ def pick_instruments(available: Sequence[Instrument], symbols: Sequence[str] | N
     return out
 
 
+async def cancel_tasks(*tasks: asyncio.Task[Any] | None) -> None:
+    """Cancel background tasks and wait until each has ended (whatever it raised)."""
+    live = [t for t in tasks if t is not None]
+    for task in live:
+        task.cancel()
+    for task in live:
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+
+
 @dataclass
 class StreamQueue:
     """The queue behind an adapter's :meth:`MarketDataClient.stream`: the adapter puts what
@@ -170,5 +181,5 @@ class StreamQueue:
             yield item
 
 
-__all__ = ["ADAPTERS", "AdapterFactory", "BrokerAdapter", "StreamQueue", "create_adapter",
-           "pick_instruments"]
+__all__ = ["ADAPTERS", "AdapterFactory", "BrokerAdapter", "StreamQueue", "cancel_tasks",
+           "create_adapter", "pick_instruments"]

@@ -10,11 +10,11 @@ with no quote at all, so a quiet market still closes its bars on time.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
+from tradeloop.brokers.base import cancel_tasks
 from tradeloop.core.errors import ConfigError
 from tradeloop.data.bars import BarBuilder, TimeBars
 from tradeloop.data.timeframes import parse_timeframe
@@ -97,10 +97,7 @@ class BrokerMarketData:
 
     async def stop(self) -> None:
         """Disconnect; the iteration ends."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
+        await cancel_tasks(self._task)
         await self.client.disconnect()
         self._queue.put_nowait(None)
 

@@ -15,13 +15,12 @@ connection is re-opened with backoff and the subscription renewed.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from typing import Any
 
-from tradeloop.brokers.base import StreamQueue
+from tradeloop.brokers.base import StreamQueue, cancel_tasks
 from tradeloop.brokers.ccxt import parse
 from tradeloop.brokers.ccxt.client import CcxtClient, calling
 from tradeloop.brokers.ccxt.errors import CcxtFatalError
@@ -94,11 +93,7 @@ class CcxtMarketDataClient:
     async def disconnect(self) -> None:
         """Stop every subscription; :meth:`stream` ends."""
         tasks, self._tasks = list(self._tasks.values()), {}
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await cancel_tasks(*tasks)
         if self._connected:
             self._connected = False
             await self.client.close()
@@ -208,11 +203,7 @@ class CcxtMarketDataClient:
                 "what": key[0], "symbol": key[1]}})
 
     async def _stop(self, key: tuple[str, str, str]) -> None:
-        task = self._tasks.pop(key, None)
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await cancel_tasks(self._tasks.pop(key, None))
 
     def _quotes(self, symbol: str) -> Callable[[asyncio.Future[None]], Coroutine[Any, Any, None]]:
         exchange = self.client.exchange

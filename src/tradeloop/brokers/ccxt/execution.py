@@ -18,14 +18,13 @@ its fills; perpetual positions are the exchange's (``fetch_positions``).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
-from tradeloop.brokers.base import pick_instruments
+from tradeloop.brokers.base import cancel_tasks, pick_instruments
 from tradeloop.brokers.ccxt import parse
 from tradeloop.brokers.ccxt.client import CcxtClient, calling
 from tradeloop.brokers.ccxt.errors import CcxtFatalError
@@ -124,11 +123,7 @@ class CcxtExecutionClient:
     async def disconnect(self) -> None:
         """Stop the order events and release the exchange."""
         tasks, self._tasks = self._tasks, []
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await cancel_tasks(*tasks)
         if self._connected:
             self._connected = False
             await self.client.close()

@@ -16,7 +16,6 @@ against an open position of the symbol closes that position by its ticket.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Sequence
@@ -24,7 +23,7 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
-from tradeloop.brokers.base import pick_instruments
+from tradeloop.brokers.base import cancel_tasks, pick_instruments
 from tradeloop.brokers.mt5 import parse
 from tradeloop.brokers.mt5.client import Mt5Client
 from tradeloop.brokers.mt5.config import utc_ns_to_server
@@ -98,11 +97,8 @@ class Mt5ExecutionClient:
 
     async def disconnect(self) -> None:
         """Stop polling and release the terminal."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
-            self._task = None
+        await cancel_tasks(self._task)
+        self._task = None
         if self._connected:
             self._connected = False
             await self.client.close()

@@ -10,7 +10,6 @@ venue), and the timeouts of :class:`~tradeloop.brokers.paper.config.PaperClientC
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
@@ -18,7 +17,7 @@ from typing import Any
 
 from pydantic import SecretStr, ValidationError
 
-from tradeloop.brokers.base import BrokerAdapter, StreamQueue
+from tradeloop.brokers.base import BrokerAdapter, StreamQueue, cancel_tasks
 from tradeloop.brokers.paper.config import PaperClientConfig
 from tradeloop.brokers.paper.data import PaperMarketDataClient
 from tradeloop.brokers.paper.execution import PaperExecutionClient
@@ -75,10 +74,7 @@ class PaperBrokerData:
         """Close the stream; :meth:`stream` ends."""
         if self._client is not None:
             await self._client.close()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
+        await cancel_tasks(self._task)
         self._task = self._client = None
         self._queue.close()
 
