@@ -12,14 +12,14 @@ limit order at once with one ExecutionReport. Two clients take turns on it, one 
 * the baseline, measured in the same run: a raw simplefix client on a plain blocking socket
   (encode, ``sendall``, read until the report with our ClOrdID), which persists nothing.
 
-Our stores are durable: with ``--sync full`` (the default) ours commits to SQLite with
-``synchronous=FULL`` (the
-session store before each message goes out and after each comes in, the book for each order
-and report), so its latency includes the disk's sync time; ``--dir`` chooses where they live
-(a tmpfs such as /dev/shm shows the cost without the disk). Prints p50, p99 and the round trips
-per second of each, and the ratio of the p99s (target: ours within 1.5x of raw).
-``--sync normal`` leaves the syncing to the operating system (safe from a crash of the node,
-not of the machine).
+Our store is durable: with ``--sync full`` (the default) ours appends each message it sends to
+the session's journal and syncs it (``fdatasync``) before the message goes out; the book's
+changes and an inbound sequence number taken in order go to the same journal without waiting,
+and ride on that sync. So its latency includes one disk sync per order; ``--dir`` chooses where
+the journal lives (a tmpfs such as /dev/shm shows the cost without the disk). ``--sync normal``
+leaves the syncing to the operating system (safe from a crash of the node, not of the machine;
+what QuickFIX's file store does by default). Prints p50, p99 and the round trips per second of
+each, and the ratio of the p99s (target: ours within 1.5x of raw).
 
     python bench/fix_roundtrip.py [--orders 1000] [--rounds 6] [--sync full|normal] [--dir PATH]
 """

@@ -28,6 +28,7 @@ from tradeloop.brokers.fix.client import FixClient
 from tradeloop.brokers.fix.config import FixAdapterConfig, FixSessionConfig, adapter_config
 from tradeloop.brokers.fix.data import FixInstrumentProvider, FixMarketDataClient
 from tradeloop.brokers.fix.execution import FixExecutionClient, venue_capabilities
+from tradeloop.brokers.fix.store import store_path
 from tradeloop.core.errors import ConfigError
 
 #: The name this adapter is registered under.
@@ -35,9 +36,9 @@ NAME = "fix"
 
 
 def book_path(session: FixSessionConfig) -> Path:
-    """Where the order book of ``session`` lives: in its session store's file (other tables),
-    so that the session's durable commits carry the book's."""
-    return Path(session.store_dir) / f"{session.store_name}.sqlite"
+    """Where the order book of ``session`` lives: in its session store's journal, so that the
+    session's durable writes carry the book's."""
+    return store_path(session.store_dir, session.store_name)
 
 
 def build_adapter(config: FixAdapterConfig, *,

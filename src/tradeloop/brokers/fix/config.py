@@ -148,8 +148,8 @@ class FixSessionConfig(BaseModel):
         Start every logon from sequence number 1 (ResetSeqNumFlag 141=Y), forgetting what
         was sent before: only when the counterparty asks for it.
     store_dir : Path
-        Where the sequence numbers and sent messages of the session persist, one SQLite
-        file per session.
+        Where the sequence numbers, sent messages and order book of the session persist,
+        one journal file per session (``<store_name>.fixlog``).
     store_sync : {"full", "normal"}
         "full" (default): each sequence number reaches the disk before its message is sent,
         so even a power cut cannot reuse one. "normal": it reaches the operating system, which

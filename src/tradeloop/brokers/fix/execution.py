@@ -50,6 +50,7 @@ from tradeloop.brokers.fix.errors import (
     describe,
 )
 from tradeloop.brokers.fix.orders import BookOrder, FixOrderBook
+from tradeloop.brokers.fix.store import store_path
 from tradeloop.core.errors import FatalVenueError, OutcomeUnknownError, RetryableVenueError
 from tradeloop.execution.ports import EventHandler, VenueCapabilities
 from tradeloop.model import events as ev
@@ -157,8 +158,8 @@ class FixExecutionClient:
         """
         if self._connected:
             return
-        self._book = FixOrderBook(self.book_path, synced_by_session=self.book_path == Path(
-            self.client.config.store_dir) / f"{self.client.config.store_name}.sqlite")
+        self._book = FixOrderBook(self.book_path, synced_by_session=self.book_path == store_path(
+            self.client.config.store_dir, self.client.config.store_name))
         try:
             await self.client.open()
         except BaseException:

@@ -1,4 +1,4 @@
-"""The adapter's book of what the venue reported, persisted per session (SQLite).
+"""The adapter's book of what the venue reported, persisted per session (in its journal).
 
 Many FIX venues answer no order status, mass status or positions request; the session then is
 the only source of truth, and what it said must outlive the process. :class:`FixOrderBook`
@@ -8,26 +8,27 @@ every fill by ExecID. Applying a report is idempotent: a report whose ExecID was
 (a duplicate, or the one message a crash redelivers) changes nothing and yields no event.
 
 An order the adapter recorded but the venue never reported stays ``SUBMITTED``: it is neither
-open nor known to the venue. Each change is committed before the events it yields are handed
-on, with ``synchronous=FULL``; or, when the book lives in the session store's own file
-(``synced_by_session``), with ``synchronous=NORMAL``: the session's next commit (of the message
-being sent, or of the inbound sequence number once the report is handled), which is FULL, syncs
-the shared write-ahead log and with it the book's change, so a crash loses both or neither.
+open nor known to the venue. Each change is one record of the journal (:mod:`.journal`), written
+before the events it yields are handed on: synced at once when the book has a file of its own;
+or, when it shares the session store's file (``synced_by_session``), synced by the session's
+next durable write (of the message being sent, or of an inbound sequence number out of the plain
+order), so a crash loses both or neither.
 """
 
 from __future__ import annotations
 
+import json
 import logging
-import sqlite3
 from collections import defaultdict
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from tradeloop.brokers.fix.errors import DUPLICATE_ORDER, ORD_REJ_REASONS, describe
+from tradeloop.brokers.fix.journal import Journal, Record
 from tradeloop.brokers.fix.parse import ExecKind, ExecReport, WireOrder
-from tradeloop.brokers.fix.store import Transaction, WalCheckpointer
 from tradeloop.core.errors import DataError
 from tradeloop.model import events as ev
 from tradeloop.model.enums import LiquiditySide, OrderSide, OrderStatus, OrderType, TimeInForce
@@ -36,23 +37,8 @@ from tradeloop.model.reports import FillReport, OrderStatusReport, PositionRepor
 
 logger = logging.getLogger(__name__)
 
-_SCHEMA = (
-    "CREATE TABLE IF NOT EXISTS orders (root TEXT PRIMARY KEY, strategy_id TEXT NOT NULL,"
-    " symbol TEXT NOT NULL, side TEXT NOT NULL, order_type TEXT NOT NULL,"
-    " quantity TEXT NOT NULL, price TEXT, trigger_price TEXT, time_in_force TEXT NOT NULL,"
-    " expire_ns INTEGER, cl_ord_id TEXT NOT NULL, venue_order_id TEXT NOT NULL,"
-    " status TEXT NOT NULL, filled_qty TEXT NOT NULL, avg_px TEXT, reason TEXT NOT NULL,"
-    " ts_accepted INTEGER NOT NULL, ts_last INTEGER NOT NULL, requests INTEGER NOT NULL,"
-    " external INTEGER NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS aliases (cl_ord_id TEXT PRIMARY KEY, root TEXT NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS execs (root TEXT NOT NULL, exec_id TEXT NOT NULL,"
-    " PRIMARY KEY (root, exec_id))",
-    "CREATE TABLE IF NOT EXISTS fills (root TEXT NOT NULL, exec_id TEXT NOT NULL,"
-    " venue_order_id TEXT NOT NULL, symbol TEXT NOT NULL, side TEXT NOT NULL,"
-    " quantity TEXT NOT NULL, price TEXT NOT NULL, commission TEXT NOT NULL,"
-    " commission_currency TEXT NOT NULL, liquidity TEXT NOT NULL, ts INTEGER NOT NULL,"
-    " PRIMARY KEY (root, exec_id))",
-)
+#: The book's record kind in the journal: one change (order, alias, ExecID, fill) each.
+BOOK = 10
 _ZERO = Decimal(0)
 
 
@@ -122,24 +108,21 @@ def _row(o: BookOrder) -> tuple[object, ...]:
             o.requests, int(o.external))
 
 
-_SAVE_ORDER = f"INSERT OR REPLACE INTO orders VALUES ({', '.join('?' * 20)})"
-
-
 def _dec(value: str | None) -> Decimal | None:
     return None if value is None else Decimal(value)
 
 
-def _from_row(row: sqlite3.Row) -> BookOrder:
+def _from_row(row: list[Any]) -> BookOrder:
+    (root, strategy_id, symbol, side, order_type, quantity, price, trigger_price, tif,
+     expire_ns, cl_ord_id, venue_order_id, status, filled_qty, avg_px, reason, ts_accepted,
+     ts_last, requests, external) = row
     return BookOrder(
-        root=row["root"], strategy_id=row["strategy_id"], symbol=row["symbol"],
-        side=OrderSide(row["side"]), order_type=OrderType(row["order_type"]),
-        quantity=Decimal(row["quantity"]), price=_dec(row["price"]),
-        trigger_price=_dec(row["trigger_price"]),
-        time_in_force=TimeInForce(row["time_in_force"]), expire_ns=row["expire_ns"],
-        cl_ord_id=row["cl_ord_id"], venue_order_id=row["venue_order_id"],
-        status=OrderStatus(row["status"]), filled_qty=Decimal(row["filled_qty"]),
-        avg_px=_dec(row["avg_px"]), reason=row["reason"], ts_accepted=row["ts_accepted"],
-        ts_last=row["ts_last"], requests=row["requests"], external=bool(row["external"]))
+        root=root, strategy_id=strategy_id, symbol=symbol, side=OrderSide(side),
+        order_type=OrderType(order_type), quantity=Decimal(quantity), price=_dec(price),
+        trigger_price=_dec(trigger_price), time_in_force=TimeInForce(tif), expire_ns=expire_ns,
+        cl_ord_id=cl_ord_id, venue_order_id=venue_order_id, status=OrderStatus(status),
+        filled_qty=Decimal(filled_qty), avg_px=_dec(avg_px), reason=reason,
+        ts_accepted=ts_accepted, ts_last=ts_last, requests=requests, external=bool(external))
 
 
 class FixOrderBook:
@@ -148,9 +131,10 @@ class FixOrderBook:
     Parameters
     ----------
     path : Path
-        The SQLite file (created with its folder when missing).
+        The journal file (created with its folder when missing); the session store's own
+        file when ``synced_by_session``.
     synced_by_session : bool
-        The file is the session store's, whose FULL commits follow each change of the book.
+        The file is the session store's, whose durable writes follow each change of the book.
 
     Raises
     ------
@@ -160,26 +144,21 @@ class FixOrderBook:
 
     def __init__(self, path: Path, *, synced_by_session: bool = False) -> None:
         self.path = Path(path)
+        self._durable = not synced_by_session
+        self._journal = Journal.open(self.path, sync=self._durable)
+        self._orders: dict[str, BookOrder] = {}
+        self._aliases: dict[str, str] = {}
+        self._execs: set[tuple[str, str]] = set()
+        self._fills: list[FillReport] = []
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path, isolation_level=None)
-            self._db.row_factory = sqlite3.Row
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA wal_autocheckpoint=0")
-            self._db.execute(f"PRAGMA synchronous={'NORMAL' if synced_by_session else 'FULL'}")
-            for statement in _SCHEMA:
-                self._db.execute(statement)
-            self._orders = {r["root"]: _from_row(r)
-                            for r in self._db.execute("SELECT * FROM orders")}
-            self._aliases = dict(self._db.execute("SELECT cl_ord_id, root FROM aliases"))
-            self._execs = {(r, e) for r, e in self._db.execute(
-                "SELECT root, exec_id FROM execs UNION SELECT root, exec_id FROM fills")}
-            self._fills = [self._fill_from_row(r) for r in self._db.execute(
-                "SELECT * FROM fills ORDER BY ts, rowid")]
-        except (OSError, sqlite3.Error) as exc:
-            raise DataError(f"FIX order book {self.path}: cannot open: {exc}") from None
-        # the session store's thread checkpoints a shared file; a file of its own gets one
-        self._checkpointer = None if synced_by_session else WalCheckpointer(self.path)
+            for kind, payload in self._journal.records():
+                if kind == BOOK:
+                    self._replay(json.loads(payload))
+        except (ValueError, KeyError, TypeError) as exc:
+            self._journal.close()
+            raise DataError(f"FIX order book {self.path}: a record cannot be read ({exc})"
+                            ) from None
+        self._journal.own((BOOK,), self._snapshot)
 
     # -- reading ----------------------------------------------------------------------------
 
@@ -244,9 +223,8 @@ class FixOrderBook:
         recorded before it is sent."""
         booked.requests += 1
         cl_ord_id = f"{booked.root}.{kind}{booked.requests}"
-        with self._transaction():
-            self._save(booked)
-            self._alias(cl_ord_id, booked.root)
+        self._aliases[cl_ord_id] = booked.root
+        self._write({"o": _row(booked), "a": [cl_ord_id, booked.root]})
         return cl_ord_id
 
     def apply(self, report: ExecReport) -> list[ev.OrderEvent]:
@@ -264,13 +242,15 @@ class FixOrderBook:
             booked.venue_order_id = report.order_id
         booked.ts_last = max(booked.ts_last, report.ts)
         fills = [e for e in events if isinstance(e, ev.OrderFilled)]
-        with self._transaction():
-            if not fills:  # a fill's row records its ExecID
-                self._db.execute("INSERT OR IGNORE INTO execs VALUES (?, ?)",
-                                 (root, report.exec_id))
-            self._save(booked)
-            for fill in fills:
-                self._save_fill(fill, booked)
+        change: dict[str, Any] = {"o": _row(booked)}
+        reports = [self._fill_report(fill, booked) for fill in fills]
+        if reports:  # a fill's row records its ExecID
+            change["f"] = [_fill_row(r) for r in reports]
+        else:
+            change["x"] = [root, report.exec_id]
+        self._write(change)  # one record: the order, its ExecID and fills, or none of them
+        self._fills += reports
+        self._orders[root] = booked
         self._execs.add((root, report.exec_id))
         return [] if booked.external else events
 
@@ -301,15 +281,13 @@ class FixOrderBook:
             if booked.status not in TERMINAL:
                 events += self._close(booked, report.status, report.text, ts)
         if events:
-            with self._transaction():
-                self._save(booked)
+            self._save(booked)
         return events
 
     def close(self) -> None:
-        """Close the file (every change is already on disk)."""
-        if self._checkpointer is not None:
-            self._checkpointer.stop()
-        self._db.close()
+        """Close the file (every change is already written)."""
+        self._journal.disown((BOOK,))
+        self._journal.close()
 
     def __enter__(self) -> FixOrderBook:
         return self
@@ -417,35 +395,53 @@ class FixOrderBook:
 
     def _save(self, booked: BookOrder) -> None:
         self._orders[booked.root] = booked
-        self._db.execute(_SAVE_ORDER, _row(booked))
+        self._write({"o": _row(booked)})
 
-    def _alias(self, cl_ord_id: str, root: str) -> None:
-        self._db.execute("INSERT OR REPLACE INTO aliases VALUES (?, ?)", (cl_ord_id, root))
-        self._aliases[cl_ord_id] = root
+    def _write(self, change: dict[str, Any]) -> None:
+        self._journal.append(BOOK, json.dumps(change, separators=(",", ":")).encode(),
+                             durable=self._durable)
 
-    def _save_fill(self, fill: ev.OrderFilled, booked: BookOrder) -> None:
-        report = FillReport(
+    @staticmethod
+    def _fill_report(fill: ev.OrderFilled, booked: BookOrder) -> FillReport:
+        return FillReport(
             client_order_id=booked.root, venue_order_id=fill.venue_order_id,
             trade_id=fill.trade_id, symbol=booked.symbol, side=fill.side,
             quantity=fill.last_qty, price=fill.last_px, commission=fill.commission,
             commission_currency=fill.commission_currency, liquidity=fill.liquidity,
             ts=fill.ts)
-        self._db.execute("INSERT OR IGNORE INTO fills VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                         _fill_row(report))
-        self._fills.append(report)
 
-    @staticmethod
-    def _fill_from_row(row: sqlite3.Row) -> FillReport:
-        return FillReport(
-            client_order_id=row["root"], venue_order_id=row["venue_order_id"],
-            trade_id=row["exec_id"], symbol=row["symbol"], side=OrderSide(row["side"]),
-            quantity=Decimal(row["quantity"]), price=Decimal(row["price"]),
-            commission=Decimal(row["commission"]),
-            commission_currency=row["commission_currency"],
-            liquidity=LiquiditySide(row["liquidity"]), ts=row["ts"])
+    def _replay(self, change: dict[str, Any]) -> None:
+        if "o" in change:
+            booked = _from_row(change["o"])
+            self._orders[booked.root] = booked
+        if "a" in change:
+            cl_ord_id, root = change["a"]
+            self._aliases[cl_ord_id] = root
+        if "x" in change:
+            self._execs.add((change["x"][0], change["x"][1]))
+        for row in change.get("f", ()):
+            key = (row[0], row[1])
+            if key not in self._execs:
+                self._execs.add(key)
+                self._fills.append(_fill_from_row(row))
 
-    def _transaction(self) -> Transaction:
-        return Transaction(self._db)
+    def _snapshot(self) -> list[Record]:
+        fills = {(f.client_order_id, f.trade_id) for f in self._fills}
+        changes: list[dict[str, Any]] = [{"o": _row(o)} for o in self._orders.values()]
+        changes += [{"a": [cl, root]} for cl, root in self._aliases.items()]
+        changes += [{"x": [root, e]} for root, e in self._execs if (root, e) not in fills]
+        changes += [{"f": [_fill_row(f)]} for f in self._fills]
+        return [(BOOK, json.dumps(c, separators=(",", ":")).encode()) for c in changes]
+
+
+def _fill_from_row(row: list[Any]) -> FillReport:
+    (root, exec_id, venue_order_id, symbol, side, quantity, price, commission,
+     commission_currency, liquidity, ts) = row
+    return FillReport(
+        client_order_id=root, venue_order_id=venue_order_id, trade_id=exec_id, symbol=symbol,
+        side=OrderSide(side), quantity=Decimal(quantity), price=Decimal(price),
+        commission=Decimal(commission), commission_currency=commission_currency,
+        liquidity=LiquiditySide(liquidity), ts=ts)
 
 
 def _fill_row(report: FillReport) -> tuple[object, ...]:

@@ -1,45 +1,37 @@
 """The session store: sequence numbers and sent application messages, persisted across restarts.
 
-One SQLite file per session (``<store_dir>/<session>.sqlite``), in WAL mode with
-``synchronous=FULL`` by default: every change is on disk when its method returns (``NORMAL``
-on request: it is then with the operating system, safe from a crash of the process).
-The session calls
-:meth:`FixSessionStore.record_sent` *before* it writes a message to the socket, so a crash can
-lose a message that was never sent (the counterparty then asks for it and gets it resent, or a
-gap fill) but never reuse a sequence number that already went out.
+The store writes its changes as records to the session's journal (:mod:`.journal`,
+``<store_dir>/<session>.fixlog``, shared with the order book) and reads them back on open. With
+``sync="full"`` (the default) a change is on disk when its method returns (``"normal"`` leaves
+it with the operating system: safe from a crash of the process, not of the machine). The session
+calls :meth:`FixSessionStore.record_sent` *before* it writes a message to the socket, so a crash
+can lose a message that was never sent (the counterparty then asks for it and gets it resent, or
+a gap fill) but never reuse a sequence number that already went out. Sent application messages
+are also kept in memory for resends, until the next sequence reset.
 """
 
 from __future__ import annotations
 
 import logging
-import sqlite3
-import threading
+import struct
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
+from tradeloop.brokers.fix.journal import Journal, Record
 from tradeloop.core.errors import DataError
 
 logger = logging.getLogger(__name__)
 
-_SCHEMA = (
-    "CREATE TABLE IF NOT EXISTS session ("
-    " id INTEGER PRIMARY KEY CHECK (id = 1),"
-    " session_id TEXT NOT NULL,"
-    " next_sender_seq INTEGER NOT NULL,"
-    " next_target_seq INTEGER NOT NULL,"
-    " created_ns INTEGER NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS sent ("
-    " seq INTEGER PRIMARY KEY,"
-    " msg_type TEXT NOT NULL,"
-    " sent_ns INTEGER NOT NULL,"
-    " raw BLOB NOT NULL)",
-    # storing a message moves the next sequence number in the same statement (one commit)
-    "CREATE TRIGGER IF NOT EXISTS sent_moves_sender_seq AFTER INSERT ON sent BEGIN"
-    " UPDATE session SET next_sender_seq = NEW.seq + 1 WHERE id = 1; END",
-)
+#: The store's record kinds in the journal.
+SESSION, SENT, SENDER, TARGET = 1, 2, 3, 4
+KINDS = (SESSION, SENT, SENDER, TARGET)
+_SEQ = struct.Struct("<q")
+_SENT = struct.Struct("<qqB")
+#: A journal larger than this is compacted when the store opens.
+COMPACT_BYTES = 32 * 2**20
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,16 +62,18 @@ class FixSessionStore:
     Parameters
     ----------
     path : Path
-        The SQLite file (created with its directory when missing).
+        The journal file (created with its directory when missing).
     session_id : str
         Recorded in a new file; a file made for another session is refused.
     now_ns : callable, optional
         The clock of the creation time; ``time.time_ns`` by default.
+    sync : {"full", "normal"}
+        Whether changes wait for the disk.
 
     Raises
     ------
     DataError
-        The file is not a session store, belongs to another session, or cannot be opened.
+        The file is not a session journal, belongs to another session, or cannot be opened.
     """
 
     def __init__(self, path: Path, session_id: str, *,
@@ -87,47 +81,48 @@ class FixSessionStore:
         self.path = Path(path)
         self.session_id = session_id
         self._now_ns = now_ns
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path, isolation_level=None)
-        except (OSError, sqlite3.Error) as exc:
-            raise DataError(f"FIX session store {self.path}: cannot open: {exc}") from None
-        try:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA wal_autocheckpoint=0")
-            self._db.execute("PRAGMA synchronous=NORMAL" if sync == "normal"
-                             else "PRAGMA synchronous=FULL")
-            for statement in _SCHEMA:
-                self._db.execute(statement)
-            row = self._load()
-        except sqlite3.Error as exc:
-            self._db.close()
-            raise DataError(f"FIX session store {self.path}: not a session store ({exc})"
-                            ) from None
-        if row[0] != session_id:
-            self._db.close()
-            raise DataError(f"FIX session store {self.path} belongs to session {row[0]!r}, "
+        self._journal = Journal.open(self.path, sync=sync == "full")
+        self._sent: dict[int, SentMessage] = {}
+        owner, self._next_sender, self._next_target, self._created_ns = self._load()
+        if owner is None:
+            self._created_ns = now_ns()
+            self._journal.append(SESSION, self._session_record(), durable=True)
+        elif owner != session_id:
+            self._journal.close()
+            raise DataError(f"FIX session store {self.path} belongs to session {owner!r}, "
                             f"not {session_id!r}")
-        self._next_sender, self._next_target, self._created_ns = row[1], row[2], row[3]
-        self._lazy = sqlite3.connect(self.path, isolation_level=None)
-        self._lazy.execute("PRAGMA synchronous=NORMAL")
-        self._lazy.execute("PRAGMA wal_autocheckpoint=0")
-        self._checkpointer = WalCheckpointer(self.path)
+        self._journal.own(KINDS, self._snapshot)
+        if self._journal.size() > COMPACT_BYTES:
+            self._journal.compact()
 
     @classmethod
     def open(cls, store_dir: Path, name: str, session_id: str, *,
              now_ns: Callable[[], int] = time.time_ns, sync: str = "full") -> FixSessionStore:
-        """The store ``<store_dir>/<name>.sqlite`` of session ``session_id`` (``sync``:
+        """The store ``<store_dir>/<name>.fixlog`` of session ``session_id`` (``sync``:
         ``"full"`` or ``"normal"``, see the module notes)."""
-        return cls(Path(store_dir) / f"{name}.sqlite", session_id, now_ns=now_ns, sync=sync)
+        return cls(store_path(store_dir, name), session_id, now_ns=now_ns, sync=sync)
 
-    def _load(self) -> tuple[str, int, int, int]:
-        row = self._db.execute("SELECT session_id, next_sender_seq, next_target_seq, created_ns"
-                               " FROM session WHERE id = 1").fetchone()
-        if row is None:
-            row = (self.session_id, 1, 1, self._now_ns())
-            self._db.execute("INSERT INTO session VALUES (1, ?, ?, ?, ?)", row)
-        return str(row[0]), int(row[1]), int(row[2]), int(row[3])
+    def _load(self) -> tuple[str | None, int, int, int]:
+        owner: str | None = None
+        sender = target = 1
+        created = 0
+        for kind, payload in self._journal.records():
+            if kind == SENT:
+                seq, sent_ns, type_len = _SENT.unpack_from(payload)
+                msg_type = payload[_SENT.size:_SENT.size + type_len].decode()
+                raw = payload[_SENT.size + type_len:]
+                self._sent[seq] = SentMessage(seq, msg_type, sent_ns, raw)
+                sender = seq + 1
+            elif kind == SENDER:
+                sender = _SEQ.unpack(payload)[0]
+            elif kind == TARGET:
+                target = _SEQ.unpack(payload)[0]
+            elif kind == SESSION:  # the first record, and each reset's
+                created = _SEQ.unpack_from(payload)[0]
+                owner = payload[_SEQ.size:].decode()
+                sender = target = 1
+                self._sent.clear()
+        return owner, sender, target, created
 
     # -- reading ----------------------------------------------------------------------------
 
@@ -156,9 +151,7 @@ class FixSessionStore:
             Inclusive; None for no upper bound.
         """
         last = end if end is not None else 2**62
-        rows = self._db.execute("SELECT seq, msg_type, sent_ns, raw FROM sent WHERE seq >= ? "
-                                "AND seq <= ? ORDER BY seq", (begin, last)).fetchall()
-        return [SentMessage(int(r[0]), str(r[1]), int(r[2]), bytes(r[3])) for r in rows]
+        return [m for seq, m in sorted(self._sent.items()) if begin <= seq <= last]
 
     # -- writing ----------------------------------------------------------------------------
 
@@ -183,16 +176,18 @@ class FixSessionStore:
         """
         if seq != self._next_sender:
             raise ValueError(f"seq {seq} is not the next sender seq {self._next_sender}")
-        if keep:  # one statement, one commit: the trigger moves next_sender_seq
-            self._db.execute("INSERT OR REPLACE INTO sent VALUES (?, ?, ?, ?)",
-                             (seq, msg_type, sent_ns, raw))
+        if keep:  # one record: the message moves next_sender_seq
+            message = SentMessage(seq, msg_type, sent_ns, raw)
+            self._journal.append(SENT, _sent_record(message), durable=True)
+            self._sent[seq] = message
         else:
-            self._db.execute("UPDATE session SET next_sender_seq = ? WHERE id = 1", (seq + 1,))
+            self._journal.append(SENDER, _SEQ.pack(seq + 1), durable=True)
         self._next_sender = seq + 1
 
     def set_next_sender_seq(self, seq: int) -> None:
         """Set the next outgoing MsgSeqNum (a manual fix, or a counterparty's instruction)."""
-        self._set("next_sender_seq", seq)
+        _check(seq)
+        self._journal.append(SENDER, _SEQ.pack(seq), durable=True)
         self._next_sender = seq
 
     def set_next_target_seq(self, seq: int) -> None:
@@ -203,34 +198,34 @@ class FixSessionStore:
         then resends what followed, and the application drops what it already had (by
         ExecID); any other change is on disk when this returns.
         """
-        if seq == self._next_target + 1:
-            self._lazy.execute("UPDATE session SET next_target_seq = ? WHERE id = 1", (seq,))
-        else:
-            self._set("next_target_seq", seq)
+        _check(seq)
+        self._journal.append(TARGET, _SEQ.pack(seq), durable=seq != self._next_target + 1)
         self._next_target = seq
 
     def reset(self) -> None:
         """Start over: both sequence numbers back to 1 and the sent messages forgotten."""
-        created = self._now_ns()
-        with self._transaction():
-            self._db.execute("DELETE FROM sent")
-            self._db.execute("UPDATE session SET next_sender_seq = 1, next_target_seq = 1, "
-                             "created_ns = ? WHERE id = 1", (created,))
-        self._next_sender, self._next_target, self._created_ns = 1, 1, created
+        self._created_ns = self._now_ns()
+        self._next_sender = self._next_target = 1
+        self._sent.clear()
+        self._journal.append(SESSION, self._session_record(), durable=True)
+        self._journal.compact()
         logger.info("FIX session store reset", extra={"fields": {"session": self.session_id}})
 
     def prune_sent(self, before_ns: int) -> int:
-        """Forget application messages first sent before ``before_ns``; returns how many."""
-        with self._transaction():
-            cursor = self._db.execute("DELETE FROM sent WHERE sent_ns < ?", (before_ns,))
-        return int(cursor.rowcount)
+        """Forget application messages first sent before ``before_ns`` (a resend of them
+        becomes a gap fill); returns how many. The file shrinks at the next compaction."""
+        old = [seq for seq, m in self._sent.items() if m.sent_ns < before_ns]
+        for seq in old:
+            del self._sent[seq]
+        if old:
+            self._journal.compact()
+        return len(old)
 
     def close(self) -> None:
         """Put the last changes on disk and close the file."""
-        self._set("next_target_seq", self._next_target)  # a synced commit flushes the log
-        self._checkpointer.stop()
-        self._lazy.close()
-        self._db.close()
+        self._journal.flush()
+        self._journal.disown(KINDS)
+        self._journal.close()
 
     def __enter__(self) -> FixSessionStore:
         return self
@@ -241,71 +236,30 @@ class FixSessionStore:
 
     # -- helpers ----------------------------------------------------------------------------
 
-    def _set(self, column: str, seq: int) -> None:
-        if seq < 1:
-            raise ValueError(f"a sequence number starts at 1, got {seq}")
-        with self._transaction():
-            self._db.execute(f"UPDATE session SET {column} = ? WHERE id = 1", (seq,))
+    def _session_record(self) -> bytes:
+        return _SEQ.pack(self._created_ns) + self.session_id.encode()
 
-    def _transaction(self) -> Transaction:
-        return Transaction(self._db)
-
-
-class WalCheckpointer:
-    """Moves a WAL file's pages into its database from a thread of its own, every
-    ``interval_s``, so that no commit on the order path ever pays for a checkpoint (the
-    connections that write turn SQLite's automatic checkpoints off).
-
-    Parameters
-    ----------
-    path : Path
-        The database file.
-    interval_s : float
-    """
-
-    def __init__(self, path: Path, interval_s: float = 1.0) -> None:
-        self._path = path
-        self._interval_s = interval_s
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"wal-checkpoint-{path.name}",
-                                        daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Finish with a last checkpoint."""
-        self._stopping.set()
-        self._thread.join(10)
-
-    def _run(self) -> None:
-        db = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
-        try:
-            while not self._stopping.wait(self._interval_s):
-                self._checkpoint(db)
-            self._checkpoint(db)
-        finally:
-            db.close()
-
-    def _checkpoint(self, db: sqlite3.Connection) -> None:
-        try:
-            db.execute("PRAGMA wal_checkpoint(PASSIVE)")
-        except sqlite3.Error as exc:  # busy or closing: the next round catches up
-            logger.debug("WAL checkpoint skipped", extra={"fields": {
-                "path": str(self._path), "error": str(exc)}})
+    def _snapshot(self) -> Iterable[Record]:
+        yield SESSION, self._session_record()
+        for message in sorted(self._sent.values(), key=lambda m: m.seq):
+            yield SENT, _sent_record(message)
+        yield SENDER, _SEQ.pack(self._next_sender)
+        yield TARGET, _SEQ.pack(self._next_target)
 
 
-class Transaction:
-    """``BEGIN IMMEDIATE`` ... ``COMMIT`` (``ROLLBACK`` on an exception) on a connection in
-    autocommit mode."""
-
-    def __init__(self, db: sqlite3.Connection) -> None:
-        self._db = db
-
-    def __enter__(self) -> None:
-        self._db.execute("BEGIN IMMEDIATE")
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self._db.execute("COMMIT" if exc_type is None else "ROLLBACK")
+def store_path(store_dir: Path, name: str) -> Path:
+    """The journal file of the session store ``name`` in ``store_dir``."""
+    return Path(store_dir) / f"{name}.fixlog"
 
 
-__all__ = ["FixSessionStore", "SentMessage", "Transaction", "WalCheckpointer"]
+def _sent_record(message: SentMessage) -> bytes:
+    msg_type = message.msg_type.encode()
+    return _SENT.pack(message.seq, message.sent_ns, len(msg_type)) + msg_type + message.raw
+
+
+def _check(seq: int) -> None:
+    if seq < 1:
+        raise ValueError(f"a sequence number starts at 1, got {seq}")
+
+
+__all__ = ["FixSessionStore", "SentMessage", "store_path"]

@@ -33,7 +33,7 @@ def test_defaults_and_the_store_under_home(tmp_path):
     assert config.market_orders == "native" and config.market_protection_pct == Decimal(1)
     assert config.capabilities.status_requests and not config.capabilities.quotes
     assert config.instruments[0].symbol == "GOOG" and config.instruments[0].lot_step == 1
-    assert book_path(config.session) == tmp_path / "fix" / f"{config.session.store_name}.sqlite"
+    assert book_path(config.session) == tmp_path / "fix" / f"{config.session.store_name}.fixlog"
 
 
 def test_the_registered_factory_builds_the_adapter(tmp_path):

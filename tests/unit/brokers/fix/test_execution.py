@@ -111,7 +111,7 @@ async def connected(tmp_path: Path, **settings: Any
                     ) -> tuple[FixExecutionClient, ScriptedSession, list[ev.OrderEvent]]:
     config = adapter_config(tmp_path, **settings)
     session = ScriptedSession(config)
-    client = FixExecutionClient(config, session, tmp_path / "book.sqlite",  # type: ignore[arg-type]
+    client = FixExecutionClient(config, session, tmp_path / "book.fixlog",  # type: ignore[arg-type]
                                 now_ns=lambda: 1_700_000_000_000_000_000)
     events: list[ev.OrderEvent] = []
     client.bind(events.append)

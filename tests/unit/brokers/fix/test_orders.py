@@ -12,6 +12,7 @@ import pytest
 from tradeloop.brokers.fix import parse
 from tradeloop.brokers.fix.orders import FixOrderBook
 from tradeloop.brokers.fix.parse import ExecKind, ExecReport, WireOrder
+from tradeloop.brokers.fix.store import FixSessionStore
 from tradeloop.model import events as ev
 from tradeloop.model.enums import LiquiditySide, OrderSide, OrderStatus, OrderType, TimeInForce
 from tradeloop.model.orders import Order
@@ -43,7 +44,7 @@ def report(kind: ExecKind, exec_id: str, cl_ord_id: str = "A1", *, status: str =
 
 @pytest.fixture
 def book(tmp_path: Path):
-    with FixOrderBook(tmp_path / "book.sqlite") as opened:
+    with FixOrderBook(tmp_path / "book.fixlog") as opened:
         yield opened
 
 
@@ -95,7 +96,7 @@ def test_a_fill_before_the_acknowledgement(book):
 
 
 def test_everything_survives_a_reopen(tmp_path):
-    path = tmp_path / "book.sqlite"
+    path = tmp_path / "book.fixlog"
     with FixOrderBook(path) as book:
         sent(book)
         book.apply(report(ExecKind.NEW, "E1"))
@@ -214,3 +215,38 @@ def test_positions_from_fills(book):
     [position] = book.positions()
     assert (position.symbol, position.quantity, position.avg_px) == \
         ("ABC", Decimal(6), Decimal(100))
+
+
+def _book_state(book: FixOrderBook) -> tuple[object, ...]:
+    booked = book.order("A1")
+    assert booked is not None
+    return (booked.status, booked.filled_qty, booked.requests, book.root_of("A1.C1"),
+            [f.trade_id for f in book.fills_since(0)])
+
+
+@pytest.mark.parametrize("book_open_at_compaction", [True, False])
+def test_the_book_shares_the_session_journal_through_compaction(tmp_path,
+                                                                 book_open_at_compaction):
+    """In the session's own file, the book's records survive the store's compaction (a
+    sequence reset), whether the book is open then (its state is rewritten) or not (its
+    records are kept as they were)."""
+    store = FixSessionStore.open(tmp_path, "session", "FIX.4.4:A->B")
+    book = FixOrderBook(tmp_path / "session.fixlog", synced_by_session=True)
+    sent(book)
+    book.apply(report(ExecKind.NEW, "E1"))
+    book.next_cl_ord_id(book.order("A1"), "C")  # type: ignore[arg-type]
+    book.apply(report(ExecKind.FILL, "E2", status="1", cum="4", last=("4", "99.5")))
+    store.record_sent(1, "D", b"order", 1, keep=True)
+    expected = _book_state(book)
+    if not book_open_at_compaction:
+        book.close()
+    store.reset()  # compacts the journal
+    if book_open_at_compaction:
+        book.close()
+    store.close()
+    with FixOrderBook(tmp_path / "session.fixlog", synced_by_session=True) as again:
+        assert _book_state(again) == expected
+        assert again.apply(report(ExecKind.FILL, "E2", status="1", cum="4",
+                                  last=("4", "99.5"))) == []
+    with FixSessionStore.open(tmp_path, "session", "FIX.4.4:A->B") as reopened:
+        assert reopened.next_sender_seq == 1 and reopened.sent_messages(1) == []

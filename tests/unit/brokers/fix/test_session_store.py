@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -30,7 +28,7 @@ def test_a_new_store_starts_at_one(tmp_path):
         assert (store.next_sender_seq, store.next_target_seq) == (1, 1)
         assert store.created_ns == 1_000
         assert store.sent_messages(1) == []
-    assert (tmp_path / "nested" / "dir" / "session.sqlite").exists()
+    assert (tmp_path / "nested" / "dir" / "session.fixlog").exists()
 
 
 def test_sequence_numbers_and_messages_persist_across_reopen(tmp_path):
@@ -97,8 +95,8 @@ def test_a_store_of_another_session_is_refused(tmp_path):
 
 
 def test_a_file_that_is_not_a_store_is_a_clear_error(tmp_path):
-    (tmp_path / "session.sqlite").write_bytes(b"this is not SQLite at all" * 100)
-    with pytest.raises(DataError, match=r"session.sqlite: not a session store"):
+    (tmp_path / "session.fixlog").write_bytes(b"this is not a journal at all" * 100)
+    with pytest.raises(DataError, match=r"session.fixlog: not a session journal"):
         open_store(tmp_path)
 
 
@@ -152,27 +150,52 @@ def test_a_sequence_number_is_on_disk_before_its_bytes_are_written(tmp_path):
     assert seen == [(1, 2, []), (2, 3, [2]), (3, 4, [2])]
 
 
-def _database_alone(path: Path, copy: Path) -> sqlite3.Connection:
-    """The database file without its WAL: what a checkpoint has moved into it."""
-    shutil.copyfile(path, copy)
-    return sqlite3.connect(copy)
+def test_a_torn_last_record_is_cut_off_and_the_rest_kept(tmp_path):
+    """A crash in the middle of a write leaves part of a record: it is dropped on open."""
+    with open_store(tmp_path) as store:
+        store.record_sent(1, "D", b"order-1", 10, keep=True)
+        store.record_sent(2, "D", b"order-2", 20, keep=True)
+    path = tmp_path / "session.fixlog"
+    whole = path.read_bytes()
+    path.write_bytes(whole[:-5])  # the last record torn
+    with open_store(tmp_path) as store:
+        assert store.next_sender_seq == 2
+        assert [m.raw for m in store.sent_messages(1)] == [b"order-1"]
+        store.record_sent(2, "D", b"order-2b", 30, keep=True)  # appends after the cut
+    with open_store(tmp_path) as store:
+        assert [m.raw for m in store.sent_messages(1)] == [b"order-1", b"order-2b"]
 
 
-def test_the_log_is_moved_into_the_database_off_the_order_path(tmp_path):
+def test_a_damaged_record_ends_the_journal_there(tmp_path):
+    with open_store(tmp_path) as store:
+        for seq in (1, 2, 3):
+            store.record_sent(seq, "D", b"order-%d" % seq, seq, keep=True)
+    path = tmp_path / "session.fixlog"
+    data = bytearray(path.read_bytes())
+    data[data.index(b"order-3")] ^= 0xFF  # the crc no longer matches
+    path.write_bytes(bytes(data))
+    with open_store(tmp_path) as store:
+        assert store.next_sender_seq == 3
+
+
+def test_prune_and_reset_shrink_the_file_and_keep_the_state(tmp_path):
     store = open_store(tmp_path)
-    for seq in range(1, 51):
-        store.record_sent(seq, "D", b"8=FIX.4.4|35=D|", seq, keep=True)
-    path = tmp_path / "session.sqlite"
-    # the writers never checkpoint: the messages are only in the WAL so far (or already
-    # moved by the background thread); after stop() every one is in the database itself
-    store._checkpointer.stop()
-    alone = _database_alone(path, tmp_path / "alone.sqlite")
-    try:
-        assert alone.execute("SELECT COUNT(*) FROM sent").fetchone()[0] == 50
-        assert alone.execute("SELECT next_sender_seq FROM session").fetchone()[0] == 51
-    finally:
-        alone.close()
-        store.close()
+    for seq in range(1, 201):
+        store.record_sent(seq, "D", b"x" * 200, seq, keep=True)
+    store.set_next_target_seq(9)
+    path = tmp_path / "session.fixlog"
+    before = path.stat().st_size
+    assert store.prune_sent(151) == 150
+    assert path.stat().st_size < before / 3
+    store.close()
+    with open_store(tmp_path) as again:
+        assert (again.next_sender_seq, again.next_target_seq) == (201, 9)
+        assert [m.seq for m in again.sent_messages(1)] == list(range(151, 201))
+        again.reset()
+        assert path.stat().st_size < 200
+    with open_store(tmp_path) as again:
+        assert (again.next_sender_seq, again.next_target_seq) == (1, 1)
+        assert again.sent_messages(1) == []
 
 
 def test_an_in_order_step_of_the_incoming_seq_is_kept_across_reopen(tmp_path):
