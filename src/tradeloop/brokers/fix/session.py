@@ -81,7 +81,7 @@ class _Connection:
     last_sent: float
     last_received: float
     protocol: SessionProtocol | None = None
-    parser: simplefix.FixParser = field(default_factory=simplefix.FixParser)
+    parser: wire.FrameParser = field(default_factory=wire.FrameParser)
     test_request_id: str | None = None
     test_request_sent: float = 0.0
     pings: dict[str, asyncio.Future[None]] = field(default_factory=dict)
