@@ -298,10 +298,61 @@ def history_deals_get(*args: Any, **kwargs: Any) -> tuple[Any, ...]:
 
 from .trading import order_calc_margin, order_check, order_send  # noqa: E402
 
+# -- steering through the bridge: the terminal lives in the bridge's process there -------------
+
+def standin_reset() -> bool:
+    """``TERMINAL.reset()``."""
+    TERMINAL.reset()
+    return True
+
+
+def standin_set_price(symbol: str, bid: float, ask: float) -> bool:
+    """``TERMINAL.set_price``: the market of ``symbol`` (pending orders match)."""
+    TERMINAL.set_price(symbol, float(bid), float(ask))
+    return True
+
+
+def standin_fill(ticket_or_comment: int | str, volume: float) -> bool:
+    """``TERMINAL.fill``: fill part of a pending order."""
+    TERMINAL.fill(ticket_or_comment, float(volume))
+    return True
+
+
+def standin_arm(retcode: int, book: bool = False) -> bool:
+    """``TERMINAL.arm``: the next ``order_send`` answers ``retcode``."""
+    TERMINAL.arm(int(retcode), book=book)
+    return True
+
+
+def standin_drop_connection() -> bool:
+    """``TERMINAL.drop_connection``: every call fails until ``initialize``."""
+    TERMINAL.drop_connection()
+    return True
+
+
+def standin_submits(comment: str) -> int:
+    """How many orders tagged ``comment`` the server booked."""
+    return TERMINAL.submits.get(comment, 0)
+
+
+def standin_deals() -> list[dict[str, Any]]:
+    """Every deal booked (the deposit first), as plain dicts."""
+    with TERMINAL.lock:
+        return [dict(d) for d in TERMINAL.deals]
+
+
+def standin_threads() -> int:
+    """How many threads have called the module's functions."""
+    with TERMINAL.lock:
+        return len(TERMINAL.threads)
+
+
 __all__ = ["TERMINAL", "Order", "Spec", "Terminal", "account_info", "copy_rates_from",
            "copy_rates_range", "copy_ticks_from", "copy_ticks_range", "history_deals_get",
            "history_deals_total", "history_orders_get", "history_orders_total", "initialize",
            "last_error", "login", "order_calc_margin", "order_check", "order_send",
            "orders_get", "orders_total", "positions_get", "positions_total", "shutdown",
+           "standin_arm", "standin_deals", "standin_drop_connection", "standin_fill",
+           "standin_reset", "standin_set_price", "standin_submits", "standin_threads",
            "symbol_info", "symbol_info_tick", "symbol_select", "symbols_get",
            "symbols_total", "terminal_info", "version"]

@@ -6,7 +6,9 @@ The ``MetaTrader5`` package keeps one IPC link per process and reports failures 
 So every terminal call runs on one worker thread, and ``last_error()`` is read in the same job,
 before any other call can run. A call that returns ``None`` raises (see :mod:`.errors`); when
 the link itself broke (an IPC error), a read reconnects (``initialize`` again) and is tried
-once more, a state change never is (its outcome is unknown).
+once more, a state change never is (its outcome is unknown), unless it provably never left
+(the bridge could not be reached). An error answer of the bridge maps like a ``None`` answer
+(:func:`bridge_failure`).
 
 The module is ``import MetaTrader5`` normally, any importable module with the same functions
 when ``module`` is set (the test stand-in), or a :class:`~.bridge.BridgeModule` speaking to a
@@ -22,11 +24,12 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from tradeloop.brokers.mt5.bridge import BridgeModule
+from tradeloop.brokers.mt5.bridge import BridgeError, BridgeModule, BridgeUnreachableError
 from tradeloop.brokers.mt5.config import Mt5Config
 from tradeloop.brokers.mt5.errors import (
     IPC_ERRORS,
     Mt5FatalError,
+    Mt5OutcomeUnknownError,
     Mt5RetryableError,
     call_error,
 )
@@ -45,7 +48,8 @@ def load_module(config: Mt5Config) -> Any:
     """
     if config.bridge:
         host, _, port = config.bridge.rpartition(":")
-        return BridgeModule(host, int(port), config.bridge_timeout_s)
+        token = config.bridge_token.get_secret_value() if config.bridge_token else None
+        return BridgeModule(host.strip("[]"), int(port), config.bridge_timeout_s, token)
     try:
         return importlib.import_module(config.module)
     except ImportError as exc:
@@ -56,6 +60,17 @@ def load_module(config: Mt5Config) -> Any:
                               ) from None
         raise ConfigError(f"broker.settings.module: cannot import {config.module!r}: {exc}"
                           ) from None
+
+
+def bridge_failure(what: str, exc: BridgeError, *, state_change: bool
+                   ) -> Mt5FatalError | Mt5OutcomeUnknownError:
+    """The error of a bridge's error answer: a refused token or request is fatal (nothing was
+    called); a call that raised on the far side is fatal for a read, outcome-unknown for a
+    state change (it may have taken effect)."""
+    text = f"{what} through the MetaTrader 5 bridge failed: {exc}"
+    if exc.kind == "call" and state_change:
+        return Mt5OutcomeUnknownError(text)
+    return Mt5FatalError(text)
 
 
 class Mt5Client:
@@ -76,6 +91,7 @@ class Mt5Client:
         self.connected = False
         #: Reconnects after a broken link.
         self.reconnects = 0
+        self._selected: set[str] = set()  # Market Watch as we set it: restored on reconnect
 
     @property
     def mt5(self) -> Any:
@@ -124,6 +140,9 @@ class Mt5Client:
         except VenueError:
             self._users -= 1
             raise
+        except BridgeError as exc:
+            self._users -= 1
+            raise bridge_failure("initialize", exc, state_change=False) from None
         except OSError as exc:
             self._users -= 1
             raise Mt5RetryableError(f"the MetaTrader 5 bridge is unreachable: {exc}") from None
@@ -148,6 +167,8 @@ class Mt5Client:
             except Exception as exc:  # shutting down: nothing left to do about it
                 logger.warning("MetaTrader 5 shutdown failed", extra={"fields": {
                     "error": str(exc)}})
+        if isinstance(self._module, BridgeModule):
+            await self._run(self._module.close)
         executor, self._executor = self._executor, None
         executor.shutdown(wait=True)
 
@@ -163,22 +184,29 @@ class Mt5Client:
         Raises
         ------
         Mt5RetryableError
-            The link broke before a read (after one reconnect), or the bridge is unreachable.
+            The link broke before a read (after one reconnect), or the bridge is unreachable
+            (nothing was sent).
         Mt5OutcomeUnknownError
-            A state change returned None (its outcome is unknown).
+            A state change returned None, or the bridge's link broke after sending it, or it
+            raised on the far side (its outcome is unknown).
         Mt5FatalError
-            Any other None answer, with ``last_error()``.
+            Any other None answer, with ``last_error()``; a request the bridge refused.
         """
         for attempt in (1, 2):
+            sent = True
             try:
                 result, code, message = await self._run(
                     lambda: self._invoke(function, args, kwargs))
+            except BridgeError as exc:
+                raise bridge_failure(function, exc, state_change=state_change) from None
             except OSError as exc:
+                sent = not isinstance(exc, BridgeUnreachableError)
                 code, message, result = -10004, f"bridge: {exc}", None
             if result is not None:
                 return result
-            error = call_error(function, code, message, state_change=state_change)
-            if (code in IPC_ERRORS and not state_change and attempt == 1
+            changing = state_change and sent  # a request never sent changed nothing
+            error = call_error(function, code, message, state_change=changing)
+            if (code in IPC_ERRORS and not changing and attempt == 1
                     and await self._reconnect()):
                 continue
             if code in IPC_ERRORS:
@@ -191,12 +219,26 @@ class Mt5Client:
         mt5 = self.mt5
         result = getattr(mt5, function)(*args, **kwargs)
         code, message = mt5.last_error()  # read at once, on this thread
+        if function == "symbol_select" and result and args:
+            enable = args[1] if len(args) > 1 else kwargs.get("enable", True)
+            (self._selected.add if enable else self._selected.discard)(str(args[0]))
         return result, int(code), str(message)
+
+    def _initialize_again(self) -> tuple[bool, tuple[int, str]]:
+        ok, error = self._initialize()
+        if ok:  # a restarted terminal (or bridge) may have lost its Market Watch
+            for symbol in sorted(self._selected):
+                self.mt5.symbol_select(symbol, True)
+        return ok, error
 
     async def _reconnect(self) -> bool:
         try:
-            ok, (code, message) = await self._run(self._initialize)
+            ok, (code, message) = await self._run(self._initialize_again)
         except OSError:
+            return False
+        except BridgeError as exc:
+            logger.error("MetaTrader 5 bridge refused the reconnect", extra={"fields": {
+                "error": str(exc)}})
             return False
         if ok:
             self.reconnects += 1
@@ -214,4 +256,4 @@ class Mt5Client:
             await self._reconnect()
 
 
-__all__ = ["Mt5Client", "load_module"]
+__all__ = ["Mt5Client", "bridge_failure", "load_module"]

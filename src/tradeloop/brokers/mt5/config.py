@@ -7,8 +7,9 @@ never sits in a file: ``password_env`` names an environment variable, read once 
 adapter is built and kept as ``SecretStr``.
 
 ``bridge`` (``"host:port"``) reaches a terminal on another machine (Windows, or Wine) through
-the JSON-over-TCP bridge of ``deploy/mt5/mt5_bridge.py``; ``module`` names the Python module
-used instead of ``MetaTrader5`` (a stand-in for tests).
+the JSON-over-TCP bridge of ``deploy/mt5/mt5_bridge.py``; its shared token comes from the
+environment variable ``bridge_token_env`` names, read once like the password. ``module`` names
+the Python module used instead of ``MetaTrader5`` (a stand-in for tests).
 """
 
 from __future__ import annotations
@@ -67,6 +68,10 @@ class Mt5Config(BaseModel):
     bridge : str
         ``"host:port"`` of an RPC bridge to a remote terminal ("" for none).
     bridge_timeout_s : float
+    bridge_token_env : str
+        The environment variable with the bridge's shared token ("" when the bridge has none).
+    bridge_token : SecretStr or None
+        Read from ``bridge_token_env``, never from the settings.
     account_type : {"auto", "netting", "hedging"}
         Taken from the account when "auto".
     """
@@ -91,6 +96,8 @@ class Mt5Config(BaseModel):
     module: str = "MetaTrader5"
     bridge: str = ""
     bridge_timeout_s: float = Field(10.0, gt=0)
+    bridge_token_env: str = ""
+    bridge_token: SecretStr | None = None
     account_type: Literal["auto", "netting", "hedging"] = "auto"
 
     @field_validator("server_timezone")
@@ -166,23 +173,25 @@ def load_config(settings: Mapping[str, Any], environ: Mapping[str, str] | None =
     Raises
     ------
     ConfigError
-        An unknown or wrong setting (named), a password written in the settings, login mode
-        without a server or password variable, or a password variable that is not set.
+        An unknown or wrong setting (named), a password or bridge token written in the
+        settings, login mode without a server or password variable, a bridge token without a
+        bridge, or a variable that is not set.
     """
     env = os.environ if environ is None else environ
     values = dict(settings)
-    if values.get("password") not in (None, ""):
-        raise ConfigError("broker.settings.password: secrets must not be written in the "
-                          "settings: name an environment variable with password_env = "
-                          "\"MT5_PASSWORD\"")
-    variable = values.get("password_env")
-    if variable:
-        secret = env.get(str(variable), "")
-        if not secret:
-            raise ConfigError(f"broker.settings.password_env: the environment variable "
-                              f"{variable} is not set")
-        register_secret(secret)
-        values["password"] = SecretStr(secret)
+    for key, variable in (("password", "MT5_PASSWORD"), ("bridge_token", "MT5_BRIDGE_TOKEN")):
+        if values.get(key) not in (None, ""):
+            raise ConfigError(f"broker.settings.{key}: secrets must not be written in the "
+                              f"settings: name an environment variable with {key}_env = "
+                              f"\"{variable}\"")
+        name = values.get(f"{key}_env")
+        if name:
+            secret = env.get(str(name), "")
+            if not secret:
+                raise ConfigError(f"broker.settings.{key}_env: the environment variable "
+                                  f"{name} is not set")
+            register_secret(secret)
+            values[key] = SecretStr(secret)
     try:
         config = Mt5Config(**values)
     except ValidationError as exc:
@@ -192,6 +201,9 @@ def load_config(settings: Mapping[str, Any], environ: Mapping[str, str] | None =
     if config.login is not None and (not config.server or config.password is None):
         raise ConfigError("broker.settings.login: login mode needs server and password_env "
                           "too (leave login out to attach to a running terminal)")
+    if config.bridge_token is not None and not config.bridge:
+        raise ConfigError("broker.settings.bridge_token_env: a bridge token needs a bridge "
+                          "(bridge = \"host:port\")")
     return config
 
 

@@ -1,0 +1,17 @@
+"""The bridge server over the stand-in, as a subprocess (see ``bridge_process``)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from bridge_process import TOKEN, BridgeProcess
+
+
+@pytest.fixture
+def bridge(tmp_path: Path) -> Iterator[BridgeProcess]:
+    """A bridge with :data:`TOKEN` on 127.0.0.1, a free port; stopped after the test."""
+    process = BridgeProcess(tmp_path / "bridge", TOKEN).start()
+    yield process
+    process.stop()
