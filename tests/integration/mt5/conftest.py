@@ -1,4 +1,4 @@
-"""The bridge server over the stand-in, as a subprocess (see ``bridge_process``)."""
+"""The bridge server over the stand-in, as a subprocess (see ``support.mt5_bridge``)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from bridge_process import TOKEN, BridgeProcess
+
+from support.mt5_bridge import TOKEN, BridgeProcess
 
 
 @pytest.fixture

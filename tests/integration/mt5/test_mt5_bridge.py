@@ -21,9 +21,9 @@ from typing import Any
 
 import numpy as np
 import pytest
-from bridge_process import SCRIPT, TOKEN, BridgeProcess, bridge_env, run_bridge
 
 import support.mt5_standin as standin
+from support.mt5_bridge import SCRIPT, TOKEN, BridgeProcess, bridge_env, run_bridge
 from tradeloop.brokers.base import BrokerAdapter
 from tradeloop.brokers.mt5 import build_adapter, load_config
 from tradeloop.brokers.mt5.bridge import BridgeError, BridgeModule, decode, encode

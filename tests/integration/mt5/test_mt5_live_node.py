@@ -24,9 +24,9 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from bridge_process import TOKEN, BridgeProcess
 
 import support.mt5_standin as standin
+from support.mt5_bridge import TOKEN, BridgeProcess
 from tradeloop.brokers.mt5.parse import tag
 from tradeloop.config.node import NodeConfig, load_node_config
 from tradeloop.data.bundled import bundled_path

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from tradeloop.brokers.mt5.bridge import BridgeModule
 
-TESTS = Path(__file__).resolve().parents[2]
+TESTS = Path(__file__).resolve().parents[1]
 SCRIPT = TESTS.parent / "deploy" / "mt5" / "mt5_bridge.py"
 TOKEN_ENV = "MT5_BRIDGE_TEST_TOKEN"
 #: The shared token of the test bridges (made up here; never in the bridge's output).
