@@ -15,6 +15,8 @@ from ccxt_target import SPOT as CCXT_SPOT
 from ccxt_target import USDM as CCXT_USDM
 from ccxt_target import spot_target, usdm_target
 from fix_target import ORDERMATCH, SCRIPTED, ordermatch_target, scripted_target
+from ibkr_target import SPEC as IBKR
+from ibkr_target import standin_target as ibkr_standin_target
 from mt5_target import BRIDGE as MT5_BRIDGE
 from mt5_target import SPEC as MT5
 from mt5_target import bridge_target, standin_target
@@ -24,11 +26,13 @@ from paper_target import paper_target
 from tradeloop.brokers.testing.harness import Target, TargetSpec
 from tradeloop.brokers.testing.points import POINTS, exclusion
 
-SPECS: list[TargetSpec] = [PAPER, SCRIPTED, ORDERMATCH, CCXT_SPOT, CCXT_USDM, MT5, MT5_BRIDGE]
+SPECS: list[TargetSpec] = [PAPER, SCRIPTED, ORDERMATCH, CCXT_SPOT, CCXT_USDM, MT5, MT5_BRIDGE,
+                           IBKR]
 _FACTORIES: dict[str, Callable[[Path], Iterator[Target]]] = {
     PAPER.name: paper_target, SCRIPTED.name: scripted_target,
     ORDERMATCH.name: ordermatch_target, CCXT_SPOT.name: spot_target,
-    CCXT_USDM.name: usdm_target, MT5.name: standin_target, MT5_BRIDGE.name: bridge_target}
+    CCXT_USDM.name: usdm_target, MT5.name: standin_target, MT5_BRIDGE.name: bridge_target,
+    IBKR.name: ibkr_standin_target}
 _BY_NAME = {p.name: p for p in POINTS}
 
 CASES = [(spec.name, point.name) for spec in SPECS for point in POINTS

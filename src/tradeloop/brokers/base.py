@@ -34,10 +34,11 @@ ADAPTERS: dict[str, str] = {
     "fix": "tradeloop.brokers.fix:create_adapter",
     "ccxt": "tradeloop.brokers.ccxt:create_adapter",
     "mt5": "tradeloop.brokers.mt5:create_adapter",
+    "ibkr": "tradeloop.brokers.ibkr:create_adapter",
 }
 
 #: The extra that installs an adapter's vendor library, when it needs one.
-EXTRAS: dict[str, str] = {"fix": "fix", "ccxt": "ccxt", "mt5": "mt5"}
+EXTRAS: dict[str, str] = {"fix": "fix", "ccxt": "ccxt", "mt5": "mt5", "ibkr": "ibkr"}
 
 
 @dataclass
