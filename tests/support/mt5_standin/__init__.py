@@ -3,9 +3,10 @@ the same functions, constants and return types (named tuples with the documented
 record arrays for rates and ticks), ``None`` plus ``last_error()`` on failure.
 
 The module works on one process-wide :data:`TERMINAL`, as the real one does; tests steer it
-(``TERMINAL.set_price``, ``fill``, ``arm``, ``arm_none``, ``drop_connection``) and read what
-reached it (``submits``, ``threads``). The adapter imports it by name (``module =
-"support.mt5_standin"`` in ``[broker.settings]``).
+(``TERMINAL.set_price``, ``fill``, ``arm``, ``arm_none``, ``move_on_send``,
+``drop_connection``) and read what reached it (``submits``, ``threads``, ``calls``,
+``init_calls``, the ``checked`` and ``sent`` trade requests). The adapter imports it by name
+(``module = "support.mt5_standin"`` in ``[broker.settings]``).
 """
 
 from __future__ import annotations
@@ -51,8 +52,16 @@ def last_error() -> tuple[int, str]:
 
 
 @_call(needs_init=False)
-def initialize(path: str = "", *, login: int | None = None, password: str = "",
-               server: str = "", timeout: int = 60_000, portable: bool = False) -> bool:
+def initialize(*args: Any, **kwargs: Any) -> bool:
+    """``initialize(path, login=, password=, server=, timeout=, portable=)``: each call's
+    arguments, exactly as given, are kept in ``TERMINAL.init_calls``."""
+    t = TERMINAL
+    t.init_calls.append((args, dict(kwargs)))
+    return _initialize(*args, **kwargs)
+
+
+def _initialize(path: str = "", *, login: int | None = None, password: str = "",
+                server: str = "", timeout: int = 60_000, portable: bool = False) -> bool:
     t = TERMINAL
     if login is not None and (login != t.login or (t.password and password != t.password)
                               or server != t.server):

@@ -36,10 +36,18 @@ class Spec:
     margin: str = ""
     bid: float = 0.0
     ask: float = 0.0
+    path: str = ""  # the symbol's folder ("Indices\\US500"); default Forex or Metals
 
     @property
     def point(self) -> float:
         return 10.0 ** -self.digits
+
+    @property
+    def folder(self) -> str:
+        if self.path:
+            return self.path
+        metal = self.name.startswith(("XAU", "XAG", "XPT", "XPD"))
+        return f"{'Metals' if metal else 'Forex'}\\{self.name}"
 
 
 def default_symbols() -> list[Spec]:
@@ -96,6 +104,7 @@ class Position:
 class Faults:
     next_retcode: list[int] = field(default_factory=list)  # answered instead of executing
     book_then: list[int | None] = field(default_factory=list)  # executed, then this answer
+    moves: list[tuple[str, float, float]] = field(default_factory=list)  # market at next send
 
 
 class Terminal:
@@ -139,6 +148,9 @@ class Terminal:
             self.submits: dict[str, int] = {}
             self.threads: set[int] = set()
             self.calls: list[str] = []
+            self.init_calls: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
+            self.checked: list[Any] = []  # order_check requests as received (TradeRequest)
+            self.sent: list[Any] = []  # order_send requests as received (TradeRequest)
             self.rates_seed = 7
             self._deal(r.DEAL_TYPE_BALANCE, "", 0, 0.0, 0.0, 0, 0, "deposit", self.balance)
 
@@ -189,6 +201,13 @@ class Terminal:
                 self.faults.book_then.append(None)
             else:
                 self.faults.next_retcode.append(-1)
+
+    def move_on_send(self, symbol: str, bid: float, ask: float) -> None:
+        """Make the market of ``symbol`` move to ``bid``/``ask`` just as the next
+        ``order_send`` arrives (after the sender read its price): with instant or request
+        execution, a move beyond the request's deviation is answered with a requote."""
+        with self.lock:
+            self.faults.moves.append((symbol, bid, ask))
 
     def drop_connection(self) -> None:
         """Cut the IPC link: every call fails until ``initialize`` is called again."""
@@ -318,6 +337,10 @@ class Terminal:
         deal = self._book(spec, is_buy, volume, price, order.magic, order.comment,
                           order.ticket)
         order.position_id = deal["position_id"]
+        held = self.positions.get(deal["position_id"])
+        if (order.sl or order.tp) and held is not None and held.type == (
+                r.POSITION_TYPE_BUY if is_buy else r.POSITION_TYPE_SELL):
+            held.sl, held.tp = order.sl, order.tp  # the order's stops pass to its position
         order.volume_current = round(order.volume_current - volume, 8)
         if order.volume_current <= 1e-9:
             order.volume_current = 0.0
@@ -385,7 +408,7 @@ class Terminal:
             trade_contract_size=spec.contract_size, volume_min=spec.volume_min,
             volume_max=spec.volume_max, volume_step=spec.volume_step,
             currency_base=spec.base, currency_profit=spec.profit,
-            currency_margin=spec.margin, description=spec.name, path=f"Forex\\{spec.name}",
+            currency_margin=spec.margin, description=spec.name, path=spec.folder,
             name=spec.name, basis="", category="", bank="", exchange="", formula="", isin="",
             page="", time=self.now_msc() // 1000)
         return r.SymbolInfo(**values)

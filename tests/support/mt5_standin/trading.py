@@ -22,6 +22,47 @@ def _request(request: dict[str, Any]) -> Any:
     return r.TradeRequest(**values)
 
 
+def market_fillings(spec: Spec) -> set[int]:
+    """The filling policies a market deal of ``spec`` may ask for: instant and request
+    execution always fill or kill; market execution as the symbol's FOK/IOC flags allow;
+    exchange execution also allows RETURN (the rest of a partial fill stays working)."""
+    if spec.exemode in (r.SYMBOL_TRADE_EXECUTION_INSTANT, r.SYMBOL_TRADE_EXECUTION_REQUEST):
+        return {r.ORDER_FILLING_FOK}
+    allowed = {policy for policy, flag in ((r.ORDER_FILLING_FOK, r.SYMBOL_FILLING_FOK),
+                                           (r.ORDER_FILLING_IOC, r.SYMBOL_FILLING_IOC))
+               if spec.filling_mode & flag}
+    if spec.exemode == r.SYMBOL_TRADE_EXECUTION_EXCHANGE:
+        allowed.add(r.ORDER_FILLING_RETURN)
+    return allowed
+
+
+def _requoted(q: Any) -> bool:
+    """An instant or request execution deal whose price the market has left by more than the
+    request's deviation (in points): the server answers with a requote and its prices."""
+    spec = TERMINAL.symbols.get(q.symbol)
+    if q.action != r.TRADE_ACTION_DEAL or spec is None or spec.exemode not in (
+            r.SYMBOL_TRADE_EXECUTION_INSTANT, r.SYMBOL_TRADE_EXECUTION_REQUEST):
+        return False
+    market = spec.ask if q.type == r.ORDER_TYPE_BUY else spec.bid
+    return abs(float(q.price) - market) > int(q.deviation) * spec.point + spec.point / 2
+
+
+def _closes(q: Any, is_buy: bool) -> bool:
+    """A market deal that only closes (part of) a position: the one it names (hedging), or
+    the symbol's one position (netting)."""
+    t = TERMINAL
+    if q.action != r.TRADE_ACTION_DEAL:
+        return False
+    if q.position:
+        held = t.positions.get(q.position)
+    elif t.hedging:
+        return False
+    else:
+        held = next((p for p in t.positions.values() if p.symbol == q.symbol), None)
+    opposite = r.POSITION_TYPE_SELL if is_buy else r.POSITION_TYPE_BUY
+    return held is not None and held.type == opposite and float(q.volume) <= held.volume + 1e-9
+
+
 def _validate(q: Any) -> tuple[int, str, float]:
     """(retcode, comment, margin) of a request: 0 when it would be accepted."""
     t = TERMINAL
@@ -29,28 +70,35 @@ def _validate(q: Any) -> tuple[int, str, float]:
         return (0, "Done", 0.0) if q.order in t.orders else (r.TRADE_RETCODE_INVALID_ORDER,
                                                               "Invalid order", 0.0)
     if q.action == r.TRADE_ACTION_SLTP:
-        return (0, "Done", 0.0) if q.position in t.positions else (
-            r.TRADE_RETCODE_POSITION_CLOSED, "Position doesn't exist", 0.0)
+        held = t.positions.get(q.position)
+        if held is None:
+            return r.TRADE_RETCODE_POSITION_CLOSED, "Position doesn't exist", 0.0
+        owner = t.symbols[held.symbol]
+        long = held.type == r.POSITION_TYPE_BUY
+        close = owner.bid if long else owner.ask  # the price the position would close at
+        if (q.sl and (q.sl >= close if long else q.sl <= close)) or (
+                q.tp and (q.tp <= close if long else q.tp >= close)):
+            return r.TRADE_RETCODE_INVALID_STOPS, "Invalid stops", 0.0
+        return 0, "Done", 0.0
     spec: Spec | None = t.symbols.get(q.symbol)
     if spec is None:
         return r.TRADE_RETCODE_INVALID, "Invalid request", 0.0
     is_buy = q.type in _BUYS
+    closing = _closes(q, is_buy)
     if spec.trade_mode == r.SYMBOL_TRADE_MODE_DISABLED:
-        return 10017, "Trade disabled", 0.0
-    if spec.trade_mode == r.SYMBOL_TRADE_MODE_CLOSEONLY and not q.position:
+        return r.TRADE_RETCODE_TRADE_DISABLED, "Trade disabled", 0.0
+    if spec.trade_mode == r.SYMBOL_TRADE_MODE_CLOSEONLY and not closing:
         return r.TRADE_RETCODE_CLOSE_ONLY, "Close only", 0.0
-    if spec.trade_mode == r.SYMBOL_TRADE_MODE_LONGONLY and not is_buy:
+    if spec.trade_mode == r.SYMBOL_TRADE_MODE_LONGONLY and not is_buy and not closing:
         return r.TRADE_RETCODE_LONG_ONLY, "Long only", 0.0
-    if spec.trade_mode == r.SYMBOL_TRADE_MODE_SHORTONLY and is_buy:
+    if spec.trade_mode == r.SYMBOL_TRADE_MODE_SHORTONLY and is_buy and not closing:
         return r.TRADE_RETCODE_SHORT_ONLY, "Short only", 0.0
     volume = float(q.volume)
     steps = volume / spec.volume_step
     if not spec.volume_min <= volume <= spec.volume_max or abs(steps - round(steps)) > 1e-6:
         return r.TRADE_RETCODE_INVALID_VOLUME, "Invalid volume", 0.0
     if q.action == r.TRADE_ACTION_DEAL:
-        allowed = {r.ORDER_FILLING_FOK: spec.filling_mode & r.SYMBOL_FILLING_FOK,
-                   r.ORDER_FILLING_IOC: spec.filling_mode & r.SYMBOL_FILLING_IOC}
-        if not allowed.get(q.type_filling):
+        if q.type_filling not in market_fillings(spec):
             return r.TRADE_RETCODE_INVALID_FILL, "Unsupported filling mode", 0.0
         if q.type not in (r.ORDER_TYPE_BUY, r.ORDER_TYPE_SELL):
             return r.TRADE_RETCODE_INVALID_ORDER, "Invalid order type", 0.0
@@ -85,6 +133,7 @@ def _validate(q: Any) -> tuple[int, str, float]:
 def order_check(request: dict[str, Any]) -> Any:
     t = TERMINAL
     q = _request(request)
+    t.checked.append(q)
     code, comment, margin = _validate(q)
     equity = t.balance + t.floating()
     used = t.margin_used() + margin
@@ -114,6 +163,10 @@ def _result(code: int, q: Any, comment: str, *, deal: int = 0, order: int = 0,
 def order_send(request: dict[str, Any]) -> Any:
     t = TERMINAL
     q = _request(request)
+    t.sent.append(q)
+    if t.faults.moves:
+        symbol, bid, ask = t.faults.moves.pop(0)
+        t.set_price(symbol, bid, ask)
     if t.faults.next_retcode:
         code = t.faults.next_retcode.pop(0)
         if code == -1:
@@ -123,6 +176,8 @@ def order_send(request: dict[str, Any]) -> Any:
     code, comment, _ = _validate(q)
     if code:
         return _result(code, q, comment)
+    if _requoted(q):
+        return _result(r.TRADE_RETCODE_REQUOTE, q, "Requote")
     result = _execute(q)
     if result.retcode in (r.TRADE_RETCODE_DONE, r.TRADE_RETCODE_PLACED) and q.comment:
         t.submits[q.comment[:COMMENT_LIMIT]] = t.submits.get(q.comment[:COMMENT_LIMIT], 0) + 1
@@ -172,14 +227,18 @@ def _execute(q: Any) -> Any:
         t._retire(pending, r.ORDER_STATE_CANCELED)
         return _result(r.TRADE_RETCODE_DONE, q, "Request executed", order=q.order)
     if q.action == r.TRADE_ACTION_MODIFY:
+        # as documented: price, sl, tp, type_time and expiration are all taken from the
+        # request (zero sl/tp remove them, type_time 0 is GTC); stoplimit for stop-limits only
         pending = t.orders[q.order]
+        stop_limit = pending.type in (r.ORDER_TYPE_BUY_STOP_LIMIT, r.ORDER_TYPE_SELL_STOP_LIMIT)
         new = (float(q.price or pending.price_open), float(q.sl), float(q.tp),
-               float(q.stoplimit or pending.price_stoplimit))
-        if new == (pending.price_open, pending.sl, pending.tp, pending.price_stoplimit):
+               float(q.stoplimit) if stop_limit else pending.price_stoplimit,
+               int(q.type_time), int(q.expiration or 0))
+        if new == (pending.price_open, pending.sl, pending.tp, pending.price_stoplimit,
+                   pending.type_time, pending.time_expiration):
             return _result(r.TRADE_RETCODE_NO_CHANGES, q, "No changes", order=q.order)
-        pending.price_open, pending.sl, pending.tp, pending.price_stoplimit = new
-        if q.type_time:
-            pending.type_time, pending.time_expiration = q.type_time, int(q.expiration or 0)
+        (pending.price_open, pending.sl, pending.tp, pending.price_stoplimit,
+         pending.type_time, pending.time_expiration) = new
         return _result(r.TRADE_RETCODE_DONE, q, "Request executed", order=q.order)
     held = t.positions[q.position]  # TRADE_ACTION_SLTP
     held.sl, held.tp = float(q.sl), float(q.tp)

@@ -114,7 +114,9 @@ class Mt5Client:
     def _initialize(self) -> tuple[bool, tuple[int, str]]:
         mt5 = self.mt5
         cfg = self.config
-        kwargs: dict[str, Any] = {"timeout": cfg.timeout_ms, "portable": cfg.portable}
+        kwargs: dict[str, Any] = {"timeout": cfg.timeout_ms}
+        if cfg.portable:
+            kwargs["portable"] = True
         if cfg.login is not None and cfg.password is not None:
             kwargs.update(login=cfg.login, password=cfg.password.get_secret_value(),
                           server=cfg.server)
@@ -249,6 +251,10 @@ class Mt5Client:
             logger.warning("MetaTrader 5 reconnect failed", extra={"fields": {
                 "error": f"{code} {message}"}})
         return bool(ok)
+
+    async def select(self, symbol: str) -> bool:
+        """Select ``symbol`` into Market Watch: False when the terminal does not list it."""
+        return bool(await self.call("symbol_select", symbol, True))
 
     async def ensure(self) -> None:
         """Reconnect when a state change found the link broken."""

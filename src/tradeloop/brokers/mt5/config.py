@@ -59,6 +59,9 @@ class Mt5Config(BaseModel):
         How far (points) a market order may fill from the price it was sent at.
     requotes : int
         How often a requoted market order is priced again and resent before giving up.
+    halt_s : float
+        How long new orders on a symbol the trade server halted (trading disabled, market
+        closed, long, short or close only) are refused locally before it is asked again.
     poll_interval_s : float
         How often orders, deals and ticks are polled.
     history_days : int
@@ -91,6 +94,7 @@ class Mt5Config(BaseModel):
     magic_by_strategy: dict[str, int] = Field(default_factory=dict)
     deviation_points: int = Field(20, ge=0)
     requotes: int = Field(3, ge=0)
+    halt_s: float = Field(60.0, gt=0)
     poll_interval_s: float = Field(0.2, gt=0)
     history_days: int = Field(30, gt=0)
     module: str = "MetaTrader5"

@@ -74,8 +74,14 @@ class Mt5MarketDataClient:
             await self.client.close()
 
     async def subscribe_quotes(self, symbol: str) -> None:
-        """Select ``symbol`` and stream its ticks from now on."""
-        await self.client.call("symbol_select", symbol, True)
+        """Select ``symbol`` and stream its ticks from now on.
+
+        Raises
+        ------
+        ConfigError
+            A symbol the terminal does not list.
+        """
+        await self._select(symbol)
         tick = await self.client.call("symbol_info_tick", symbol)
         self._quotes[symbol] = int(tick.time_msc) - 1  # the current quote comes too
 
@@ -126,6 +132,11 @@ class Mt5MarketDataClient:
                 if symbol in self._quotes:
                     self._quotes[symbol] = last
 
+    async def _select(self, symbol: str) -> None:
+        if not await self.client.select(symbol):
+            raise ConfigError(f"MetaTrader 5 does not list {symbol!r} (Market Watch cannot "
+                              f"select it)")
+
     async def historical_bars(self, symbol: str, timeframe: str, start_ns: int,
                               end_ns: int) -> BarSeries:
         """Complete bars opening in ``[start_ns, end_ns)`` from ``copy_rates_range``, their
@@ -134,7 +145,7 @@ class Mt5MarketDataClient:
         Raises
         ------
         ConfigError
-            A timeframe MetaTrader does not have.
+            A timeframe MetaTrader does not have, or a symbol the terminal does not list.
         """
         tf = parse_timeframe(timeframe)
         seconds = tf.ns // _NS
@@ -143,7 +154,7 @@ class Mt5MarketDataClient:
             raise ConfigError(f"timeframe {timeframe!r}: MetaTrader 5 serves "
                               f"{', '.join(f'{s}s' for s in TIMEFRAMES)}")
         zone = self.client.config.zone
-        await self.client.call("symbol_select", symbol, True)
+        await self._select(symbol)
         rates = await self.client.call(
             "copy_rates_range", symbol, self.client.constant(name),
             utc_ns_to_server(start_ns, zone), utc_ns_to_server(end_ns, zone))

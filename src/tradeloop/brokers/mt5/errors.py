@@ -15,6 +15,8 @@ from tradeloop.core.errors import FatalVenueError, OutcomeUnknownError, Retryabl
 IPC_ERRORS = frozenset({-10000, -10001, -10002, -10003, -10004, -10005})
 #: ``RES_E_AUTH_FAILED``
 AUTH_FAILED = -6
+#: ``RES_E_NOT_FOUND``: also the code of an error about a symbol the terminal does not list.
+UNKNOWN_SYMBOL = -4
 
 
 class Mt5RetryableError(RetryableVenueError):
@@ -71,5 +73,5 @@ def call_error(what: str, code: int, message: str, *, state_change: bool
     return Mt5FatalError(text, code)
 
 
-__all__ = ["AUTH_FAILED", "IPC_ERRORS", "Mt5FatalError", "Mt5OutcomeUnknownError",
+__all__ = ["AUTH_FAILED", "IPC_ERRORS", "UNKNOWN_SYMBOL", "Mt5FatalError", "Mt5OutcomeUnknownError",
            "Mt5RetryableError", "call_error", "retcode_error"]

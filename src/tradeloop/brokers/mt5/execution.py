@@ -3,9 +3,13 @@
 Each order is tagged (our client order id in its comment, its strategy's magic number), checked
 with ``order_check`` and sent with ``order_send``. An unclear outcome (10012 timeout, 10031
 connection, or ``None``) is resolved by looking the tag up in the working orders, the order
-history and the deals before anything is resent. A requoted market order is priced again and
-resent at most ``requotes`` times within ``deviation_points``. Order events come from polling
-the tracked orders and their deals every ``poll_interval_s``.
+history, the deals and the positions before anything is resent. A requoted market order is
+priced again and resent at most ``requotes`` times within ``deviation_points``. Order events
+come from polling the tracked orders and their deals every ``poll_interval_s``.
+
+A symbol the trade server halts (trading disabled, market closed: refused outright; long only,
+short only, close only: what the halt still allows, such as closing, goes on) refuses further
+orders locally for ``halt_s`` seconds, without asking the server; other symbols trade on.
 
 A marketable limit order (a buy at or above the ask) cannot rest in MetaTrader: it goes out as
 a market deal, which fills at the current price, at or better than the limit. MetaTrader cannot
@@ -28,14 +32,16 @@ from tradeloop.brokers.mt5 import parse
 from tradeloop.brokers.mt5.client import Mt5Client
 from tradeloop.brokers.mt5.config import utc_ns_to_server
 from tradeloop.brokers.mt5.errors import (
+    UNKNOWN_SYMBOL,
     Mt5FatalError,
     Mt5OutcomeUnknownError,
     Mt5RetryableError,
     retcode_error,
 )
+from tradeloop.brokers.mt5.halts import Halts
 from tradeloop.brokers.mt5.retcodes import CHECK_OK, RetcodeClass, classify, describe
 from tradeloop.brokers.mt5.tracking import Known, Tracker
-from tradeloop.core.errors import VenueError
+from tradeloop.core.errors import ConfigError, VenueError
 from tradeloop.execution.ports import EventHandler, VenueCapabilities
 from tradeloop.model.enums import OrderSide, OrderType
 from tradeloop.model.instrument import Instrument
@@ -66,7 +72,8 @@ class Mt5ExecutionClient:
         self.tracker = Tracker(time.time_ns)
         self.hedging = self.config.account_type == "hedging"
         self.currency = ""
-        self.halted: set[str] = set()
+        #: Symbols the trade server halted.
+        self.halted = Halts(self.config.halt_s)
         self._rules: dict[str, parse.SymbolRules] = {}
         self._task: asyncio.Task[None] | None = None
         self._connected = False
@@ -88,7 +95,12 @@ class Mt5ExecutionClient:
             if self.config.account_type == "auto":
                 self.hedging = int(info.margin_mode) == parse.MARGIN_HEDGING
             for symbol in self.config.symbols:
-                await self.rules(symbol)
+                try:
+                    await self.rules(symbol)
+                except Mt5FatalError as exc:
+                    if exc.code != UNKNOWN_SYMBOL:
+                        raise
+                    raise ConfigError(f"broker.settings.symbols: {exc}") from None
         except BaseException:
             await self.client.close()
             raise
@@ -107,7 +119,9 @@ class Mt5ExecutionClient:
         """A symbol's trading rules, selecting it into Market Watch first."""
         found = self._rules.get(symbol)
         if found is None:
-            await self.client.call("symbol_select", symbol, True)
+            if not await self.client.select(symbol):
+                raise Mt5FatalError(f"MetaTrader 5 does not list {symbol!r} (Market Watch "
+                                    f"cannot select it)", UNKNOWN_SYMBOL)
             info = await self.client.call("symbol_info", symbol)
             found = self._rules[symbol] = parse.SymbolRules.of(info)
         return found
@@ -127,20 +141,23 @@ class Mt5ExecutionClient:
         Raises
         ------
         Mt5FatalError
-            Refused (invalid, no money, market closed...): the router rejects the order.
+            Refused (invalid, no money, market closed, the symbol halted...): the router
+            rejects the order.
         Mt5RetryableError
             Busy, or still requoted after ``requotes`` tries.
         Mt5OutcomeUnknownError
             The answer was lost and the tag is nowhere to be found.
         """
+        sent = self.tracker.orders.get(order.client_order_id)
+        if sent is not None and sent.ticket:  # sent before: never twice
+            await self._refresh(sent)
+            return
+        await self._refuse_if_halted(order)
         rules = await self.rules(order.symbol)
         known = self.tracker.add(Known(order.client_order_id, order.symbol, order.side,
                                        order.quantity, order.strategy_id,
                                        order.position_id or "", order.price,
                                        order.trigger_price))
-        if known.ticket:  # sent before: never twice
-            await self._refresh(known)
-            return
         for attempt in range(self.config.requotes + 1):
             request = await self._request(order, rules)
             await self._check(request, order.symbol)
@@ -162,6 +179,11 @@ class Mt5ExecutionClient:
                 logger.info("requoted: pricing again", extra={"fields": {
                     "client_order_id": order.client_order_id, "retcode": int(result.retcode)}})
                 continue
+            if kind is RetcodeClass.REQUOTE and request["action"] == ACTION_DEAL:
+                raise Mt5RetryableError(
+                    f"order_send {order.client_order_id}: still {describe(int(result.retcode))}"
+                    f" after {attempt + 1} tries within {self.config.deviation_points} points",
+                    int(result.retcode))
             raise self._failure(result, order)
         raise AssertionError("unreachable")
 
@@ -170,10 +192,30 @@ class Mt5ExecutionClient:
                               str(result.comment))
         assert error is not None
         if isinstance(error, Mt5FatalError) and error.halt_symbol:
-            self.halted.add(order.symbol)
-            logger.error("symbol halted by the trade server", extra={"fields": {
-                "symbol": order.symbol, "retcode": describe(int(result.retcode))}})
+            self.halted.halt(order.symbol, error.code)
         return error
+
+    async def _refuse_if_halted(self, order: Order) -> None:
+        """Refuse ``order`` locally while its symbol is halted, unless the halt allows it."""
+        halt = self.halted.get(order.symbol)
+        if halt is None or halt.allows(order.side) or (
+                halt.allows_closing and await self._reduces(order)):
+            return
+        raise Mt5FatalError(f"order {order.client_order_id} refused: the trade server halted "
+                            f"{order.symbol} ({describe(halt.code)}); not asked again for "
+                            f"{self.halted.seconds_left(halt):.1f} s", halt.code,
+                            halt_symbol=True)
+
+    async def _reduces(self, order: Order) -> bool:
+        """True when ``order`` only closes (part of) what is held in its symbol."""
+        if self.hedging:
+            return bool(await self._closing_position(order))
+        held = Decimal(0)
+        for p in await self.client.call("positions_get", symbol=order.symbol):
+            volume = Decimal(str(p.volume))
+            held += volume if int(p.type) == parse.POSITION_BUY else -volume
+        signed = order.quantity if order.side is OrderSide.BUY else -order.quantity
+        return held * signed < 0 and order.quantity <= abs(held)
 
     async def _check(self, request: dict[str, Any], symbol: str) -> None:
         checked = await self.client.call("order_check", request)
@@ -187,11 +229,14 @@ class Mt5ExecutionClient:
         if isinstance(error, Mt5OutcomeUnknownError):  # nothing was sent
             raise Mt5RetryableError(str(error), code)
         if isinstance(error, Mt5FatalError) and error.halt_symbol:
-            self.halted.add(symbol)
+            self.halted.halt(symbol, code)
         raise error
 
     async def _request(self, order: Order, rules: parse.SymbolRules) -> dict[str, Any]:
-        sl, tp = parse.parse_tags(order.tags)
+        try:
+            sl, tp = parse.parse_tags(order.tags)
+        except ValueError as exc:
+            raise Mt5FatalError(f"order {order.client_order_id}: {exc}") from None
         request: dict[str, Any] = {
             "symbol": order.symbol, "volume": float(order.quantity),
             "magic": self._magic(order.strategy_id), "comment": parse.tag(order.client_order_id),
@@ -268,7 +313,11 @@ class Mt5ExecutionClient:
                                    "symbol": order.symbol, "sl": float(current.sl),
                                    "tp": float(current.tp),
                                    "price": float(current.price_open),
-                                   "stoplimit": float(current.price_stoplimit)}
+                                   "stoplimit": float(current.price_stoplimit),
+                                   # MetaTrader takes these from the request: kept as they are
+                                   "type_time": int(current.type_time),
+                                   "expiration": int(current.time_expiration),
+                                   "type_filling": int(current.type_filling)}
         if order.order_type is OrderType.STOP_LIMIT:
             if trigger_price is not None:
                 request["price"] = float(trigger_price)
@@ -337,20 +386,32 @@ class Mt5ExecutionClient:
         await self.client.ensure()
         try:
             row = await self._find(known.client_order_id)
+            ticket = int(row.ticket) if row is not None else await self._position_ticket(
+                known.client_order_id)
         except VenueError as exc:
             logger.warning("lookup after an unclear send failed", extra={"fields": {
                 "client_order_id": known.client_order_id, "error": str(exc)}})
             return False
-        if row is None:
+        if not ticket:
             return False
         logger.info("unclear send resolved: the order is at the server", extra={"fields": {
-            "client_order_id": known.client_order_id, "ticket": int(row.ticket)}})
-        self.tracker.link(known, int(row.ticket))
+            "client_order_id": known.client_order_id, "ticket": ticket}})
+        self.tracker.link(known, ticket)
         await self._refresh(known)
         return True
 
-    def _adopt(self, row: Any) -> Known:
-        cid = self.tracker.by_ticket.get(int(row.ticket)) or str(row.comment) or str(row.ticket)
+    async def _position_ticket(self, client_order_id: str) -> int:
+        """The ticket of the order that opened a position tagged with this id (the position's
+        identifier), for when the terminal's history lags behind its positions; 0 if none."""
+        wanted = parse.tag(client_order_id)
+        for position in await self.client.call("positions_get"):
+            if str(position.comment) == wanted:
+                return int(position.identifier)
+        return 0
+
+    def _adopt(self, row: Any, client_order_id: str = "") -> Known:
+        cid = (client_order_id or self.tracker.by_ticket.get(int(row.ticket))
+               or str(row.comment) or str(row.ticket))
         known = self.tracker.orders.get(cid)
         if known is None:
             report = self._report(row, cid)
@@ -368,7 +429,7 @@ class Mt5ExecutionClient:
         row = await self._find(order.client_order_id)
         if row is None:
             raise Mt5FatalError(f"{order.client_order_id} is unknown to MetaTrader 5")
-        known = self._adopt(row)
+        known = self._adopt(row, order.client_order_id)
         for deal in await self.client.call("history_deals_get", ticket=int(row.ticket)):
             self.tracker.seen(known, self._fill(deal, known.client_order_id))
         return known
@@ -433,7 +494,7 @@ class Mt5ExecutionClient:
         avg = (sum((f.quantity * f.price for f in fills), Decimal(0)) / qty) if qty else None
         report = self._report(row, client_order_id, avg)
         # the caller applies this report itself: no events for it from here
-        known = known or self._adopt(row)
+        known = known or self._adopt(row, client_order_id)
         self.tracker.link(known, int(row.ticket))
         known.accepted = known.accepted or report.status.value != "REJECTED"
         known.closed = known.closed or report.status.value in ("CANCELED", "EXPIRED",

@@ -30,6 +30,7 @@ _TAG_PREFIX = "tl:"
 BUY, SELL, BUY_LIMIT, SELL_LIMIT, BUY_STOP, SELL_STOP, BUY_STOP_LIMIT, SELL_STOP_LIMIT = range(8)
 FILLING_FOK, FILLING_IOC, FILLING_RETURN = 0, 1, 2
 SYMBOL_FILLING_FOK, SYMBOL_FILLING_IOC = 1, 2
+EXECUTION_REQUEST, EXECUTION_INSTANT, EXECUTION_MARKET, EXECUTION_EXCHANGE = range(4)
 TIME_GTC, TIME_DAY, TIME_SPECIFIED = 0, 1, 2
 STATE_STARTED, STATE_PLACED, STATE_CANCELED, STATE_PARTIAL = 0, 1, 2, 3
 STATE_FILLED, STATE_REJECTED, STATE_EXPIRED = 4, 5, 6
@@ -115,16 +116,21 @@ class SymbolRules:
     filling_mode: int
     trade_mode: int
     point: float
+    execution_mode: int = EXECUTION_MARKET
 
     @classmethod
     def of(cls, info: Any) -> SymbolRules:
         """The rules of a ``SymbolInfo``."""
         return cls(str(info.name), int(info.digits), step_digits(float(info.volume_step)),
-                   int(info.filling_mode), int(info.trade_mode), float(info.point))
+                   int(info.filling_mode), int(info.trade_mode), float(info.point),
+                   int(getattr(info, "trade_exemode", EXECUTION_MARKET)))
 
     def market_filling(self, tif: TimeInForce) -> int:
-        """The filling mode of a market deal: as the time in force asks when the symbol
-        allows it, else FOK, else IOC, else RETURN."""
+        """The filling mode of a market deal. Instant and request execution fill or kill
+        whatever the symbol's flags say; otherwise as the time in force asks when the symbol
+        allows it, else FOK, else IOC, else RETURN (exchange execution)."""
+        if self.execution_mode in (EXECUTION_REQUEST, EXECUTION_INSTANT):
+            return FILLING_FOK
         fok = bool(self.filling_mode & SYMBOL_FILLING_FOK)
         ioc = bool(self.filling_mode & SYMBOL_FILLING_IOC)
         if tif is TimeInForce.IOC and ioc:
@@ -148,15 +154,27 @@ def time_type(tif: TimeInForce) -> int:
 
 
 def parse_tags(tags: Iterable[str]) -> tuple[Decimal | None, Decimal | None]:
-    """Stop-loss and take-profit of an order's tags (``"sl=1.0800"``, ``"tp=1.0950"``)."""
-    sl = tp = None
+    """Stop-loss and take-profit of an order's tags (``"sl=1.0800"``, ``"tp=1.0950"``).
+
+    Raises
+    ------
+    ValueError
+        An ``sl`` or ``tp`` tag whose value is not a positive price.
+    """
+    found: dict[str, Decimal] = {}
     for item in tags:
         key, _, value = item.partition("=")
-        if key.strip().lower() == "sl" and value:
-            sl = Decimal(value.strip())
-        elif key.strip().lower() == "tp" and value:
-            tp = Decimal(value.strip())
-    return sl, tp
+        name = key.strip().lower()
+        if name not in ("sl", "tp") or not value:
+            continue
+        try:
+            price = Decimal(value.strip())
+        except ArithmeticError:
+            price = Decimal("NaN")
+        if not price.is_finite() or price <= 0:
+            raise ValueError(f"order tag {item!r}: {name} must be a positive price")
+        found[name] = price
+    return found.get("sl"), found.get("tp")
 
 
 def order_report(order: Any, client_order_id: str, digits: int, vdigits: int, zone: tzinfo,
