@@ -1,8 +1,8 @@
-"""Historical bars from an exchange into the data store, resumable.
+"""Historical bars from a broker or data vendor into the data store, resumable.
 
 :func:`download_bars` asks the market data client only for what the store does not hold yet:
 before the first stored bar and after the last one (a gap inside what is stored is taken as
-the exchange's own, not fetched again). It fetches and writes one chunk at a time, oldest
+the venue's own, not fetched again). It fetches and writes one chunk at a time, oldest
 first, so an interrupted download keeps what it wrote and the next run continues after it.
 """
 
@@ -47,7 +47,7 @@ class DownloadResult:
     ranges : list of (int, int)
         The ranges that were missing and fetched, ``[start, end)``.
     fetched : int
-        Bars the exchange returned.
+        Bars the venue returned.
     added, replaced, unchanged : int
         What the store made of them.
     """
@@ -106,7 +106,7 @@ async def download_bars(source: HistorySource, store: DataStore, symbol: str, ti
     Parameters
     ----------
     source : HistorySource
-        The exchange's market data client (connected).
+        The venue's market data client (connected).
     store : DataStore
     symbol, timeframe : str
     start_ns, end_ns : int

@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -21,14 +21,12 @@ from tradeloop.core.errors import ConfigError, DataError
 from tradeloop.core.time import ns_to_iso
 from tradeloop.data.bars import TickBars, TimeBars, ValueBars, VolumeBars, build_bars
 from tradeloop.data.catalog import CatalogEntry
+from tradeloop.data.download import DownloadResult, download_bars
 from tradeloop.data.resample import resample_bars
 from tradeloop.data.store import DataStore, ImportResult, WriteResult
 from tradeloop.data.ticks import load_ticks
 from tradeloop.data.timeframes import BucketAlignment, parse_timeframe
 from tradeloop.model.data import BarSeries
-
-if TYPE_CHECKING:
-    from tradeloop.brokers.ccxt.download import DownloadResult
 
 Progress = Callable[[int, int], None]
 ImportKind = Literal["auto", "bars", "quote", "trade"]
@@ -443,8 +441,6 @@ def download_data(
     market = adapter.market_data
     if market is None or not market.capabilities.history:
         raise ConfigError(f"--venue: {venue} serves no historical bars")
-    from tradeloop.brokers.ccxt.download import download_bars  # generic, beside its adapter
-
     target = store or open_store()
 
     async def run() -> DownloadResult:
