@@ -11,9 +11,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from alpaca_target import SPEC as ALPACA
+from alpaca_target import local_target as alpaca_local_target
 from ccxt_target import SPOT as CCXT_SPOT
 from ccxt_target import USDM as CCXT_USDM
 from ccxt_target import spot_target, usdm_target
+from ctrader_target import SPEC as CTRADER
+from ctrader_target import local_target as ctrader_local_target
 from fix_target import ORDERMATCH, SCRIPTED, ordermatch_target, scripted_target
 from ibkr_target import SPEC as IBKR
 from ibkr_target import standin_target as ibkr_standin_target
@@ -22,17 +26,22 @@ from mt5_target import SPEC as MT5
 from mt5_target import bridge_target, standin_target
 from paper_target import SPEC as PAPER
 from paper_target import paper_target
+from schwab_target import SPEC as SCHWAB
+from schwab_target import standin_target as schwab_standin_target
 
 from tradeloop.brokers.testing.harness import Target, TargetSpec
 from tradeloop.brokers.testing.points import POINTS, exclusion
 
 SPECS: list[TargetSpec] = [PAPER, SCRIPTED, ORDERMATCH, CCXT_SPOT, CCXT_USDM, MT5, MT5_BRIDGE,
-                           IBKR]
+                           IBKR, CTRADER, SCHWAB, ALPACA]
 _FACTORIES: dict[str, Callable[[Path], Iterator[Target]]] = {
     PAPER.name: paper_target, SCRIPTED.name: scripted_target,
     ORDERMATCH.name: ordermatch_target, CCXT_SPOT.name: spot_target,
     CCXT_USDM.name: usdm_target, MT5.name: standin_target, MT5_BRIDGE.name: bridge_target,
-    IBKR.name: ibkr_standin_target}
+    IBKR.name: ibkr_standin_target,
+    CTRADER.name: ctrader_local_target,
+    SCHWAB.name: schwab_standin_target,
+    ALPACA.name: alpaca_local_target}
 _BY_NAME = {p.name: p for p in POINTS}
 
 CASES = [(spec.name, point.name) for spec in SPECS for point in POINTS

@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import difflib
 import importlib
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -35,10 +35,15 @@ ADAPTERS: dict[str, str] = {
     "ccxt": "tradeloop.brokers.ccxt:create_adapter",
     "mt5": "tradeloop.brokers.mt5:create_adapter",
     "ibkr": "tradeloop.brokers.ibkr:create_adapter",
+    "alpaca": "tradeloop.brokers.alpaca:create_adapter",
+    "schwab": "tradeloop.brokers.schwab:create_adapter",
+    "ctrader": "tradeloop.brokers.ctrader:create_adapter",
 }
 
 #: The extra that installs an adapter's vendor library, when it needs one.
-EXTRAS: dict[str, str] = {"fix": "fix", "ccxt": "ccxt", "mt5": "mt5", "ibkr": "ibkr"}
+EXTRAS: dict[str, str] = {"fix": "fix", "ccxt": "ccxt", "mt5": "mt5", "ibkr": "ibkr",
+                          "alpaca": "alpaca", "schwab": "schwab",
+                          "ctrader": "ctrader"}
 
 
 @dataclass
@@ -85,6 +90,47 @@ class AdapterFactory(Protocol):
         ...
 
 
+#: Brokers whose tokens need a person to log in (an OAuth consent, a daily code), by name, each
+#: as the import path of its ``interactive_login(settings, home, ask, show)``.
+LOGINS: dict[str, str] = {
+    "schwab": "tradeloop.brokers.schwab.auth:interactive_login",
+}
+
+
+def interactive_login(name: str, settings: Mapping[str, Any], home: Path,
+                      ask: Callable[[str], str], show: Callable[[str], None]) -> None:
+    """Log in to broker ``name`` with a person at the keyboard: ``show`` tells them what to
+    do (a URL to open), ``ask`` takes their answer (the address they were sent back to).
+
+    Raises
+    ------
+    ConfigError
+        A broker without such a login (with the ones that have one), a missing library.
+    """
+    target = LOGINS.get(name)
+    if target is None:
+        hint = difflib.get_close_matches(name, sorted(LOGINS), n=1, cutoff=0.5)
+        also = f"; did you mean {hint[0]!r}?" if hint else ""
+        raise ConfigError(f"broker {name!r} has no interactive login{also} (brokers that "
+                          f"have one: {', '.join(sorted(LOGINS))}); the others take keys from "
+                          "the environment")
+    login = _load(name, target)
+    login(settings, home, ask, show)
+
+
+def _load(kind: str, target: str) -> Any:
+    module_name, _, attr = target.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name and not exc.name.startswith("tradeloop"):
+            extra = EXTRAS.get(kind, kind)
+            raise ConfigError(f"broker.name: the {kind} adapter needs the {exc.name} package: "
+                              f"pip install 'tradeloop[{extra}]'") from None
+        raise
+    return getattr(module, attr)
+
+
 def create_adapter(name: str, settings: Mapping[str, Any], home: Path) -> BrokerAdapter:
     """The adapter configured as ``name`` with ``settings``.
 
@@ -101,16 +147,7 @@ def create_adapter(name: str, settings: Mapping[str, Any], home: Path) -> Broker
         also = f"; did you mean {hint[0]!r}?" if hint else ""
         raise ConfigError(f"broker.name: unknown adapter {kind!r}{also} "
                           f"(known: {', '.join(sorted(ADAPTERS))})")
-    module_name, _, attr = target.partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name and not exc.name.startswith("tradeloop"):
-            extra = EXTRAS.get(kind, kind)
-            raise ConfigError(f"broker.name: the {kind} adapter needs the {exc.name} package: "
-                              f"pip install 'tradeloop[{extra}]'") from None
-        raise
-    factory: AdapterFactory = getattr(module, attr)
+    factory: AdapterFactory = _load(kind, target)
     return factory(settings, variant=variant, home=home)
 
 
@@ -182,5 +219,5 @@ class StreamQueue:
             yield item
 
 
-__all__ = ["ADAPTERS", "AdapterFactory", "BrokerAdapter", "StreamQueue", "cancel_tasks",
-           "create_adapter", "pick_instruments"]
+__all__ = ["ADAPTERS", "LOGINS", "AdapterFactory", "BrokerAdapter", "StreamQueue", "cancel_tasks",
+           "create_adapter", "interactive_login", "pick_instruments"]

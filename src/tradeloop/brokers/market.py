@@ -67,6 +67,7 @@ class BrokerMarketData:
         self._pass: set[tuple[str, str]] = set()  # (symbol, kind) delivered as they come
         self._queue: asyncio.Queue[MarketData | None] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
+        self._error: Exception | None = None
         self._started = False
 
     async def start(self) -> None:
@@ -105,6 +106,8 @@ class BrokerMarketData:
         try:
             async for item in self.client.stream():
                 self._queue.put_nowait(item)
+        except Exception as exc:  # the stream's end, told to whoever iterates (a lost login)
+            self._error = exc
         finally:
             self._queue.put_nowait(None)
 
@@ -142,6 +145,8 @@ class BrokerMarketData:
                             yield bar
                 continue
             if item is None:
+                if self._error is not None:
+                    raise self._error
                 return
             for out in self._route(item):
                 yield out

@@ -11,6 +11,7 @@ from rich.console import Console
 
 from tradeloop.cli import options as opt
 from tradeloop.cli.api_commands import serve
+from tradeloop.cli.broker_commands import broker_app
 from tradeloop.cli.calendar_commands import calendar_app
 from tradeloop.cli.data_commands import data_app
 from tradeloop.cli.node_commands import doctor, live, order, paper, replay, status
@@ -45,6 +46,7 @@ app.add_typer(venue_app, name="venue")
 app.add_typer(runs_app, name="runs")
 app.add_typer(token_app, name="token")
 app.add_typer(notify_app, name="notify")
+app.add_typer(broker_app, name="broker")
 app.command()(paper)
 app.command()(live)
 app.command()(order)

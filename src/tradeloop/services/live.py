@@ -21,11 +21,12 @@ venue, so nothing reaches the broker.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from tradeloop.brokers.base import BrokerAdapter, create_adapter
+from tradeloop.brokers.base import BrokerAdapter, create_adapter, interactive_login
 from tradeloop.brokers.market import BrokerMarketData, Wanted
 from tradeloop.brokers.paper import InProcessPaperClient, PaperVenue
 from tradeloop.brokers.simulated.venue import SimulatedVenueConfig
@@ -133,4 +134,21 @@ def run_live(config: NodeConfig, home: Path | None = None, beside: tuple[Compani
     return run_session(config, home, build, beside, close=adapter.close)
 
 
-__all__ = ["broker_adapter", "build_live_node", "node_symbols", "run_live"]
+def broker_login(name: str, settings_path: Path | None, *, ask: Callable[[str], str],
+                 show: Callable[[str], None], home: Path | None = None) -> None:
+    """Log in to broker ``name`` with a person at the keyboard (see
+    :func:`tradeloop.brokers.base.interactive_login`); its tokens land under the home, where
+    that broker's nodes find them.
+
+    Raises
+    ------
+    ConfigError
+        A broker without an interactive login, unreadable settings, or the broker's refusal.
+    """
+    from tradeloop.services.data import load_broker_settings
+
+    settings = load_broker_settings(settings_path) if settings_path is not None else {}
+    interactive_login(name, settings, home or home_dir(), ask, show)
+
+
+__all__ = ["broker_adapter", "broker_login", "build_live_node", "node_symbols", "run_live"]
