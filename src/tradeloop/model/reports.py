@@ -87,7 +87,8 @@ class PositionReport(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class AccountReport(msgspec.Struct, frozen=True, kw_only=True):
-    """Balances as the venue reports them, in ``currency``."""
+    """Balances as the venue reports them, in ``currency``; a US broker may add what it
+    counts for FINRA's pattern day trader rule (None: it does not say)."""
 
     account_id: str
     currency: str
@@ -95,6 +96,8 @@ class AccountReport(msgspec.Struct, frozen=True, kw_only=True):
     equity: Decimal
     margin_used: Decimal = Decimal(0)
     ts: int = 0
+    pattern_day_trader: bool | None = None
+    day_trade_count: int | None = None
 
 
 __all__ = ["AccountReport", "FillReport", "OrderStatusReport", "PositionReport"]

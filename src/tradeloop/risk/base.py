@@ -23,6 +23,7 @@ from tradeloop.model.cache import Cache
 from tradeloop.model.enums import OrderSide
 from tradeloop.model.instrument import Instrument
 from tradeloop.model.orders import Order
+from tradeloop.model.reports import AccountReport
 
 ZERO = Decimal(0)
 
@@ -386,6 +387,10 @@ class Rule:
 
     def on_position(self, event: ev.PositionEvent, ctx: RiskContext) -> None:
         """A position opened, changed or closed."""
+
+    def on_account_report(self, report: AccountReport, ctx: RiskContext) -> None:
+        """The broker reported the account (at a live node's start, and when it is read
+        again)."""
 
     def on_resume(self, ctx: RiskContext) -> None:
         """Someone re-armed trading (:meth:`RiskEngine.resume`): a breaker starts measuring

@@ -27,6 +27,7 @@ from tradeloop.data.sessions import TradingHours
 from tradeloop.model import events as ev
 from tradeloop.model.enums import OrderSide
 from tradeloop.model.orders import Order
+from tradeloop.model.reports import AccountReport
 from tradeloop.risk.base import ACCOUNT, Denial, DenialCode, RiskContext, Rule, Scope, fmt
 from tradeloop.risk.trading_day import TradingDay
 
@@ -331,6 +332,8 @@ class PatternDayTrader(Rule):
         self._today_from = 0
         self._today_until = 0
         self._window_first = date.min
+        self._broker: tuple[date, int, bool] | None = None  # day, count, flagged
+        self._counted_then = 0  # the node's count today when the broker's was taken
 
     # -- the calendar -------------------------------------------------------------------------
 
@@ -365,10 +368,29 @@ class PatternDayTrader(Rule):
         return self._today
 
     def count(self, ts_ns: int) -> int:
-        """Day trades in the window that holds ``ts_ns``."""
-        self.today(ts_ns)
+        """Day trades in the window that holds ``ts_ns``: the node's own count, or the
+        broker's when it reported more today (trades made elsewhere, or before the node
+        started) plus the node's since."""
+        today = self.today(ts_ns)
         first = self._window_first
-        return sum(n for d, n in self.day_trades.items() if d >= first)
+        own = sum(n for d, n in self.day_trades.items() if d >= first)
+        broker = self._broker
+        if broker is not None and broker[0] == today:
+            return max(own, broker[1] + self.day_trades.get(today, 0) - self._counted_then)
+        return own
+
+    def on_account_report(self, report: AccountReport, ctx: RiskContext) -> None:
+        """Take the broker's day-trade count (and its pattern day trader flag) as of today;
+        the node's own day trades after it are added to it."""
+        if report.day_trade_count is None and report.pattern_day_trader is None:
+            return
+        today = self.today(ctx.now_ns())
+        count = report.day_trade_count if report.day_trade_count is not None else 0
+        self._broker = (today, count, bool(report.pattern_day_trader))
+        self._counted_then = self.day_trades.get(today, 0)
+        log.info("broker's day-trade count taken", extra={"fields": {
+            "day_trades": count, "pattern_day_trader": report.pattern_day_trader,
+            "day": today.isoformat()}})
 
     # -- tracking -----------------------------------------------------------------------------
 
@@ -406,15 +428,18 @@ class PatternDayTrader(Rule):
             return None
         made = self.count(now)
         pending = self._pending(order, ctx, today)
-        if made + pending < self.max_day_trades:
+        flagged = self._broker is not None and self._broker[0] == today and self._broker[2]
+        limit = 0 if flagged else self.max_day_trades  # a flagged account under the minimum
+        if made + pending < limit:
             return None
         working = f" and {pending} more working" if pending else ""
+        why = ("the broker flags the account as a pattern day trader, so no day trades"
+               if flagged else f"above the limit of {self.max_day_trades}")
         return Denial(self.code, f"{order.symbol}: closing today's position would be day trade "
                       f"{made + pending + 1} in {self.window_days} business days ({made} made"
-                      f"{working}), above the limit of {self.max_day_trades} for a margin "
+                      f"{working}), {why} for a margin "
                       f"account with equity {equity:,.2f}, under {self.threshold:,.2f} "
-                      "(pattern day trader rule)", fmt(self.max_day_trades),
-                      fmt(made + pending + 1))
+                      "(pattern day trader rule)", fmt(limit), fmt(made + pending + 1))
 
     def _pending(self, order: Order, ctx: RiskContext, today: date) -> int:
         """Other symbols opened today with a working order that would close them."""

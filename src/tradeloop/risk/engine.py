@@ -23,6 +23,7 @@ from tradeloop.model import commands as cmd
 from tradeloop.model import events as ev
 from tradeloop.model.cache import Cache
 from tradeloop.model.orders import Order
+from tradeloop.model.reports import AccountReport
 from tradeloop.risk.base import (
     AccountView,
     Denial,
@@ -318,6 +319,19 @@ class RiskEngine:
                 rule.on_position(event, ctx)
             except Exception as exc:
                 self._rule_failed(rule, "on_position", exc)
+
+    def on_account_report(self, report: AccountReport) -> None:
+        """Hand the broker's report of the account to the rules that read it (the pattern day
+        trader rule takes the broker's day-trade count)."""
+        ctx = self.context
+        ctx.reset()
+        for rule in self.rules:
+            if not overrides(rule, "on_account_report"):
+                continue
+            try:
+                rule.on_account_report(report, ctx)
+            except Exception as exc:
+                self._rule_failed(rule, "on_account_report", exc)
 
     def on_market(self) -> None:
         """Evaluate the circuit breakers at the current prices (the data loop calls it after

@@ -98,6 +98,7 @@ async def build_live_node(config: NodeConfig, home: Path, adapter: BrokerAdapter
         "broker": adapter.name, "account": report.account_id, "currency": report.currency,
         "balance": str(report.balance), "instruments": len(instruments)}})
     kernel, strategies = node_kernel(config, LiveClock(), account, instruments)
+    kernel.risk.on_account_report(report)  # what the broker counts (pattern day trades)
     client: LiveExecutionClient = adapter.execution
     paper = None
     if dry_run:

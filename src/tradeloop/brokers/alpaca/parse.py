@@ -219,7 +219,20 @@ def account_report(raw: Mapping[str, Any], ts: int) -> AccountReport:
         account_id=str(raw.get("account_number") or raw.get("id") or ""),
         currency=str(raw.get("currency") or "USD"), balance=dec(raw.get("cash")) or ZERO,
         equity=dec(raw.get("equity")) or ZERO,
-        margin_used=dec(raw.get("initial_margin")) or ZERO, ts=ts)
+        margin_used=dec(raw.get("initial_margin")) or ZERO, ts=ts,
+        pattern_day_trader=_flag(raw.get("pattern_day_trader")),
+        day_trade_count=_count(raw.get("daytrade_count")))
+
+
+def _flag(value: Any) -> bool | None:
+    return value if isinstance(value, bool) else None
+
+
+def _count(value: Any) -> int | None:
+    try:
+        return None if value is None or isinstance(value, bool) else int(value)
+    except (TypeError, ValueError):
+        return None
 
 
 @dataclass(frozen=True)

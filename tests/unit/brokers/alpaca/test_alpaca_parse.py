@@ -86,6 +86,9 @@ def test_positions_account_and_day_trading() -> None:
     report = parse.account_report(account, 1)
     assert (report.account_id, report.balance, report.equity, report.margin_used) == (
         "PA1", Decimal("1000.5"), Decimal(20000), Decimal(10))
+    assert (report.pattern_day_trader, report.day_trade_count) == (False, 3)  # for the risk gate
+    bare = parse.account_report({"cash": "1", "equity": "1"}, 1)
+    assert (bare.pattern_day_trader, bare.day_trade_count) == (None, None)
     status = parse.day_trading_status(account, 2)
     assert (status.pattern_day_trader, status.day_trade_count, status.last_equity) == (
         False, 3, Decimal(19000))
