@@ -11,11 +11,13 @@ from rich.console import Console
 from rich.table import Table
 
 from tradeloop.cli.render import LazyProgress
+from tradeloop.core.errors import ConfigError
 from tradeloop.core.time import ns_to_iso
 from tradeloop.data.store import ImportResult
 from tradeloop.services.data import (
     bars_from_ticks,
     download_data,
+    download_trades_data,
     import_files,
     inspect_data,
     list_data,
@@ -182,7 +184,8 @@ def bars(
 @data_app.command()
 def download(
     venue: Annotated[str, typer.Option(
-        help="The broker adapter: ccxt:binance (spot), ccxt:binanceusdm (USD-M perpetuals).")],
+        help="Where from: polygon (a data vendor), or a broker adapter with history: "
+             "ccxt:binance, ccxt:binanceusdm, alpaca, schwab, fyers, ctrader, ibkr, mt5.")],
     symbol: Annotated[str, typer.Option(help="The broker's symbol, e.g. BTC/USDT.")],
     from_: Annotated[str, typer.Option(
         "--from", help="First day or time, e.g. 2024-01-01 (UTC unless it says).")],
@@ -192,9 +195,16 @@ def download(
     settings: Annotated[Path | None, typer.Option(
         help="TOML file with the adapter's settings (a node config's [broker.settings]).")
     ] = None,
+    kind: Annotated[str, typer.Option(
+        help="bars, or trades (polygon only: every trade, into the tick store).")] = "bars",
 ) -> None:
-    """Download a broker's historical bars into the data store (a rerun fetches only what is
-    missing)."""
+    """Download a broker's or data vendor's history into the data store (a rerun fetches
+    only what is missing)."""
+    if kind == "trades":
+        _download_trades(venue, symbol, from_, to, settings)
+        return
+    if kind != "bars":
+        raise ConfigError(f"--kind: {kind!r} is not bars or trades")
     bar = LazyProgress(_err, f"downloading {symbol} {timeframe}", delay=0.5)
     try:
         result = download_data(
@@ -211,3 +221,24 @@ def download(
     _out.print(f"{what}: {result.fetched:,} bars downloaded ({span}): {result.added:,} added, "
                f"{result.replaced:,} replaced, {result.unchanged:,} already stored",
                highlight=False)
+
+
+def _download_trades(venue: str, symbol: str, start: str, end: str | None,
+                     settings: Path | None) -> None:
+    if venue.strip().lower() != "polygon":
+        raise ConfigError(f"--kind trades: only polygon serves trades, not {venue!r}")
+    bar = LazyProgress(_err, f"downloading {symbol} trades", delay=0.5)
+    try:
+        result = download_trades_data(
+            symbol, start, end,
+            settings=load_broker_settings(settings) if settings is not None else None,
+            progress=bar)
+    finally:
+        bar.close()
+    what = f"{result.venue}/{result.symbol} trades"
+    span = f"{ns_to_iso(result.start_ns)} to {ns_to_iso(result.end_ns)}"
+    if result.up_to_date:
+        _out.print(f"{what}: already stored from {span}, nothing to download", highlight=False)
+        return
+    _out.print(f"{what}: {result.fetched:,} downloaded ({span}): {result.added:,} added, "
+               f"{result.unchanged:,} already stored", highlight=False)

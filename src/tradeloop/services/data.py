@@ -23,6 +23,7 @@ from tradeloop.data.bars import TickBars, TimeBars, ValueBars, VolumeBars, build
 from tradeloop.data.catalog import CatalogEntry
 from tradeloop.data.download import DownloadResult, download_bars
 from tradeloop.data.resample import resample_bars
+from tradeloop.data.sources.polygon import TradeDownloadResult, download_trades, polygon_history
 from tradeloop.data.store import DataStore, ImportResult, WriteResult
 from tradeloop.data.ticks import load_ticks
 from tradeloop.data.timeframes import BucketAlignment, parse_timeframe
@@ -437,6 +438,9 @@ def download_data(
     frame = parse_timeframe(timeframe)
     start_ns = _moment(start, "--from")
     end_ns = _moment(end, "--to") if end is not None else time.time_ns()
+    if venue.strip().lower() == "polygon":  # a data vendor, not a broker
+        return asyncio.run(_download_polygon(settings or {}, store or open_store(), symbol,
+                                             frame.label, start_ns, end_ns, progress))
     adapter = create_adapter(venue, settings or {}, home_dir() / "brokers" / "download")
     market = adapter.market_data
     if market is None or not market.capabilities.history:
@@ -456,11 +460,45 @@ def download_data(
     return asyncio.run(run())
 
 
+async def _download_polygon(settings: Mapping[str, Any], store: DataStore, symbol: str,
+                            timeframe: str, start_ns: int, end_ns: int,
+                            progress: Progress | None) -> DownloadResult:
+    async with polygon_history(settings) as source:
+        return await download_bars(source, store, symbol, timeframe, start_ns, end_ns,
+                                   venue=source.venue, progress=progress,
+                                   chunk_bars=source.chunk_bars)
+
+
+def download_trades_data(symbol: str, start: str | datetime, end: str | datetime | None = None,
+                         *, settings: Mapping[str, Any] | None = None,
+                         store: DataStore | None = None,
+                         progress: Progress | None = None) -> TradeDownloadResult:
+    """Download Polygon's trades of ``[start, end)`` into the data store (resumable).
+
+    Raises
+    ------
+    ConfigError
+        A bad date, a ticker without trades (FX, indices), a missing or refused key.
+    """
+    start_ns = _moment(start, "--from")
+    end_ns = _moment(end, "--to") if end is not None else time.time_ns()
+    target = store or open_store()
+
+    async def run() -> TradeDownloadResult:
+        async with polygon_history(settings or {}) as source:
+            return await download_trades(source, target, symbol, start_ns, end_ns,
+                                         venue=source.venue, chunk_ns=source.trades_chunk_ns,
+                                         progress=progress)
+
+    return asyncio.run(run())
+
+
 __all__ = [
     "BarsFromTicks",
     "Inspection",
     "bars_from_ticks",
     "download_data",
+    "download_trades_data",
     "import_files",
     "inspect_data",
     "list_data",
