@@ -69,7 +69,7 @@ nested one (``TRADELOOP_DATA__SPEED=100``, ``TRADELOOP_DATABASE__URL=postgresql+
 to the key's type, and a value starting with ``[`` or ``{`` is read as JSON. Other
 ``TRADELOOP_`` variables (``TRADELOOP_HOME``...) are left alone.
 
-Secrets come only from the environment (see :mod:`tradeloop.config.secrets`): a secret-named
+Secrets come only from the environment (see :mod:`tradeloop.core.secrets`): a secret-named
 key (password, token, secret, api_key...) holding a value in the file, or a URL with a
 password in it, is an error telling where to put it instead. Secrets are ``SecretStr`` and
 never appear in ``repr``, errors, logs or :meth:`NodeConfig.redacted`.
@@ -102,9 +102,9 @@ from tradeloop.config.api import ApiConfig, WebhookConfig
 from tradeloop.config.models import model_at
 from tradeloop.config.notify import NotifyConfig, resolve_notify_secrets
 from tradeloop.config.risk import RiskConfig
-from tradeloop.config.secrets import is_env_name, lookup_secret, resolve_secret
 from tradeloop.core.errors import ConfigError
 from tradeloop.core.logging import MASK, is_secret_key, redact, redact_text, register_secret
+from tradeloop.core.secrets import is_env_name, lookup_secret, resolve_secret
 
 ENV_PREFIX = "TRADELOOP_"
 _NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"

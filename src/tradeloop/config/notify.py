@@ -50,9 +50,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-from tradeloop.config.secrets import is_env_name, lookup_secret
 from tradeloop.core.errors import ConfigError
 from tradeloop.core.logging import register_secret
+from tradeloop.core.secrets import is_env_name, lookup_secret
 
 ChannelType = Literal["telegram", "webhook", "slack", "discord"]
 SeverityName = Literal["info", "warning", "error", "critical"]

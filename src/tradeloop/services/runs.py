@@ -38,9 +38,9 @@ from typing import TYPE_CHECKING, Any
 
 from tradeloop.config.home import home_dir
 from tradeloop.config.node import DatabaseConfig
-from tradeloop.config.secrets import lookup_secret
 from tradeloop.core.clock import TestClock
 from tradeloop.core.errors import ConfigError, TradeloopError
+from tradeloop.core.secrets import lookup_secret
 from tradeloop.core.time import NANOS_PER_SECOND
 from tradeloop.persistence import AuditStore, Database, RunRecord, open_database
 from tradeloop.services.run_facts import (

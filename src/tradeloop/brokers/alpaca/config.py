@@ -19,7 +19,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
 from tradeloop.core.errors import ConfigError
-from tradeloop.core.logging import register_secret
+from tradeloop.core.secrets import lookup_secret
 
 Feed = Literal["iex", "sip", "delayed_sip"]
 Adjustment = Literal["raw", "split", "dividend", "all"]
@@ -163,13 +163,12 @@ def load_config(settings: Mapping[str, Any], environ: Mapping[str, str] | None =
                               f"settings: name an environment variable with {name_field} = "
                               "\"MY_VARIABLE\"")
         variable = str(values.get(name_field) or AlpacaConfig.model_fields[name_field].default)
-        secret = env.get(variable, "")
-        if not secret:
+        found = lookup_secret(variable, env)
+        if found is None or not found.get_secret_value():
             raise ConfigError(f"broker.settings.{name_field}: the environment variable "
                               f"{variable} is not set (Alpaca needs an API key id and secret "
                               "key, from the dashboard of the paper or live account)")
-        register_secret(secret)
-        values[value_field] = SecretStr(secret)
+        values[value_field] = found
     try:
         return AlpacaConfig(**values)
     except ValidationError as exc:

@@ -15,7 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from tradeloop.core.errors import ConfigError
-from tradeloop.core.logging import register_secret
+from tradeloop.core.secrets import lookup_secret
 
 MarketType = Literal["spot", "swap"]
 
@@ -170,12 +170,11 @@ def load_config(settings: Mapping[str, Any], exchange: str,
                               f"{name_field} = \"MY_VARIABLE\"")
         variable = values.get(name_field)
         if variable:
-            secret = env.get(str(variable), "")
-            if not secret:
+            found = lookup_secret(str(variable), env)
+            if found is None or not found.get_secret_value():
                 raise ConfigError(f"broker.settings.{name_field}: the environment variable "
                                   f"{variable} is not set")
-            register_secret(secret)
-            values[value_field] = SecretStr(secret)
+            values[value_field] = found
     values["exchange"] = exchange
     try:
         return CcxtConfig(**values)

@@ -27,7 +27,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
 from tradeloop.core.errors import ConfigError
-from tradeloop.core.logging import register_secret
+from tradeloop.core.secrets import lookup_secret
 
 #: The Open API's hosts.
 HOSTS = {"demo": "demo.ctraderapi.com", "live": "live.ctraderapi.com"}
@@ -178,11 +178,10 @@ def load_config(settings: Mapping[str, Any],
                 raise _fail(name_field, "name the environment variable that holds it "
                             f"({name_field} = \"CTRADER_{value_field.upper()}\")")
             continue
-        secret = env.get(str(variable), "")
-        if not secret:
+        found = lookup_secret(str(variable), env)
+        if found is None or not found.get_secret_value():
             raise _fail(name_field, f"the environment variable {variable} is not set")
-        register_secret(secret)
-        values[value_field] = SecretStr(secret)
+        values[value_field] = found
     try:
         return CtraderConfig(**values)
     except ValidationError as exc:

@@ -49,6 +49,7 @@ from pydantic import (
 
 from tradeloop.core.errors import ConfigError
 from tradeloop.core.logging import register_secret
+from tradeloop.core.secrets import lookup_secret
 from tradeloop.model.enums import AssetClass, OrderType, TimeInForce
 
 #: The FIX versions the session speaks (QuickFIX's ``ordermatch`` example knows only 4.2).
@@ -257,13 +258,12 @@ class FixSessionConfig(BaseModel):
         if self.password_env is None:
             return None
         env = os.environ if environ is None else environ
-        value = env.get(self.password_env)
-        if not value:
-            state = "is not set" if value is None else "is empty"
+        found = lookup_secret(self.password_env, env)
+        if found is None or not found.get_secret_value():
+            state = "is not set" if found is None else "is empty"
             raise ConfigError(f"environment variable {self.password_env} {state} (needed for "
                               f"the password of FIX session {self.session_id})")
-        register_secret(value)
-        return SecretStr(value)
+        return found
 
 
 #: What the adapter sends for our order types and times in force (the rest is refused).

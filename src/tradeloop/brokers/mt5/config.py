@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from tradeloop.core.errors import ConfigError
-from tradeloop.core.logging import register_secret
+from tradeloop.core.secrets import lookup_secret
 
 
 class Mt5Config(BaseModel):
@@ -190,12 +190,11 @@ def load_config(settings: Mapping[str, Any], environ: Mapping[str, str] | None =
                               f"\"{variable}\"")
         name = values.get(f"{key}_env")
         if name:
-            secret = env.get(str(name), "")
-            if not secret:
+            found = lookup_secret(str(name), env)
+            if found is None or not found.get_secret_value():
                 raise ConfigError(f"broker.settings.{key}_env: the environment variable "
                                   f"{name} is not set")
-            register_secret(secret)
-            values[key] = SecretStr(secret)
+            values[key] = found
     try:
         config = Mt5Config(**values)
     except ValidationError as exc:

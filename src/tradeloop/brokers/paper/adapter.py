@@ -10,18 +10,18 @@ venue), and the timeouts of :class:`~tradeloop.brokers.paper.config.PaperClientC
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from pydantic import SecretStr, ValidationError
+from pydantic import ValidationError
 
 from tradeloop.brokers.base import BrokerAdapter, StreamQueue, cancel_tasks
 from tradeloop.brokers.paper.config import PaperClientConfig
 from tradeloop.brokers.paper.data import PaperMarketDataClient
 from tradeloop.brokers.paper.execution import PaperExecutionClient
 from tradeloop.core.errors import ConfigError, FatalVenueError
+from tradeloop.core.secrets import lookup_secret
 from tradeloop.execution.ports import MarketData, VenueCapabilities
 from tradeloop.model.data import Bar, BarSeries, QuoteTick, TradeTick
 from tradeloop.model.instrument import Instrument
@@ -147,10 +147,10 @@ def client_config(settings: Mapping[str, Any]) -> PaperClientConfig:
     values = dict(settings)
     token_env = values.pop("token_env", None)
     if token_env:
-        token = os.environ.get(str(token_env), "")
-        if not token:
+        token = lookup_secret(str(token_env))
+        if token is None or not token.get_secret_value():
             raise ConfigError(f"broker.settings.token_env: the variable {token_env} is not set")
-        values["token"] = SecretStr(token)
+        values["token"] = token
     try:
         return PaperClientConfig(**values)
     except ValidationError as exc:

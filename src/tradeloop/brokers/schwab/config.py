@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import difflib
 import hashlib
-import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -23,10 +22,9 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 
 from tradeloop.core.errors import ConfigError
 from tradeloop.core.logging import register_secret
+from tradeloop.core.secrets import lookup_secret
 
-SECRETS_FILE_ENV = "TRADELOOP_SECRETS_FILE"
 Session = Literal["NORMAL", "AM", "PM", "SEAMLESS"]
-_LINE = re.compile(r"^(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*)$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -154,38 +152,6 @@ def tradeloop_root(home: Path) -> Path:
     return home.parent.parent if home.parent.name == "brokers" else home
 
 
-def read_secret(name: str, environ: Mapping[str, str] | None = None) -> str | None:
-    """The value of variable ``name``: the environment's, else the secrets file's (named by
-    ``TRADELOOP_SECRETS_FILE``); None when neither has it.
-
-    Raises
-    ------
-    ConfigError
-        The secrets file is named but cannot be read.
-    """
-    env = os.environ if environ is None else environ
-    value = env.get(name)
-    if value is not None:
-        return value
-    secrets_file = env.get(SECRETS_FILE_ENV, "").strip()
-    if not secrets_file:
-        return None
-    path = Path(secrets_file).expanduser()
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError):
-        raise ConfigError(f"cannot read the secrets file {path} (from {SECRETS_FILE_ENV})"
-                          ) from None
-    for line in lines:
-        match = _LINE.match(line.strip())
-        if match and match.group(1) == name:
-            found = match.group(2).strip()
-            if len(found) >= 2 and found[0] == found[-1] and found[0] in "\"'":
-                found = found[1:-1]
-            return found
-    return None
-
-
 _SECRETS = (("app_key_env", "app_key", "the app key of your Schwab developer app"),
             ("app_secret_env", "app_secret", "the app secret of your Schwab developer app"),
             ("token_key_env", "token_key", "the key that encrypts the saved Schwab login "
@@ -217,7 +183,8 @@ def load_config(settings: Mapping[str, Any], environ: Mapping[str, str] | None =
         variable = str(values.get(name_field) or SchwabConfig.model_fields[name_field].default)
         if not _ENV_NAME.match(variable):
             continue  # the model names the problem
-        secret = read_secret(variable, environ)
+        found = lookup_secret(variable, environ, register=False)
+        secret = found.get_secret_value() if found is not None else ""
         if not secret:
             raise ConfigError(f"broker.settings.{name_field}: the environment variable "
                               f"{variable} is not set: it holds {what}")
@@ -242,5 +209,5 @@ def load_config(settings: Mapping[str, Any], environ: Mapping[str, str] | None =
         raise ConfigError(f"{where}: {message}") from None
 
 
-__all__ = ["SECRETS_FILE_ENV", "SchwabConfig", "Session", "load_config", "read_secret",
+__all__ = ["SchwabConfig", "Session", "load_config",
            "tradeloop_root"]

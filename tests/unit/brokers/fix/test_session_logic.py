@@ -168,6 +168,15 @@ def test_the_password_comes_from_the_environment(tmp_path):
         make_config(tmp_path, password_env="not a name")
 
 
+def test_the_password_may_come_from_the_secrets_file(tmp_path):
+    secrets = tmp_path / "secrets.env"
+    secrets.write_text("FIX_PASSWORD='from the file'\n", encoding="utf-8")
+    secrets.chmod(0o600)
+    config = make_config(tmp_path, password_env="FIX_PASSWORD")
+    found = config.resolved_password({"TRADELOOP_SECRETS_FILE": str(secrets)})
+    assert found is not None and found.get_secret_value() == "from the file"
+
+
 # -- the protocol, fed by hand ----------------------------------------------------------------
 
 

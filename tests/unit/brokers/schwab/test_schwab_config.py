@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tradeloop.brokers.base import create_adapter
-from tradeloop.brokers.schwab.config import load_config, read_secret, tradeloop_root
+from tradeloop.brokers.schwab.config import load_config, tradeloop_root
 from tradeloop.core.errors import ConfigError
 
 ENV = {"SCHWAB_APP_KEY": "app-key-1234", "SCHWAB_APP_SECRET": "app-secret",
@@ -59,10 +59,14 @@ def test_a_short_token_key_is_refused() -> None:
 def test_variables_come_from_the_secrets_file_too(tmp_path: Path) -> None:
     secrets = tmp_path / "secrets.env"
     secrets.write_text("# mine\nexport MY_KEY='from-the-file'\nOTHER=x\n", encoding="utf-8")
-    env = {"TRADELOOP_SECRETS_FILE": str(secrets)}
-    assert read_secret("MY_KEY", env) == "from-the-file"
-    assert read_secret("MISSING", env) is None
-    assert read_secret("MY_KEY", {"MY_KEY": "env wins", **env}) == "env wins"
+    env = {**ENV, "TRADELOOP_SECRETS_FILE": str(secrets), "SCHWAB_APP_KEY": ""}
+    del env["SCHWAB_APP_KEY"]
+    config = load_config({"app_key_env": "MY_KEY"}, env)
+    assert config.app_key is not None and config.app_key.get_secret_value() == "from-the-file"
+    with pytest.raises(ConfigError, match="MISSING is not set"):
+        load_config({"app_key_env": "MISSING"}, env)
+    won = load_config({"app_key_env": "MY_KEY"}, {"MY_KEY": "env wins", **env})
+    assert won.app_key is not None and won.app_key.get_secret_value() == "env wins"
 
 
 def test_tokens_are_shared_by_the_login_nodes_and_downloads(tmp_path: Path) -> None:

@@ -10,14 +10,14 @@ from pathlib import Path
 import pytest
 
 from tradeloop.config.node import load_node_config
-from tradeloop.config.secrets import (
+from tradeloop.core.errors import ConfigError
+from tradeloop.core.logging import clear_registered_secrets, redact_text
+from tradeloop.core.secrets import (
     SECRETS_FILE_ENV,
     lookup_secret,
     read_secrets_file,
     resolve_secret,
 )
-from tradeloop.core.errors import ConfigError
-from tradeloop.core.logging import clear_registered_secrets, redact_text
 
 
 @pytest.fixture(autouse=True)
@@ -76,7 +76,7 @@ def test_a_secrets_file_others_can_read_is_warned_about(tmp_path: Path) -> None:
     seen: list[logging.LogRecord] = []
     handler = logging.Handler()
     handler.emit = seen.append  # type: ignore[method-assign]
-    log = logging.getLogger("tradeloop.config.secrets")
+    log = logging.getLogger("tradeloop.core.secrets")
     log.addHandler(handler)
     try:
         read_secrets_file(path)
