@@ -19,6 +19,8 @@ from ccxt_target import spot_target, usdm_target
 from ctrader_target import SPEC as CTRADER
 from ctrader_target import local_target as ctrader_local_target
 from fix_target import ORDERMATCH, SCRIPTED, ordermatch_target, scripted_target
+from fyers_target import SPEC as FYERS
+from fyers_target import fyers_target
 from ibkr_target import SPEC as IBKR
 from ibkr_target import standin_target as ibkr_standin_target
 from mt5_target import BRIDGE as MT5_BRIDGE
@@ -33,7 +35,7 @@ from tradeloop.brokers.testing.harness import Target, TargetSpec
 from tradeloop.brokers.testing.points import POINTS, exclusion
 
 SPECS: list[TargetSpec] = [PAPER, SCRIPTED, ORDERMATCH, CCXT_SPOT, CCXT_USDM, MT5, MT5_BRIDGE,
-                           IBKR, CTRADER, SCHWAB, ALPACA]
+                           IBKR, CTRADER, SCHWAB, FYERS, ALPACA]
 _FACTORIES: dict[str, Callable[[Path], Iterator[Target]]] = {
     PAPER.name: paper_target, SCRIPTED.name: scripted_target,
     ORDERMATCH.name: ordermatch_target, CCXT_SPOT.name: spot_target,
@@ -41,6 +43,7 @@ _FACTORIES: dict[str, Callable[[Path], Iterator[Target]]] = {
     IBKR.name: ibkr_standin_target,
     CTRADER.name: ctrader_local_target,
     SCHWAB.name: schwab_standin_target,
+    FYERS.name: fyers_target,
     ALPACA.name: alpaca_local_target}
 _BY_NAME = {p.name: p for p in POINTS}
 

@@ -37,12 +37,13 @@ ADAPTERS: dict[str, str] = {
     "ibkr": "tradeloop.brokers.ibkr:create_adapter",
     "alpaca": "tradeloop.brokers.alpaca:create_adapter",
     "schwab": "tradeloop.brokers.schwab:create_adapter",
+    "fyers": "tradeloop.brokers.fyers:create_adapter",
     "ctrader": "tradeloop.brokers.ctrader:create_adapter",
 }
 
 #: The extra that installs an adapter's vendor library, when it needs one.
 EXTRAS: dict[str, str] = {"fix": "fix", "ccxt": "ccxt", "mt5": "mt5", "ibkr": "ibkr",
-                          "alpaca": "alpaca", "schwab": "schwab",
+                          "alpaca": "alpaca", "schwab": "schwab", "fyers": "fyers",
                           "ctrader": "ctrader"}
 
 
@@ -94,6 +95,7 @@ class AdapterFactory(Protocol):
 #: as the import path of its ``interactive_login(settings, home, ask, show)``.
 LOGINS: dict[str, str] = {
     "schwab": "tradeloop.brokers.schwab.auth:interactive_login",
+    "fyers": "tradeloop.brokers.fyers.auth:interactive_login",
 }
 
 

@@ -11,6 +11,7 @@ import pytest
 from tradeloop.brokers.alpaca.config import load_config as alpaca_config
 from tradeloop.brokers.ccxt.config import load_config as ccxt_config
 from tradeloop.brokers.ctrader.config import load_config as ctrader_config
+from tradeloop.brokers.fyers.config import load_config as fyers_config
 from tradeloop.brokers.mt5.config import load_config as mt5_config
 
 
@@ -49,3 +50,8 @@ def test_ctrader_credentials_from_the_secrets_file(secrets: dict[str, str]) -> N
 def test_an_unset_variable_is_still_named(secrets: dict[str, str]) -> None:
     with pytest.raises(Exception, match="KEY_C is not set"):
         mt5_config({"login": 5, "server": "Demo", "password_env": "KEY_C"}, secrets)
+
+
+def test_fyers_secret_from_the_secrets_file(secrets: dict[str, str]) -> None:
+    config = fyers_config({"client_id": "ABCD1234-100", "secret_key_env": "KEY_B"}, secrets)
+    assert config.secret_key is not None and config.secret_key.get_secret_value() == "beta secret"
