@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from tradeloop.core.logging import clear_registered_secrets
+
 
 @pytest.fixture(autouse=True)
 def _isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
@@ -19,3 +21,11 @@ def _isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest
 def tradeloop_home(_isolated_home: Path) -> Path:
     """The tradeloop home directory of this test."""
     return _isolated_home
+
+
+@pytest.fixture(autouse=True)
+def _forget_secrets():
+    """Secrets a test registered for masking stay with that test (a one-letter test secret
+    would otherwise mask that letter in every later test's messages)."""
+    yield
+    clear_registered_secrets()
