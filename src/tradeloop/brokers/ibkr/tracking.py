@@ -11,9 +11,8 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
 
-from tradeloop.execution.ports import EventHandler
+from tradeloop.brokers.tracking import OrderEvents
 from tradeloop.model import events as ev
 from tradeloop.model.enums import OrderSide
 from tradeloop.model.orders import Order
@@ -66,7 +65,7 @@ class Known:
         return self.closed or (self.quantity > 0 and self.filled >= self.quantity)
 
 
-class Tracker:
+class Tracker(OrderEvents):
     """Tracked orders and the events sent about them.
 
     Parameters
@@ -77,15 +76,11 @@ class Tracker:
 
     def __init__(self, now_ns: Callable[[], int]) -> None:
         self.now_ns = now_ns
-        self._handler: EventHandler | None = None
+        super().__init__()
         self.orders: dict[str, Known] = {}
         self.by_order_id: dict[int, str] = {}
         #: IB order ids of placements IB refused before booking them (or never got).
         self.refused: set[int] = set()
-
-    def bind(self, handler: EventHandler) -> None:
-        """Set where events go."""
-        self._handler = handler
 
     def add(self, known: Known) -> Known:
         """Track an order (kept when tracked already)."""
@@ -190,20 +185,6 @@ class Tracker:
         known.cancel_requested = False
         self._emit(ev.OrderCancelRejected(ts=self.now_ns(), reason=reason,
                                           **self._base(known)))
-
-    @staticmethod
-    def _base(known: Known) -> dict[str, Any]:
-        return {"client_order_id": known.client_order_id, "strategy_id": known.strategy_id,
-                "symbol": known.symbol}
-
-    def _emit(self, event: ev.OrderEvent) -> None:
-        if self._handler is None:
-            return
-        try:
-            self._handler(event)
-        except Exception:  # the handler's failure must not stop the adapter
-            logger.exception("order event handler failed", extra={"fields": {
-                "client_order_id": event.client_order_id, "event": event.kind}})
 
 
 __all__ = ["Known", "Tracker"]

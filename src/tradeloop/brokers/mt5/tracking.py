@@ -7,9 +7,8 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
 
-from tradeloop.execution.ports import EventHandler
+from tradeloop.brokers.tracking import OrderEvents
 from tradeloop.model import events as ev
 from tradeloop.model.enums import OrderSide, OrderStatus
 from tradeloop.model.reports import FillReport, OrderStatusReport
@@ -42,18 +41,14 @@ class Known:
         return self.closed or (self.quantity > 0 and self.filled >= self.quantity)
 
 
-class Tracker:
+class Tracker(OrderEvents):
     """Tracked orders and the events sent about them."""
 
     def __init__(self, now_ns: Callable[[], int]) -> None:
         self._now = now_ns
-        self._handler: EventHandler | None = None
+        super().__init__()
         self.orders: dict[str, Known] = {}
         self.by_ticket: dict[int, str] = {}
-
-    def bind(self, handler: EventHandler) -> None:
-        """Set where events go."""
-        self._handler = handler
 
     def add(self, known: Known) -> Known:
         """Track an order (kept when tracked already)."""
@@ -125,20 +120,6 @@ class Tracker:
             known.accepted = True
             self._emit(ev.OrderAccepted(ts=ts or self._now(), venue_order_id=str(known.ticket),
                                         **self._base(known)))
-
-    @staticmethod
-    def _base(known: Known) -> dict[str, Any]:
-        return {"client_order_id": known.client_order_id, "strategy_id": known.strategy_id,
-                "symbol": known.symbol}
-
-    def _emit(self, event: ev.OrderEvent) -> None:
-        if self._handler is None:
-            return
-        try:
-            self._handler(event)
-        except Exception:  # the handler's failure must not stop the adapter
-            logger.exception("order event handler failed", extra={"fields": {
-                "client_order_id": event.client_order_id, "event": event.kind}})
 
 
 __all__ = ["Known", "Tracker"]

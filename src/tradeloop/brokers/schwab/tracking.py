@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from tradeloop.execution.ports import EventHandler
+from tradeloop.brokers.tracking import OrderEvents
 from tradeloop.model import events as ev
 from tradeloop.model.enums import OrderStatus
 from tradeloop.model.orders import Order
@@ -56,7 +56,7 @@ class Known:
         return self.closed or (self.quantity > 0 and self.filled >= self.quantity)
 
 
-class OrderTracker:
+class OrderTracker(OrderEvents):
     """The orders of this adapter and the events sent about them.
 
     Parameters
@@ -67,14 +67,10 @@ class OrderTracker:
 
     def __init__(self, now_ns: Callable[[], int]) -> None:
         self._now = now_ns
-        self._handler: EventHandler | None = None
+        super().__init__()
         self.orders: dict[str, Known] = {}
         #: Executions dropped because their trade id was booked already.
         self.duplicates_dropped = 0
-
-    def bind(self, handler: EventHandler) -> None:
-        """Set where events go."""
-        self._handler = handler
 
     def add(self, order: Order) -> Known:
         """Track an order this adapter is sending."""
@@ -167,39 +163,6 @@ class OrderTracker:
         known.accepted = True
         self._emit(ev.OrderAccepted(ts=ts or self._now(), venue_order_id=known.venue_order_id,
                                     **self._base(known)))
-
-    def _update(self, known: Known, report: OrderStatusReport) -> None:
-        quantity = report.quantity if report.quantity and report.quantity != known.quantity \
-            else None
-        price = report.price if report.price is not None and report.price != known.price \
-            else None
-        trigger = report.trigger_price if (report.trigger_price is not None and
-                                           report.trigger_price != known.trigger_price) else None
-        if quantity is None and price is None and trigger is None:
-            return
-        if quantity is not None and quantity < known.filled:
-            return
-        known.quantity = quantity if quantity is not None else known.quantity
-        known.price = price if price is not None else known.price
-        known.trigger_price = trigger if trigger is not None else known.trigger_price
-        self._emit(ev.OrderUpdated(ts=report.ts_last or self._now(), quantity=quantity,
-                                   price=price, trigger_price=trigger, **self._base(known)))
-
-    @staticmethod
-    def _base(known: Known) -> dict[str, str]:
-        return {"client_order_id": known.client_order_id, "strategy_id": known.strategy_id,
-                "symbol": known.symbol}
-
-    def _emit(self, event: ev.OrderEvent) -> None:
-        if self._handler is None:
-            logger.warning("order event with no handler bound", extra={"fields": {
-                "client_order_id": event.client_order_id, "event": event.kind}})
-            return
-        try:
-            self._handler(event)
-        except Exception:  # the handler's failure must not stop the adapter
-            logger.exception("order event handler failed", extra={"fields": {
-                "client_order_id": event.client_order_id, "event": event.kind}})
 
 
 __all__ = ["Known", "OrderTracker"]
