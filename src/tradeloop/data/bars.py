@@ -590,13 +590,5 @@ def build_bars(
                      volume, timeframe_ns, ticks.source)
 
 
-__all__ = [
-    "BarBuilder",
-    "BarSpec",
-    "PriceSource",
-    "TickBars",
-    "TimeBars",
-    "ValueBars",
-    "VolumeBars",
-    "build_bars",
-]
+__all__ = ["BarBuilder", "BarSpec", "PriceSource", "TickBars", "TimeBars", "ValueBars",
+           "VolumeBars", "build_bars"]
