@@ -17,7 +17,6 @@ order), so a crash loses both or neither.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections import defaultdict
 from dataclasses import dataclass
@@ -25,6 +24,8 @@ from decimal import Decimal
 from pathlib import Path
 from types import TracebackType
 from typing import Any
+
+import msgspec
 
 from tradeloop.brokers.fix.errors import DUPLICATE_ORDER, ORD_REJ_REASONS, describe
 from tradeloop.brokers.fix.journal import Journal, Record
@@ -40,6 +41,8 @@ logger = logging.getLogger(__name__)
 #: The book's record kind in the journal: one change (order, alias, ExecID, fill) each.
 BOOK = 10
 _ZERO = Decimal(0)
+_JSON = msgspec.json.Encoder()
+_JSON_IN = msgspec.json.Decoder()
 
 
 @dataclass
@@ -153,7 +156,7 @@ class FixOrderBook:
         try:
             for kind, payload in self._journal.records():
                 if kind == BOOK:
-                    self._replay(json.loads(payload))
+                    self._replay(_JSON_IN.decode(payload))
         except (ValueError, KeyError, TypeError) as exc:
             self._journal.close()
             raise DataError(f"FIX order book {self.path}: a record cannot be read ({exc})"
@@ -398,8 +401,7 @@ class FixOrderBook:
         self._write({"o": _row(booked)})
 
     def _write(self, change: dict[str, Any]) -> None:
-        self._journal.append(BOOK, json.dumps(change, separators=(",", ":")).encode(),
-                             durable=self._durable)
+        self._journal.append(BOOK, _JSON.encode(change), durable=self._durable)
 
     @staticmethod
     def _fill_report(fill: ev.OrderFilled, booked: BookOrder) -> FillReport:
@@ -431,7 +433,7 @@ class FixOrderBook:
         changes += [{"a": [cl, root]} for cl, root in self._aliases.items()]
         changes += [{"x": [root, e]} for root, e in self._execs if (root, e) not in fills]
         changes += [{"f": [_fill_row(f)]} for f in self._fills]
-        return [(BOOK, json.dumps(c, separators=(",", ":")).encode()) for c in changes]
+        return [(BOOK, _JSON.encode(c)) for c in changes]
 
 
 def _fill_from_row(row: list[Any]) -> FillReport:

@@ -212,10 +212,8 @@ def message_of(msg_type: str, fields: Sequence[tuple[int, str | None]]
                ) -> simplefix.FixMessage:
     """A message of ``msg_type`` with ``fields`` in order (None values left out)."""
     message = simplefix.FixMessage()
-    message.append_pair(35, msg_type)
-    for tag, value in fields:
-        if value is not None:
-            message.append_pair(tag, value)
+    message.pairs = [(b"35", msg_type.encode()), *(
+        (b"%d" % tag, value.encode()) for tag, value in fields if value is not None)]
     return message
 
 
@@ -368,12 +366,7 @@ class ExecReport:
 
 def field_map(message: simplefix.FixMessage) -> dict[int, str]:
     """Every field of ``message`` by tag (the first of a repeated tag), read once."""
-    out: dict[int, str] = {}
-    for tag, value in message.pairs:
-        key = int(tag)
-        if key not in out:
-            out[key] = value.decode("latin-1")
-    return out
+    return {int(tag): value.decode("latin-1") for tag, value in reversed(message.pairs)}
 
 
 def _need(fields: dict[int, str], tag: int, what: str) -> str:

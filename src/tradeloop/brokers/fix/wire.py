@@ -8,6 +8,7 @@ planning the answer to a ResendRequest (resend stored application messages, gap-
 from __future__ import annotations
 
 import enum
+import functools
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -29,12 +30,13 @@ ADMIN_TYPES = frozenset({HEARTBEAT, TEST_REQUEST, RESEND_REQUEST, REJECT, SEQUEN
 
 #: Header tags the session sets itself; any the application puts in a message are dropped.
 HEADER_TAGS = frozenset({8, 9, 10, 34, 35, 43, 49, 50, 52, 56, 57, 97, 122})
+_HEADER_TAG_BYTES = frozenset(b"%d" % tag for tag in HEADER_TAGS)
 PASSWORD_TAG = 554
 
 _TIMESTAMP = re.compile(r"^(\d{8})-(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?$")
 _PASSWORD_FIELD = re.compile(rb"(^|\x01)554=[^\x01]*")
 #: Length fields of data fields that may hold any byte (RawDataLength, XmlDataLen, ...).
-_RAW_LENGTH = re.compile(rb"\x01(?:%s)=" % b"|".join(b"%d" % t for t in RAW_LEN_TAGS))
+_RAW_LENGTH_TAGS = frozenset(b"%d" % tag for tag in RAW_LEN_TAGS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,9 +69,13 @@ class SeqCheck(enum.Enum):
 
 def format_timestamp(ns: int) -> str:
     """A FIX UTCTimestamp with milliseconds (``20240102-13:45:06.789``) from UTC nanoseconds."""
-    moment = datetime.fromtimestamp(ns // NANOS_PER_SECOND, tz=UTC)
-    millis = (ns % NANOS_PER_SECOND) // 1_000_000
-    return f"{moment:%Y%m%d-%H:%M:%S}.{millis:03d}"
+    second, rest = divmod(ns, NANOS_PER_SECOND)
+    return f"{_second_prefix(second)}{rest // 1_000_000:03d}"
+
+
+@functools.lru_cache(maxsize=8)
+def _second_prefix(second: int) -> str:
+    return f"{datetime.fromtimestamp(second, tz=UTC):%Y%m%d-%H:%M:%S}."
 
 
 def parse_timestamp(text: str | bytes) -> int:
@@ -106,7 +112,7 @@ def int_field(message: simplefix.FixMessage, tag: int) -> int | None:
 
 def body_pairs(message: simplefix.FixMessage) -> list[tuple[int, bytes]]:
     """The fields of ``message`` other than the header and trailer, in order."""
-    return [(int(tag), value) for tag, value in message.pairs if int(tag) not in HEADER_TAGS]
+    return [(int(tag), value) for tag, value in message.pairs if tag not in _HEADER_TAG_BYTES]
 
 
 def encode(header: Header, msg_type: str, seq: int, sending_ns: int,
@@ -203,11 +209,11 @@ class FrameParser:
         if end < 0:
             return None
         frame = buffer[start:end + 1]
-        if _RAW_LENGTH.search(frame) is not None:
-            return self._simplefix_message()
+        pairs = [item.partition(b"=")[::2] for item in frame[:-1].split(SOH)]
+        if not _RAW_LENGTH_TAGS.isdisjoint([tag for tag, _ in pairs]):
+            return self._simplefix_message()  # a data field may hold SOH: simplefix splits it
         self._buffer = buffer[end + 1:]
         message = ReceivedMessage()
-        pairs = [item.partition(b"=")[::2] for item in frame[:-1].split(SOH)]
         message.pairs = pairs
         message.begin_string = pairs[0][1]
         message.message_type = next((v for t, v in pairs if t == b"35"), None)
