@@ -266,11 +266,11 @@ class BacktestEngine:
                         clock._now = ts
                     kind = stream.kind
                     if kind is BAR:
-                        if sym in books:
+                        if books.get(sym):
                             venue.process_bar(sym, ts, item[2], item[3], item[4], item[5], item[6])
                     elif kind is QUOTE:
                         venue.process_quote(item)
-                    elif sym in books:
+                    elif books.get(sym):
                         venue.process_trade(sym, ts, item[2], item[3])
                 if not stream.delivers:
                     continue
@@ -337,7 +337,7 @@ class BacktestEngine:
                     clock.advance_to(ts)
                 else:
                     clock._now = ts
-                if sym in books:
+                if books.get(sym):  # working orders to match (most bars have none)
                     process_bar(sym, ts, item[2], item[3], item[4], item[5], item[6])
                 last_prices[sym] = mark
                 close_ts = ts + step

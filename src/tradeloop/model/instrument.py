@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal
 
@@ -31,6 +32,12 @@ def _plain(value: Decimal) -> Decimal:
     """Drop trailing zeros without turning whole numbers into exponents (100, not 1E+2)."""
     value = value.normalize()
     return value.quantize(_UNIT) if value == value.to_integral_value() else value
+
+
+@functools.lru_cache(maxsize=4096)  # strategies send the same few sizes again and again
+def _round_down(value: Decimal | float | int | str, step: Decimal) -> Decimal:
+    steps = (to_decimal(value) / step).to_integral_value(ROUND_DOWN)
+    return _plain(steps * step) if steps else Decimal(0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,8 +89,7 @@ class Instrument:
 
     def make_quantity(self, value: Decimal | float | int | str) -> Decimal:
         """Round a quantity *down* to the lot step (never trade more than asked)."""
-        steps = (to_decimal(value) / self.lot_step).to_integral_value(ROUND_DOWN)
-        return _plain(steps * self.lot_step) if steps else Decimal(0)
+        return _round_down(value, self.lot_step)
 
     def is_price_on_tick(self, price: Decimal) -> bool:
         """True when ``price`` is a whole number of ticks."""

@@ -270,10 +270,11 @@ class Strategy:
         Order
             The order as sent; later events update it in place.
         """
-        order = self.prepare(
-            side, quantity, symbol, limit=limit, stop=stop, touch=touch, trail=trail,
-            trail_percent=trail_percent, tif=tif, expire_ns=expire_ns, reduce_only=reduce_only,
-            tag=tag, position_id=position_id,
+        order = self._make_order(
+            side if isinstance(side, OrderSide) else OrderSide(side.upper()), quantity, symbol,
+            limit=limit, stop=stop, touch=touch, trail=trail, trail_percent=trail_percent,
+            tif=tif, expire_ns=expire_ns, reduce_only=reduce_only, tag=tag,
+            position_id=position_id,
         )
         return self._send_new((order,))[0]
 
