@@ -14,8 +14,12 @@ import msgspec
 from tradeloop.model.enums import LiquiditySide, OrderSide
 
 
-class Event(msgspec.Struct, frozen=True, kw_only=True):
-    """Base of all events; ``ts`` is when it happened, in UTC nanoseconds."""
+class Event(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """Base of all events; ``ts`` is when it happened, in UTC nanoseconds.
+
+    Events are immutable values that refer to nothing that refers back to them, so the cycle
+    collector does not track them (``gc=False``): a backtest keeps hundreds of thousands.
+    """
 
     ts: int
 

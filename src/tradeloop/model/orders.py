@@ -89,11 +89,12 @@ OPEN = frozenset(
 )
 
 
-class Order(msgspec.Struct, eq=False):
+class Order(msgspec.Struct, eq=False, gc=False):
     """One order and everything that has happened to it.
 
     Create orders through a strategy (``self.buy()``) or :func:`new_order`; change them only by
-    applying events.
+    applying events. An order holds values only (never an object that refers back to it), so
+    the cycle collector does not track it (``gc=False``).
     """
 
     client_order_id: str
