@@ -365,7 +365,10 @@ class ExecReport:
 
 
 def field_map(message: simplefix.FixMessage) -> dict[int, str]:
-    """Every field of ``message`` by tag (the first of a repeated tag), read once."""
+    """Every field of ``message`` by tag (the first of a repeated tag), read once; read only
+    (a received message's own table)."""
+    if isinstance(message, wire.ReceivedMessage):
+        return message.texts()
     return {int(tag): value.decode("latin-1") for tag, value in reversed(message.pairs)}
 
 

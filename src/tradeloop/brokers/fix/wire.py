@@ -98,6 +98,8 @@ def parse_timestamp(text: str | bytes) -> int:
 
 def field(message: simplefix.FixMessage, tag: int) -> str | None:
     """The text of ``tag`` in ``message`` (first occurrence), or None."""
+    if isinstance(message, ReceivedMessage):
+        return message.texts().get(tag)
     value = message.get(tag)
     return None if value is None else bytes(value).decode("latin-1")
 
@@ -165,6 +167,15 @@ class ReceivedMessage(simplefix.FixMessage):  # type: ignore[misc]
 
     problem: str | None = None
     _first: dict[bytes, bytes] | None = None
+    _texts: dict[int, str] | None = None
+
+    def texts(self) -> dict[int, str]:
+        """Every field's text by tag (the first of a repeated tag), decoded once; read only."""
+        texts = self._texts
+        if texts is None:
+            texts = self._texts = {int(tag): value.decode("latin-1")
+                                   for tag, value in reversed(self.pairs) if tag.isdigit()}
+        return texts
 
     def get(self, tag: int | str | bytes, nth: int = 1) -> bytes | None:
         """The ``nth`` value of ``tag`` (the first from a table built once)."""
