@@ -154,6 +154,11 @@ class StrategyRunner:
             raise RuntimeError(f"strategy {self.strategy.id} has stopped")
         self.kernel.bus.send(RISK_EXECUTE, command)
 
+    def size_capacity(self, order: Order) -> Decimal:
+        """The largest quantity, at most ``order``'s, that the risk gate's size limits let
+        through for an order like ``order`` (see :meth:`RiskEngine.size_capacity`)."""
+        return self.kernel.risk.size_capacity(order)
+
     def register_indicator(
         self, indicator: Indicator, symbol: str, timeframe: Timeframe | None = None,
         alignment: BucketAlignment | None = None,

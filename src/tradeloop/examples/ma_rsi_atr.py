@@ -34,8 +34,8 @@ class MaRsiAtr(Strategy):
     crosses back below the slow one.
 
     *Sizing.* The quantity is chosen so that being stopped out costs ``risk_percent`` % of
-    equity: ``size_for_risk(risk_percent, atr_mult * ATR)``, rounded down to the lot step. A
-    trade whose size rounds down to zero is skipped. A price gap through the stop can still
+    equity: ``size_for_risk(risk_percent, atr_mult * ATR)``, rounded down to the lot step and
+    capped by the risk limits on size. A trade whose size comes to zero is skipped. A price gap through the stop can still
     lose more than the budget: a stop order fills at the first price available.
 
     Signals use completed bars only.

@@ -16,6 +16,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+
+import msgspec
 
 from tradeloop.core.bus import MessageBus
 from tradeloop.core.clock import Clock
@@ -42,6 +45,11 @@ EXECUTE = "RiskEngine.execute"
 RISK_TOPIC = "events.risk"
 _EXEC_EXECUTE = "ExecEngine.execute"
 _EXEC_PROCESS = "ExecEngine.process"
+#: The denials a smaller order of the same kind may pass: the gate's size limits.
+SIZE_LIMITS = frozenset({
+    DenialCode.QUANTITY, DenialCode.NOTIONAL, DenialCode.POSITION, DenialCode.GROSS_EXPOSURE,
+    DenialCode.NET_EXPOSURE, DenialCode.LEVERAGE, DenialCode.BUYING_POWER,
+})
 
 
 def default_rules() -> list[Rule]:
@@ -246,6 +254,54 @@ class RiskEngine:
                 return denial
         return None
 
+    def size_capacity(self, order: Order) -> Decimal:
+        """The largest quantity, at most ``order``'s and on the lot grid, that the gate's size
+        limits let through for an order like ``order`` (its strategy, symbol, side, type and
+        prices): order quantity and notional maxima, position, exposure and leverage limits,
+        buying power.
+
+        Other denials (the trading state, sessions, cooldowns, order counts, a minimum...) cap
+        nothing: the gate reports them when the order is sent. Zero when no quantity fits the
+        limits, or the largest that does is below a minimum.
+        """
+        instrument = self._cache.instruments.get(order.symbol)
+        if instrument is None or self._size_denial(order, order.quantity) is None:
+            return order.quantity
+        step = instrument.lot_step
+        fits, breaks = 0, int(order.quantity / step)  # in lots: ``fits`` passes, ``breaks`` not
+        while breaks - fits > 1:
+            middle = (fits + breaks) // 2
+            if self._size_denial(order, middle * step) is None:
+                fits = middle
+            else:
+                breaks = middle
+        quantity = instrument.make_quantity(fits * step)
+        if fits == 0 or self._size_denial(order, quantity, minimums=True) is not None:
+            return Decimal(0)
+        return quantity
+
+    def _size_denial(self, order: Order, quantity: Decimal, *, minimums: bool = False
+                     ) -> Denial | None:
+        """The first size limit that denies ``order`` at ``quantity`` (with ``minimums``, one
+        it falls below counts too); the trading state and the other rules are not asked."""
+        probe = msgspec.structs.replace(order, quantity=quantity)
+        ctx = self.context
+        ctx.reset()
+        for rule, custom, strategy, symbol, venue in self._chain:
+            try:
+                if (not rule.applies(probe, ctx)) if custom else (
+                        (strategy is not None and probe.strategy_id != strategy)
+                        or (symbol is not None and probe.symbol != symbol)
+                        or (venue is not None and ctx.venue_of(probe) != venue)):
+                    continue
+                denial = rule.check(probe, ctx)
+            except Exception:  # the gate denies the order for it when it is sent
+                continue
+            if denial is not None and denial.code in SIZE_LIMITS and (
+                    minimums or not _below_minimum(denial)):
+                return denial
+        return None
+
     def execute(self, command: cmd.Command) -> None:
         """Check a command and pass it to the execution engine, or deny it."""
         if isinstance(command, (cmd.SubmitOrder, cmd.SubmitOrderList)):
@@ -360,3 +416,12 @@ class RiskEngine:
 def _exempt(order: Order) -> bool:
     """Orders the risk engine itself sends to flatten pass any trading state."""
     return order.reduce_only and "flatten" in order.tags
+
+
+def _below_minimum(denial: Denial) -> bool:
+    if denial.code not in (DenialCode.QUANTITY, DenialCode.NOTIONAL):
+        return False
+    try:
+        return Decimal(denial.value) < Decimal(denial.limit)
+    except InvalidOperation:
+        return False

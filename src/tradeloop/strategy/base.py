@@ -405,23 +405,51 @@ class Strategy:
 
     # -- sizing -------------------------------------------------------------------------------
 
-    def size_percent_of_equity(self, percent: Number, symbol: str | None = None) -> Decimal:
-        """Units worth ``percent`` % of equity at the last price, rounded down to the lot."""
+    def size_percent_of_equity(
+        self, percent: Number, symbol: str | None = None, side: OrderSide | str = OrderSide.BUY,
+        limit: Number | None = None,
+    ) -> Decimal:
+        """Units worth ``percent`` % of equity at the last price, rounded down to the lot and
+        capped by the risk limits on size (see :meth:`size_for_risk`)."""
         inst = self.instrument(symbol)
         rate = self.portfolio.rate_to_account(inst.quote_currency)
-        return sizing.percent_of_equity(
+        quantity = sizing.percent_of_equity(
             inst, self.portfolio.equity, self.last_price(inst.symbol), to_decimal(percent), rate
         )
+        return self._within_limits(quantity, inst, side, limit)
 
     def size_for_risk(
-        self, risk_percent: Number, stop_distance: Number, symbol: str | None = None
+        self, risk_percent: Number, stop_distance: Number, symbol: str | None = None,
+        side: OrderSide | str = OrderSide.BUY, limit: Number | None = None,
     ) -> Decimal:
-        """Units that lose ``risk_percent`` % of equity over ``stop_distance``, rounded down."""
+        """Units that lose ``risk_percent`` % of equity over ``stop_distance`` (the distance to
+        the stop-loss, or an ATR multiple), rounded down to the lot step.
+
+        The size is capped by the risk gate's limits on size for an order on ``side`` (a limit
+        order at ``limit``, else a market order): order quantity and notional maxima, position,
+        exposure and leverage limits, buying power. It is zero when no size fits them. Other
+        limits (sessions, cooldowns, order counts, the trading state) do not shrink it; the gate
+        denies the order with their reason when it is sent.
+        """
         inst = self.instrument(symbol)
         rate = self.portfolio.rate_to_account(inst.quote_currency)
-        return sizing.risk_based(
+        quantity = sizing.risk_based(
             inst, self.portfolio.equity, to_decimal(risk_percent), to_decimal(stop_distance), rate
         )
+        return self._within_limits(quantity, inst, side, limit)
+
+    def _within_limits(self, quantity: Decimal, inst: Instrument, side: OrderSide | str,
+                       limit: Number | None) -> Decimal:
+        if quantity <= 0:
+            return quantity
+        order_side = side if isinstance(side, OrderSide) else OrderSide(side.upper())
+        probe = Order(
+            client_order_id=f"{self.id}-sizing", strategy_id=self.id, symbol=inst.symbol,
+            side=order_side, order_type=OrderType.MARKET if limit is None else OrderType.LIMIT,
+            quantity=quantity, ts_init=self.now_ns,
+            price=None if limit is None else inst.make_price(limit),
+        )
+        return self.context.size_capacity(probe)
 
     # -- internals ----------------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Protocol
 from tradeloop.core.clock import Clock
 from tradeloop.model.cache import Cache
 from tradeloop.model.commands import Command
+from tradeloop.model.orders import Order
 
 if TYPE_CHECKING:
     from tradeloop.data.timeframes import BucketAlignment, Timeframe
@@ -71,6 +72,11 @@ class StrategyContext(Protocol):
 
     def send(self, command: Command) -> None:
         """Send a command through the risk gate."""
+        ...
+
+    def size_capacity(self, order: Order) -> Decimal:
+        """The largest quantity, at most ``order``'s, that the risk gate's size limits let
+        through for an order like ``order``."""
         ...
 
     def register_indicator(
