@@ -17,7 +17,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 from tradeloop.execution.ports import EventHandler
 from tradeloop.model import events as ev
@@ -127,7 +127,10 @@ class KnownOrder:
         return self.closed or (self.quantity > 0 and self.filled >= self.quantity)
 
 
-class TradeTracker(OrderEvents):
+KnownT = TypeVar("KnownT", bound=KnownOrder)
+
+
+class TradeTracker(OrderEvents, Generic[KnownT]):
     """The orders of an adapter whose fills arrive as trades, and the events sent about them.
 
     Parameters
@@ -142,46 +145,49 @@ class TradeTracker(OrderEvents):
         trades arrive, so that its fills reach the node before its end.
     """
 
+    #: What an adapter keeps of each order (a subclass of :class:`KnownOrder` may add fields).
+    known_type: type[KnownT]
+
     def __init__(self, now_ns: Callable[[], int], venue: str,
                  close_with_fills_missing: bool = True) -> None:
         self._now = now_ns
         super().__init__()
         self._venue = venue
         self._close_with_fills_missing = close_with_fills_missing
-        self._orders: dict[str, KnownOrder] = {}
+        self._orders: dict[str, KnownT] = {}
         self._by_venue_id: dict[str, str] = {}
         #: Trades dropped because their trade id had been reported already.
         self.duplicates_dropped = 0
 
     # -- what is tracked ---------------------------------------------------------------------
 
-    def add(self, order: Order) -> KnownOrder:
+    def add(self, order: Order) -> KnownT:
         """Track an order this adapter is sending."""
         known = self._orders.get(order.client_order_id)
         if known is None:
-            known = KnownOrder(order.client_order_id, order.symbol, order.side, order.quantity,
-                               order.price, order.trigger_price, order.strategy_id,
-                               order.position_id or "")
+            known = self.known_type(order.client_order_id, order.symbol, order.side,
+                                    order.quantity, order.price, order.trigger_price,
+                                    order.strategy_id, order.position_id or "")
             self._orders[order.client_order_id] = known
         return known
 
-    def adopt(self, report: OrderStatusReport) -> KnownOrder:
+    def adopt(self, report: OrderStatusReport) -> KnownT:
         """Track an order learned from the venue (after a restart), as the node will take it
         from ``report``: accepted, with the quantity the report says filled."""
         known = self._orders.get(report.client_order_id)
         if known is not None:
             return known
-        known = KnownOrder(report.client_order_id, report.symbol, report.side, report.quantity,
-                           report.price, report.trigger_price,
-                           venue_order_id=report.venue_order_id,
-                           accepted=report.status is not OrderStatus.REJECTED,
-                           closed=report.status in FINAL, unidentified=report.filled_qty)
+        known = self.known_type(report.client_order_id, report.symbol, report.side,
+                                report.quantity, report.price, report.trigger_price,
+                                venue_order_id=report.venue_order_id,
+                                accepted=report.status is not OrderStatus.REJECTED,
+                                closed=report.status in FINAL, unidentified=report.filled_qty)
         self._orders[report.client_order_id] = known
         if report.venue_order_id:
             self._by_venue_id[report.venue_order_id] = report.client_order_id
         return known
 
-    def get(self, client_order_id: str) -> KnownOrder | None:
+    def get(self, client_order_id: str) -> KnownT | None:
         """The tracked order with this id."""
         return self._orders.get(client_order_id)
 
@@ -201,7 +207,7 @@ class TradeTracker(OrderEvents):
         if known is not None:
             known.closed = True
 
-    def working(self) -> list[KnownOrder]:
+    def working(self) -> list[KnownT]:
         """Tracked orders that can still change."""
         return [k for k in self._orders.values() if not k.done]
 
@@ -287,12 +293,12 @@ class TradeTracker(OrderEvents):
 
     # -- helpers -----------------------------------------------------------------------------
 
-    def _link(self, known: KnownOrder, venue_order_id: str) -> None:
+    def _link(self, known: KnownT, venue_order_id: str) -> None:
         if venue_order_id and not known.venue_order_id:
             known.venue_order_id = venue_order_id
             self._by_venue_id[venue_order_id] = known.client_order_id
 
-    def _accept(self, known: KnownOrder, ts: int) -> None:
+    def _accept(self, known: KnownT, ts: int) -> None:
         if known.accepted:
             return
         known.accepted = True

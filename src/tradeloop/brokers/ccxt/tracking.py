@@ -8,13 +8,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from tradeloop.brokers.tracking import TradeTracker
+from tradeloop.brokers.tracking import KnownOrder, TradeTracker
 from tradeloop.model import events as ev
 
 logger = logging.getLogger(__name__)
 
 
-class OrderTracker(TradeTracker):
+class OrderTracker(TradeTracker[KnownOrder]):
     """The orders of this adapter and the events sent about them.
 
     Parameters
@@ -22,6 +22,8 @@ class OrderTracker(TradeTracker):
     now_ns : callable
         The time for events that have no exchange time.
     """
+
+    known_type = KnownOrder
 
     def __init__(self, now_ns: Callable[[], int]) -> None:
         super().__init__(now_ns, "the exchange")

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from tradeloop.brokers.tracking import TradeTracker
+from tradeloop.brokers.tracking import KnownOrder, TradeTracker
 
 
-class OrderTracker(TradeTracker):
+class OrderTracker(TradeTracker[KnownOrder]):
     """The orders of this adapter and the events sent about them.
 
     Parameters
@@ -19,6 +19,8 @@ class OrderTracker(TradeTracker):
     now_ns : callable
         The time of events that carry no Fyers time.
     """
+
+    known_type = KnownOrder
 
     def __init__(self, now_ns: Callable[[], int]) -> None:
         super().__init__(now_ns, "Fyers", close_with_fills_missing=False)

@@ -429,7 +429,7 @@ class SchwabExecutionClient:
 
     async def _refresh(self, client_order_id: str) -> None:
         ids = self.journal.chain(client_order_id)
-        if not ids or client_order_id not in self.tracker.orders:
+        if not ids or not self.tracker.tracks(client_order_id):
             return
         node = await self.client.order(ids[-1])
         if node is None:

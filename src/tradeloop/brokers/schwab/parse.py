@@ -139,13 +139,13 @@ def order_report(node: Mapping[str, Any], client_order_id: str,
 
 def fill_reports(node: Mapping[str, Any], client_order_id: str) -> list[FillReport]:
     """The executions of one Schwab order as fills (no commission: Schwab's order JSON carries
-    none)."""
+    none; the account is in USD)."""
     side = side_of(node)
     symbol = symbol_of(node)
     venue_id = str(node.get("orderId", ""))
     return [FillReport(client_order_id=client_order_id, venue_order_id=venue_id,
                        trade_id=trade_id, symbol=symbol, side=side, quantity=quantity,
-                       price=price, ts=ts)
+                       price=price, commission_currency="USD", ts=ts)
             for trade_id, quantity, price, ts in executions(node)]
 
 
