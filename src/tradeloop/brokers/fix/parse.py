@@ -212,7 +212,8 @@ def message_of(msg_type: str, fields: Sequence[tuple[int, str | None]]
                ) -> simplefix.FixMessage:
     """A message of ``msg_type`` with ``fields`` in order (None values left out)."""
     message = simplefix.FixMessage()
-    message.pairs = [(b"35", msg_type.encode()), *(
+    message.message_type = msg_type.encode()
+    message.pairs = [(b"35", message.message_type), *(
         (b"%d" % tag, value.encode()) for tag, value in fields if value is not None)]
     return message
 
