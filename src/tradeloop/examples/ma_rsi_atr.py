@@ -35,8 +35,9 @@ class MaRsiAtr(Strategy):
 
     *Sizing.* The quantity is chosen so that being stopped out costs ``risk_percent`` % of
     equity: ``size_for_risk(risk_percent, atr_mult * ATR)``, rounded down to the lot step and
-    capped by the risk limits on size. A trade whose size comes to zero is skipped. A price gap through the stop can still
-    lose more than the budget: a stop order fills at the first price available.
+    capped by the risk limits on size. A trade whose size comes to zero is skipped. A price gap
+    through the stop can still lose more than the budget: a stop order fills at the first price
+    available.
 
     Signals use completed bars only.
 
