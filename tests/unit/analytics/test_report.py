@@ -456,9 +456,10 @@ def test_the_run_facts_show_parameters_and_data_ranges(sma_page: str):
 
 
 def test_denied_orders_are_listed(tmp_path: Path):
+    # sma_cross sends a fixed size (the sizing helpers would shrink it to the limit)
     risk = tmp_path / "risk.toml"
     risk.write_text('[risk.account]\nmax_order_quantity = "50"\n', encoding="utf-8")
-    outcome = _run(tmp_path, "ma_rsi_atr", risk=risk)
+    outcome = _run(tmp_path, "sma_cross", risk=risk, params={"size": "100"})
     denials = outcome.result.denials
     assert denials
     page = write_report(outcome.result, tmp_path / "r.html",
