@@ -5,8 +5,19 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from tradeloop.core.logging import clear_registered_secrets
+
+# support.parallel: what running on pytest-xdist workers needs (`make unit` runs two);
+# support.conformance_report: the broker conformance report, in one process or several.
+pytest_plugins = ["support.parallel", "support.conformance_report"]
+
+# The suite runs on two workers beside its own servers, nodes and browsers: how long one
+# Hypothesis example takes says nothing about the code, so no example has a deadline (200 ms by
+# default; most property tests already say deadline=None). --hypothesis-profile still wins.
+settings.register_profile("tradeloop", deadline=None)
+settings.load_profile("tradeloop")
 
 
 @pytest.fixture(autouse=True)

@@ -12,7 +12,6 @@ import json
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -30,6 +29,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
+from support.ports import free_port
 from tradeloop.model import events as ev
 from tradeloop.model.enums import OrderSide, OrderStatus
 from tradeloop.model.orders import Order
@@ -124,13 +124,6 @@ def read_order_events(url: str, home: Path, client_order_id: str) -> list[ev.Ord
 
 
 # -- child processes --------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 nobody listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def child_env(home: Path, **extra: str) -> dict[str, str]:

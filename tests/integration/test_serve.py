@@ -3,7 +3,6 @@ database, and its kill switch and flatten requests reach the running node."""
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import time
@@ -12,11 +11,7 @@ from pathlib import Path
 import httpx
 from api_node import create_tokens, environment, node_toml
 
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+from support.ports import free_port
 
 
 def _wait_health(url: str, process: subprocess.Popen[str], timeout_s: float = 60) -> None:
@@ -41,7 +36,7 @@ def test_serve_reads_the_database_and_its_kill_switch_halts_the_node(tmp_path: P
     node = subprocess.Popen([sys.executable, "-m", "tradeloop", "paper", str(config)],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             text=True, start_new_session=True)
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen([sys.executable, "-m", "tradeloop", "serve", str(config),
                                "--port", str(port)], env=env, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL, text=True, start_new_session=True)

@@ -34,6 +34,8 @@ from typing import Any
 
 import pytest
 
+from support.ports import free_port
+
 SOURCE_DIR = Path(__file__).with_name("fix_acceptor")
 """The C++ sources (``*.cpp``, ``*.h``) and README.md."""
 CACHE_DIR_ENV = "TRADELOOP_FIX_ACCEPTOR_DIR"
@@ -298,13 +300,6 @@ class AcceptorControl:
 
 
 # ------------------------------------------------------------------------------------ process
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
 
 
 def _port_accepts(port: int) -> bool:

@@ -43,6 +43,7 @@ from typing import IO, Any, NoReturn, TypeVar
 import pytest
 import simplefix
 
+from support.ports import free_port
 from tradeloop.brokers.fix import wire
 from tradeloop.brokers.fix.config import FixSessionConfig, ReconnectPolicy
 from tradeloop.brokers.fix.session import FixSession
@@ -94,13 +95,6 @@ def quickfix_program(name: str, cache_dir: Path | None = None) -> Path:
         detail = (probe.stderr or probe.stdout).decode(errors="replace").strip()
         unavailable(f"{target} does not run (apt-get install libquickfix17?): {detail}")
     return target
-
-
-def free_port() -> int:
-    """A TCP port of 127.0.0.1 nobody listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _accepts(port: int) -> bool:
