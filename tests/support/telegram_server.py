@@ -20,7 +20,6 @@ import html
 import itertools
 import json
 import re
-import socket
 import threading
 import time
 from collections.abc import Callable
@@ -30,11 +29,12 @@ from email.parser import BytesParser
 from typing import Any
 from urllib.parse import parse_qsl
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
+
+from support.local_server import LocalServer
 
 TOKEN = "123456789:AAHfakeTOKENforTESTSonly-0123456789xyz"
 """The token the server knows unless told otherwise."""
@@ -122,14 +122,12 @@ class FakeTelegram:
             "username": username, "can_join_groups": True,
             "can_read_all_group_messages": False, "supports_inline_queries": False,
         }
-        self.port = 0
         self._state = _State()
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
         self._app = Starlette(routes=[
             Route("/bot{token}/{method}", self._endpoint, methods=["GET", "POST"]),
             Route("/file/bot{token}/{path:path}", self._no_file, methods=["GET"]),
         ])
+        self._http = LocalServer(self._app, "the fake Telegram server")
 
     # -- running ----------------------------------------------------------------------------
 
@@ -146,38 +144,22 @@ class FakeTelegram:
     @property
     def running(self) -> bool:
         """True while the server answers."""
-        return self._server is not None
+        return self._http.running
+
+    @property
+    def port(self) -> int:
+        """The port it serves on (0 before the first start)."""
+        return self._http.port
 
     def start(self) -> None:
         """Serve on 127.0.0.1: a random port the first time, the same port after :meth:`stop`."""
-        if self._server is not None:
-            return
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", self.port))
-        self.port = sock.getsockname()[1]
-        config = uvicorn.Config(self._app, log_config=None, log_level="warning",
-                                access_log=False, lifespan="off", timeout_graceful_shutdown=1)
-        server = uvicorn.Server(config)
-        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]},
-                                  name=f"fake-telegram-{self.port}", daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 10
-        while not server.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
-                sock.close()
-                raise RuntimeError("the fake Telegram server did not start")
-            time.sleep(0.01)
-        self._server, self._thread = server, thread
+        self._http.start()
 
     def stop(self) -> None:
         """Stop answering (connections are refused until :meth:`start`)."""
-        server, thread = self._server, self._thread
-        if server is None or thread is None:
+        if not self._http.running:
             return
-        server.should_exit = True
-        thread.join(timeout=10)
-        self._server = self._thread = None
+        self._http.stop()
 
     def __enter__(self) -> FakeTelegram:
         self.start()

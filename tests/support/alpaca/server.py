@@ -17,7 +17,6 @@ import asyncio
 import json
 import logging
 import re
-import socket
 import threading
 import time
 from collections.abc import Callable
@@ -26,11 +25,12 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qsl
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount
 from starlette.types import Receive, Scope, Send
+
+from support.local_server import LocalServer
 
 from .account import Account
 from .data_api import MAX_LIMIT, DataApi
@@ -132,13 +132,11 @@ class AlpacaServer:
         self.cash = cash
         self.page_limit = page_limit
         self.keys = {API_KEY: API_SECRET}
-        self.port = 0
         self._lock = threading.RLock()
         self.hub = StreamHub(self._lock, lambda: self.keys)
         self._state = self._build()
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
         self._app = Starlette(routes=[Mount("", app=self._asgi)])
+        self._http = LocalServer(self._app, "the local Alpaca", websockets=True)
         self._routes = self._route_table()
 
     # -- running ------------------------------------------------------------------------------
@@ -158,39 +156,22 @@ class AlpacaServer:
         path = "/v1beta3/crypto/us" if crypto else f"/v2/{feed}"
         return f"ws://127.0.0.1:{self.port}{path}"
 
+    @property
+    def port(self) -> int:
+        """The port it serves on (0 before the first start)."""
+        return self._http.port
+
     def start(self) -> None:
         """Serve on 127.0.0.1: a free port the first time, the same port after :meth:`stop`."""
-        if self._server is not None:
-            return
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", self.port))
-        self.port = sock.getsockname()[1]
-        config = uvicorn.Config(self._app, log_config=None, log_level="warning",
-                                access_log=False, lifespan="off", timeout_graceful_shutdown=1,
-                                ws="websockets-sansio")
-        server = uvicorn.Server(config)
-        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]},
-                                  name=f"local-alpaca-{self.port}", daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 10
-        while not server.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
-                sock.close()
-                raise RuntimeError("the local Alpaca did not start")
-            time.sleep(0.01)
-        self._server, self._thread = server, thread
+        self._http.start()
 
     def stop(self) -> None:
         """Stop answering: connections are cut and refused until :meth:`start` (an outage)."""
-        server, thread = self._server, self._thread
-        if server is None or thread is None:
+        if not self._http.running:
             return
         with self._lock:
             self.hub.drop()
-        server.should_exit = True
-        thread.join(timeout=10)
-        self._server = self._thread = None
+        self._http.stop()
 
     def __enter__(self) -> AlpacaServer:
         self.start()

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import itertools
 import logging
-import socket
 import threading
 import time
 from collections.abc import Callable
@@ -20,12 +19,13 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Mount
 from starlette.types import Receive, Scope, Send
+
+from support.local_server import LocalServer
 
 from .algo import AlgoOrder, AlgoService
 from .auth import API_KEY, API_SECRET, check_api_key, check_signed, check_ws_signed, parse_params
@@ -129,16 +129,14 @@ class BinanceServer:
         self.futures_balances = dict(futures_balances or DEFAULT_FUTURES_BALANCES)
         self.history_days = history_days
         self.keys = {API_KEY: API_SECRET}
-        self.port = 0
         self.clock_offset_ms = 0
         self._lock = threading.RLock()
         self._hub = StreamHub(self._lock, lambda: self._state,
                               lambda params: check_ws_signed(params, self.keys, self.now_ms()))
         self._state = self._build()
         self._routes = self._route_table()
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
         self._app = Starlette(routes=[Mount("", app=self._asgi)])
+        self._http = LocalServer(self._app, "the local Binance server", websockets=True)
 
     # -- running ----------------------------------------------------------------------------
 
@@ -150,44 +148,27 @@ class BinanceServer:
     @property
     def running(self) -> bool:
         """True while the exchange answers."""
-        return self._server is not None
+        return self._http.running
 
     def now_ms(self) -> int:
         """The exchange's clock (wall clock plus :attr:`clock_offset_ms`)."""
         return int(time.time() * 1000) + self.clock_offset_ms
 
+    @property
+    def port(self) -> int:
+        """The port it serves on (0 before the first start)."""
+        return self._http.port
+
     def start(self) -> None:
         """Serve on 127.0.0.1: a free port the first time, the same port after :meth:`stop`."""
-        if self._server is not None:
-            return
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", self.port))
-        self.port = sock.getsockname()[1]
-        config = uvicorn.Config(self._app, log_config=None, log_level="warning",
-                                access_log=False, lifespan="off", timeout_graceful_shutdown=1,
-                                ws="websockets-sansio")
-        server = uvicorn.Server(config)
-        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]},
-                                  name=f"local-binance-{self.port}", daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 10
-        while not server.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
-                sock.close()
-                raise RuntimeError("the local Binance server did not start")
-            time.sleep(0.01)
-        self._server, self._thread = server, thread
+        self._http.start()
 
     def stop(self) -> None:
         """Stop answering: connections are refused until :meth:`start` (an outage)."""
-        server, thread = self._server, self._thread
-        if server is None or thread is None:
+        if not self._http.running:
             return
-        server.should_exit = True
-        thread.join(timeout=10)
+        self._http.stop()
         self._hub.close_all()
-        self._server = self._thread = None
 
     def __enter__(self) -> BinanceServer:
         self.start()

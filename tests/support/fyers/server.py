@@ -14,7 +14,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import socket
 import threading
 import time
 from collections import deque
@@ -24,12 +23,13 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount
 from starlette.types import Receive, Scope, Send
+
+from support.local_server import LocalServer
 
 from .errors import FyersError, auth_error, rate_limited
 from .history import IST, History
@@ -117,15 +117,13 @@ class FyersServer:
         self.per_minute = per_minute
         self.token_ttl_s = token_ttl_s
         self.clock_offset_s = 0.0
-        self.port = 0
         self._lock = threading.RLock()
         self._state = self._build()
         self._hub = SocketHub(self._lock, lambda: self._state.book,
                               lambda: self._state.tokens, self.now)
         self._wire()
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
         self._app = Starlette(routes=[Mount("", app=self._asgi)])
+        self._http = LocalServer(self._app, "the local Fyers server", websockets=True)
 
     # -- running -----------------------------------------------------------------------------
 
@@ -143,38 +141,21 @@ class FyersServer:
         """The server's clock: the wall clock plus :attr:`clock_offset_s`."""
         return time.time() + self.clock_offset_s
 
+    @property
+    def port(self) -> int:
+        """The port it serves on (0 before the first start)."""
+        return self._http.port
+
     def start(self) -> None:
         """Serve: on a free port the first time, on the same port after :meth:`stop`."""
-        if self._server is not None:
-            return
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", self.port))
-        self.port = sock.getsockname()[1]
-        config = uvicorn.Config(self._app, log_config=None, log_level="warning",
-                                access_log=False, lifespan="off", timeout_graceful_shutdown=1,
-                                ws="websockets-sansio")
-        server = uvicorn.Server(config)
-        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]},
-                                  name=f"local-fyers-{self.port}", daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 10
-        while not server.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
-                sock.close()
-                raise RuntimeError("the local Fyers server did not start")
-            time.sleep(0.01)
-        self._server, self._thread = server, thread
+        self._http.start()
 
     def stop(self) -> None:
         """Stop answering (an outage): every connection is cut until :meth:`start`."""
-        server, thread = self._server, self._thread
-        if server is None or thread is None:
+        if not self._http.running:
             return
         self._hub.close_all()
-        server.should_exit = True
-        thread.join(timeout=10)
-        self._server = self._thread = None
+        self._http.stop()
 
     def __enter__(self) -> FyersServer:
         self.start()

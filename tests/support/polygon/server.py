@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import math
-import socket
 import threading
 import time
 import uuid
@@ -20,12 +19,13 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Mount
 from starlette.types import Receive, Scope, Send
+
+from support.local_server import LocalServer
 
 from .market import Market
 from .routes import Answer, PolygonError, RouteContext, route_request
@@ -92,7 +92,6 @@ class PolygonServer:
 
     def __init__(self, *, page_size: int | None = None) -> None:
         self.page_size = page_size
-        self.port = 0
         self.now_ms_override: int | None = None
         self._lock = threading.RLock()
         self._market = Market()
@@ -100,9 +99,8 @@ class PolygonServer:
         self._log: list[RequestRecord] = []
         self._failures: list[_Failure] = []
         self._limit: _RateLimit | None = None
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
         self._app = Starlette(routes=[Mount("", app=self._asgi)])
+        self._http = LocalServer(self._app, "the local Polygon server")
 
     # -- running ----------------------------------------------------------------------------
 
@@ -122,36 +120,20 @@ class PolygonServer:
             return self.now_ms_override
         return int(time.time() * 1000)
 
+    @property
+    def port(self) -> int:
+        """The port it serves on (0 before the first start)."""
+        return self._http.port
+
     def start(self) -> None:
         """Serve on 127.0.0.1: a free port the first time, the same port after :meth:`stop`."""
-        if self._server is not None:
-            return
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", self.port))
-        self.port = sock.getsockname()[1]
-        config = uvicorn.Config(self._app, log_config=None, log_level="warning",
-                                access_log=False, lifespan="off", timeout_graceful_shutdown=1)
-        server = uvicorn.Server(config)
-        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]},
-                                  name=f"local-polygon-{self.port}", daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 10
-        while not server.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
-                sock.close()
-                raise RuntimeError("the local Polygon server did not start")
-            time.sleep(0.01)
-        self._server, self._thread = server, thread
+        self._http.start()
 
     def stop(self) -> None:
         """Stop answering (connections are refused until :meth:`start`)."""
-        server, thread = self._server, self._thread
-        if server is None or thread is None:
+        if not self._http.running:
             return
-        server.should_exit = True
-        thread.join(timeout=10)
-        self._server = self._thread = None
+        self._http.stop()
 
     def __enter__(self) -> PolygonServer:
         self.start()

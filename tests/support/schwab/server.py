@@ -15,7 +15,6 @@ import hashlib
 import json
 import logging
 import re
-import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -23,12 +22,13 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qsl
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount
 from starlette.types import Receive, Scope, Send
+
+from support.local_server import LocalServer
 
 from .errors import (
     MARKET_DATA,
@@ -120,7 +120,6 @@ class SchwabServer:
     def __init__(self, *, seed: int = 7, cash: Decimal = OPENING_CASH) -> None:
         self.seed = seed
         self.cash = cash
-        self.port = 0
         self._lock = threading.RLock()
         self.oauth = OAuthServer(time.time)
         self.streamer = Streamer(self._lock, lambda: self.venue, self.oauth.valid_access,
@@ -130,9 +129,8 @@ class SchwabServer:
         self.history = History(seed, openings.get, self.now_ms)
         self.log: list[RequestRecord] = []
         self._failures: list[_Failure] = []
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
         self._app = Starlette(routes=[Mount("", app=self._asgi)])
+        self._http = LocalServer(self._app, "the local Schwab", websockets=True)
 
     # -- running --------------------------------------------------------------------------
 
@@ -151,38 +149,21 @@ class SchwabServer:
         """The server's clock."""
         return int(time.time() * 1000)
 
+    @property
+    def port(self) -> int:
+        """The port it serves on (0 before the first start)."""
+        return self._http.port
+
     def start(self) -> None:
         """Serve: a free port the first time, the same port after :meth:`stop`."""
-        if self._server is not None:
-            return
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", self.port))
-        self.port = sock.getsockname()[1]
-        config = uvicorn.Config(self._app, log_config=None, log_level="warning",
-                                access_log=False, lifespan="off", timeout_graceful_shutdown=1,
-                                ws="websockets-sansio")
-        server = uvicorn.Server(config)
-        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]},
-                                  name=f"local-schwab-{self.port}", daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 10
-        while not server.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
-                sock.close()
-                raise RuntimeError("the local Schwab did not start")
-            time.sleep(0.01)
-        self._server, self._thread = server, thread
+        self._http.start()
 
     def stop(self) -> None:
         """Stop answering: connections are refused until :meth:`start` (an outage)."""
-        server, thread = self._server, self._thread
-        if server is None or thread is None:
+        if not self._http.running:
             return
         self.streamer.drop_all()
-        server.should_exit = True
-        thread.join(timeout=10)
-        self._server = self._thread = None
+        self._http.stop()
 
     def __enter__(self) -> SchwabServer:
         self.start()
