@@ -11,6 +11,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from typing import Self
 
 import uvicorn
 from starlette.types import ASGIApp
@@ -80,3 +81,45 @@ class LocalServer:
         server.should_exit = True
         thread.join(timeout=10)
         self._server = self._thread = None
+
+
+class LocalService:
+    """The base of a stand-in that a :class:`LocalServer` serves (set as ``_http`` in its
+    ``__init__``): started and stopped, or used as a context manager.
+
+    A stand-in with connections of its own to cut when it stops (websocket streams) overrides
+    :meth:`_cut_connections`.
+    """
+
+    _http: LocalServer
+
+    @property
+    def running(self) -> bool:
+        """True while it answers."""
+        return self._http.running
+
+    @property
+    def port(self) -> int:
+        """The port it serves on (0 before the first start)."""
+        return self._http.port
+
+    def start(self) -> None:
+        """Serve on 127.0.0.1: a free port the first time, the same port after :meth:`stop`."""
+        self._http.start()
+
+    def stop(self) -> None:
+        """Stop answering (an outage): connections are cut and refused until :meth:`start`."""
+        if not self._http.running:
+            return
+        self._cut_connections()
+        self._http.stop()
+
+    def _cut_connections(self) -> None:
+        return None
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()

@@ -34,7 +34,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from support.local_server import LocalServer
+from support.local_server import LocalServer, LocalService
 
 TOKEN = "123456789:AAHfakeTOKENforTESTSonly-0123456789xyz"
 """The token the server knows unless told otherwise."""
@@ -104,7 +104,7 @@ class _State:
     next_callback: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
 
-class FakeTelegram:
+class FakeTelegram(LocalService):
     """The fake Bot API server; start it with ``with FakeTelegram() as server:``.
 
     Parameters
@@ -140,33 +140,6 @@ class FakeTelegram:
     def base_file_url(self) -> str:
         """What python-telegram-bot takes as ``base_file_url``."""
         return f"http://127.0.0.1:{self.port}/file/bot"
-
-    @property
-    def running(self) -> bool:
-        """True while the server answers."""
-        return self._http.running
-
-    @property
-    def port(self) -> int:
-        """The port it serves on (0 before the first start)."""
-        return self._http.port
-
-    def start(self) -> None:
-        """Serve on 127.0.0.1: a random port the first time, the same port after :meth:`stop`."""
-        self._http.start()
-
-    def stop(self) -> None:
-        """Stop answering (connections are refused until :meth:`start`)."""
-        if not self._http.running:
-            return
-        self._http.stop()
-
-    def __enter__(self) -> FakeTelegram:
-        self.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
     # -- what tests do ----------------------------------------------------------------------
 

@@ -30,7 +30,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount
 from starlette.types import Receive, Scope, Send
 
-from support.local_server import LocalServer
+from support.local_server import LocalServer, LocalService
 
 from .account import Account
 from .data_api import MAX_LIMIT, DataApi
@@ -110,7 +110,7 @@ class _State:
 Handler = Callable[[dict[str, str], dict[str, Any], dict[str, str]], tuple[int, Any]]
 
 
-class AlpacaServer:
+class AlpacaServer(LocalService):
     """The local Alpaca; start it with ``with AlpacaServer() as server:``.
 
     Parameters
@@ -156,29 +156,9 @@ class AlpacaServer:
         path = "/v1beta3/crypto/us" if crypto else f"/v2/{feed}"
         return f"ws://127.0.0.1:{self.port}{path}"
 
-    @property
-    def port(self) -> int:
-        """The port it serves on (0 before the first start)."""
-        return self._http.port
-
-    def start(self) -> None:
-        """Serve on 127.0.0.1: a free port the first time, the same port after :meth:`stop`."""
-        self._http.start()
-
-    def stop(self) -> None:
-        """Stop answering: connections are cut and refused until :meth:`start` (an outage)."""
-        if not self._http.running:
-            return
+    def _cut_connections(self) -> None:
         with self._lock:
             self.hub.drop()
-        self._http.stop()
-
-    def __enter__(self) -> AlpacaServer:
-        self.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
     # -- control ------------------------------------------------------------------------------
 

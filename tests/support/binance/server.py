@@ -25,7 +25,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Mount
 from starlette.types import Receive, Scope, Send
 
-from support.local_server import LocalServer
+from support.local_server import LocalServer, LocalService
 
 from .algo import AlgoOrder, AlgoService
 from .auth import API_KEY, API_SECRET, check_api_key, check_signed, check_ws_signed, parse_params
@@ -104,7 +104,7 @@ class _State:
     weight: dict[int, int] = field(default_factory=dict)
 
 
-class BinanceServer:
+class BinanceServer(LocalService):
     """The local exchange; start it with ``with BinanceServer() as server:``.
 
     Parameters
@@ -145,37 +145,15 @@ class BinanceServer:
         """``http://127.0.0.1:<port>``: put it in front of ``/api/v3`` or ``/fapi/v1``."""
         return f"http://127.0.0.1:{self.port}"
 
-    @property
-    def running(self) -> bool:
-        """True while the exchange answers."""
-        return self._http.running
-
     def now_ms(self) -> int:
         """The exchange's clock (wall clock plus :attr:`clock_offset_ms`)."""
         return int(time.time() * 1000) + self.clock_offset_ms
 
-    @property
-    def port(self) -> int:
-        """The port it serves on (0 before the first start)."""
-        return self._http.port
-
-    def start(self) -> None:
-        """Serve on 127.0.0.1: a free port the first time, the same port after :meth:`stop`."""
-        self._http.start()
-
     def stop(self) -> None:
         """Stop answering: connections are refused until :meth:`start` (an outage)."""
-        if not self._http.running:
-            return
-        self._http.stop()
-        self._hub.close_all()
-
-    def __enter__(self) -> BinanceServer:
-        self.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
+        if self.running:
+            super().stop()
+            self._hub.close_all()
 
     # -- control ----------------------------------------------------------------------------
 

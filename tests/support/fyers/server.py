@@ -29,7 +29,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount
 from starlette.types import Receive, Scope, Send
 
-from support.local_server import LocalServer
+from support.local_server import LocalServer, LocalService
 
 from .errors import FyersError, auth_error, rate_limited
 from .history import IST, History
@@ -94,7 +94,7 @@ class _State:
     breached_minute: int = -1
 
 
-class FyersServer:
+class FyersServer(LocalService):
     """The local Fyers; ``with FyersServer() as server:`` starts it on a free port.
 
     Parameters
@@ -141,28 +141,8 @@ class FyersServer:
         """The server's clock: the wall clock plus :attr:`clock_offset_s`."""
         return time.time() + self.clock_offset_s
 
-    @property
-    def port(self) -> int:
-        """The port it serves on (0 before the first start)."""
-        return self._http.port
-
-    def start(self) -> None:
-        """Serve: on a free port the first time, on the same port after :meth:`stop`."""
-        self._http.start()
-
-    def stop(self) -> None:
-        """Stop answering (an outage): every connection is cut until :meth:`start`."""
-        if not self._http.running:
-            return
+    def _cut_connections(self) -> None:
         self._hub.close_all()
-        self._http.stop()
-
-    def __enter__(self) -> FyersServer:
-        self.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
     # -- steering ----------------------------------------------------------------------------
 

@@ -25,7 +25,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Mount
 from starlette.types import Receive, Scope, Send
 
-from support.local_server import LocalServer
+from support.local_server import LocalServer, LocalService
 
 from .market import Market
 from .routes import Answer, PolygonError, RouteContext, route_request
@@ -81,7 +81,7 @@ class _RateLimit:
     admitted: list[float] = field(default_factory=list)
 
 
-class PolygonServer:
+class PolygonServer(LocalService):
     """The local Polygon; start it with ``with PolygonServer() as server:``.
 
     Parameters
@@ -119,28 +119,6 @@ class PolygonServer:
         if self.now_ms_override is not None:
             return self.now_ms_override
         return int(time.time() * 1000)
-
-    @property
-    def port(self) -> int:
-        """The port it serves on (0 before the first start)."""
-        return self._http.port
-
-    def start(self) -> None:
-        """Serve on 127.0.0.1: a free port the first time, the same port after :meth:`stop`."""
-        self._http.start()
-
-    def stop(self) -> None:
-        """Stop answering (connections are refused until :meth:`start`)."""
-        if not self._http.running:
-            return
-        self._http.stop()
-
-    def __enter__(self) -> PolygonServer:
-        self.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
     # -- steering ---------------------------------------------------------------------------
 

@@ -28,7 +28,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount
 from starlette.types import Receive, Scope, Send
 
-from support.local_server import LocalServer
+from support.local_server import LocalServer, LocalService
 
 from .errors import (
     MARKET_DATA,
@@ -106,7 +106,7 @@ class _Answer:
     created: int | None = None
 
 
-class SchwabServer:
+class SchwabServer(LocalService):
     """The local Schwab; ``with SchwabServer() as server:`` starts it on a free port.
 
     Parameters
@@ -149,28 +149,8 @@ class SchwabServer:
         """The server's clock."""
         return int(time.time() * 1000)
 
-    @property
-    def port(self) -> int:
-        """The port it serves on (0 before the first start)."""
-        return self._http.port
-
-    def start(self) -> None:
-        """Serve: a free port the first time, the same port after :meth:`stop`."""
-        self._http.start()
-
-    def stop(self) -> None:
-        """Stop answering: connections are refused until :meth:`start` (an outage)."""
-        if not self._http.running:
-            return
+    def _cut_connections(self) -> None:
         self.streamer.drop_all()
-        self._http.stop()
-
-    def __enter__(self) -> SchwabServer:
-        self.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
     # -- steering -------------------------------------------------------------------------
 
