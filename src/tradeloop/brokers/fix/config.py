@@ -151,11 +151,13 @@ class FixSessionConfig(BaseModel):
     store_dir : Path
         Where the sequence numbers, sent messages and order book of the session persist,
         one journal file per session (``<store_name>.fixlog``).
-    store_sync : {"full", "normal"}
-        "full" (default): each sequence number reaches the disk before its message is sent,
-        so even a power cut cannot reuse one. "normal": it reaches the operating system, which
-        survives a crash of the node but not of the machine, and costs far less per message
-        (as QuickFIX's file store without FileStoreSync).
+    store_sync : {"normal", "full"}
+        "normal" (default, as QuickFIX's file store): each record reaches the operating system
+        before its message is sent, which survives a crash or kill of the node but not a power
+        cut or kernel crash of the machine. "full": it also reaches the disk (``fdatasync``)
+        first, so not even a power cut can reuse a sequence number or lose an order's record;
+        each message sent then waits for the disk (about 0.13 ms on a local SSD, often
+        milliseconds on network storage), and the node's event loop with it.
     reconnect : ReconnectPolicy
     connect_timeout_s, logon_timeout_s, logout_timeout_s : float
         How long opening the connection, the Logon answer and the Logout answer may take.
@@ -185,7 +187,7 @@ class FixSessionConfig(BaseModel):
     heartbeat_grace_s: float | None = Field(default=None, gt=0, allow_inf_nan=False)
     reset_seq_on_logon: bool = False
     store_dir: Path
-    store_sync: Literal["full", "normal"] = "full"
+    store_sync: Literal["full", "normal"] = "normal"
     reconnect: ReconnectPolicy = ReconnectPolicy()
     connect_timeout_s: float = Field(default=5.0, gt=0, allow_inf_nan=False)
     logon_timeout_s: float = Field(default=10.0, gt=0, allow_inf_nan=False)

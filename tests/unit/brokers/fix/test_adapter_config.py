@@ -34,6 +34,9 @@ def test_defaults_and_the_store_under_home(tmp_path):
     assert config.capabilities.status_requests and not config.capabilities.quotes
     assert config.instruments[0].symbol == "GOOG" and config.instruments[0].lot_step == 1
     assert book_path(config.session) == tmp_path / "fix" / f"{config.session.store_name}.fixlog"
+    assert config.session.store_sync == "normal"  # as QuickFIX's file store (decision 0010)
+    session = dict(SESSION, store_sync="full")
+    assert adapter_config(settings(session=session), tmp_path).session.store_sync == "full"
 
 
 def test_the_registered_factory_builds_the_adapter(tmp_path):
