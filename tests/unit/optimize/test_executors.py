@@ -18,7 +18,7 @@ from tradeloop.optimize import (
     rank,
     run_grid,
 )
-from tradeloop.optimize.executors import DaskExecutor
+from tradeloop.optimize.executors import DaskExecutor, _modules_to_preload
 from tradeloop.optimize.search import TrialResult
 
 _unpickled_in: list[int] = []
@@ -72,6 +72,17 @@ def test_local_processes_give_the_same_ranking_and_get_the_job_once_each() -> No
     assert os.getpid() not in pids and 1 <= len(pids) <= 2
     # each worker unpickled the job once, however many trials it ran
     assert max(r.outcome.metrics["unpickled"] for r in results if not r.outcome.error) == 1
+
+
+def test_the_fork_server_preloads_what_is_loaded_here_and_the_job_module() -> None:
+    # Python 3.11's fork server does not preload __main__, so workers forked from it would
+    # import tradeloop afresh, one after the other
+    preload = _modules_to_preload(QuadraticJob(1))
+    assert QuadraticJob.__module__ in preload
+    assert {"tradeloop", "tradeloop.optimize.executors"} <= set(preload)
+    assert "__main__" not in preload and "__mp_main__" not in preload
+    assert all(name.split(".")[0] == "tradeloop" for name in preload
+               if name != QuadraticJob.__module__)
 
 
 def test_dask_local_cluster_gives_the_same_ranking() -> None:
