@@ -4,7 +4,7 @@ simulated venue. A thin shell: all trading logic lives in the kernel and the ven
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from itertools import repeat
@@ -18,6 +18,7 @@ from tradeloop.core.errors import ConfigError
 from tradeloop.data.timeframes import UTC_MIDNIGHT
 from tradeloop.engine.kernel import BarSubscription, Kernel, StrategyFailure, StrategyRunner
 from tradeloop.engine.streams import (
+    BarCache,
     Stream,
     StreamKind,
     load_chunks,
@@ -30,7 +31,7 @@ from tradeloop.engine.streams import (
 )
 from tradeloop.model import events as ev
 from tradeloop.model.account import Account
-from tradeloop.model.data import BarSeries, MarketSeries
+from tradeloop.model.data import Bar, BarSeries, MarketSeries
 from tradeloop.model.enums import AccountType, OmsType
 from tradeloop.model.instrument import Instrument, to_decimal
 from tradeloop.model.orders import Order
@@ -113,10 +114,15 @@ class BacktestEngine:
     Parameters
     ----------
     config : BacktestConfig, optional
+    bar_cache : BarCache, optional
+        Keeps the bars built by this run for later runs over the same series, and gives them
+        back to those runs (for many runs of one data set, as an optimisation's trials).
     """
 
-    def __init__(self, config: BacktestConfig | None = None) -> None:
+    def __init__(self, config: BacktestConfig | None = None, *,
+                 bar_cache: BarCache | None = None) -> None:
         self.config = config or BacktestConfig()
+        self._bar_cache = bar_cache
         if self.config.cash <= 0:
             raise ConfigError(f"starting cash must be positive, got {self.config.cash}")
         self.clock = TestClock()
@@ -322,11 +328,21 @@ class BacktestEngine:
         streaming = stream.streaming
         make = stream.make
         columns = merged.columns[:6]  # a bar's mark is its close (the seventh column)
+        cache = self._bar_cache if (
+            self._bar_cache is not None and self._bar_cache.wants(stream.series)) else None
         for lo in range(0, total, _CHUNK):
             hi = min(lo + _CHUNK, total)
-            ts_c, a_c, b_c, c_c, d_c, e_c = [col[lo:hi].tolist() for col in columns]
-            items = map(make, zip(repeat(sym, hi - lo), ts_c, a_c, b_c, c_c, d_c, e_c,
-                                  repeat(stream.label, hi - lo), strict=True))
+            kept = cache.get(stream.series, lo, hi) if cache is not None else None
+            items: Iterable[Bar]
+            if kept is not None:
+                ts_c, d_c, items = kept
+            else:
+                ts_c, a_c, b_c, c_c, d_c, e_c = [col[lo:hi].tolist() for col in columns]
+                items = map(make, zip(repeat(sym, hi - lo), ts_c, a_c, b_c, c_c, d_c, e_c,
+                                      repeat(stream.label, hi - lo), strict=True))
+                if cache is not None:
+                    items = list(items)
+                    cache.put(stream.series, lo, hi, (ts_c, d_c, items))
             load_chunks([stream], merged.stream_ids[lo:hi], merged.rows[lo:hi])
             base = stream.base
             # indicators without extra outputs (most) skip the loop over them

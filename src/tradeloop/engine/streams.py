@@ -257,3 +257,56 @@ def price_decimals(series: MarketSeries) -> int:
         if "." in text:
             best = max(best, len(text.split(".")[1].rstrip("0")))
     return min(best, 8)
+
+
+#: One chunk of a bar stream ready for the data loop: its times, its closes and its bars.
+BarChunk = tuple[list[int], list[float], list[Bar]]
+
+
+class BarCache:
+    """The ``Bar`` objects of bar streams, built once and handed to every later run over the
+    same data (an optimisation's trials), so that each run skips turning the columns into
+    Python objects. Bars are immutable, so runs can share them.
+
+    Kept in memory (roughly 300 bytes a bar) up to ``max_bars``; past that the bars of the
+    series seen longest ago are dropped first, and a series larger than the budget alone is
+    not kept at all.
+
+    Parameters
+    ----------
+    max_bars : int
+        The most bars kept.
+    """
+
+    def __init__(self, max_bars: int = 250_000) -> None:
+        self.max_bars = max_bars
+        self._kept = 0
+        # keyed by the series' id: the entry holds the series, so the id stays its own
+        self._chunks: dict[tuple[int, int, int], tuple[MarketSeries, BarChunk]] = {}
+
+    def __len__(self) -> int:
+        return self._kept
+
+    def get(self, series: MarketSeries, lo: int, hi: int) -> BarChunk | None:
+        """The bars of rows ``lo`` to ``hi`` of ``series`` when kept, else None."""
+        found = self._chunks.get((id(series), lo, hi))
+        return None if found is None else found[1]
+
+    def wants(self, series: MarketSeries) -> bool:
+        """Whether the bars of ``series`` would be kept (it fits in the budget on its own)."""
+        return len(series) <= self.max_bars
+
+    def put(self, series: MarketSeries, lo: int, hi: int, chunk: BarChunk) -> None:
+        """Keep the bars of rows ``lo`` to ``hi`` of ``series``, dropping the bars of other
+        series seen longest ago to make room."""
+        size = hi - lo
+        mine = id(series)
+        for key in list(self._chunks):
+            if self._kept + size <= self.max_bars:
+                break
+            if key[0] != mine:
+                self._kept -= key[2] - key[1]
+                del self._chunks[key]
+        if self._kept + size <= self.max_bars:
+            self._chunks[(mine, lo, hi)] = (series, chunk)
+            self._kept += size

@@ -13,7 +13,6 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from tradeloop.analytics.export import write_result
 from tradeloop.analytics.results import BacktestResult, build_result
 from tradeloop.brokers.simulated.fees import parse_commission, parse_slippage
 from tradeloop.brokers.simulated.venue import SimulatedVenueConfig
@@ -31,15 +30,12 @@ from tradeloop.data import (
     load_bars,
 )
 from tradeloop.engine.backtest import BacktestConfig, BacktestEngine
+from tradeloop.engine.streams import BarCache
 from tradeloop.examples import EXAMPLE_DATA
 from tradeloop.model.data import BarSeries
 from tradeloop.model.enums import AccountType
 from tradeloop.model.instrument import Instrument
 from tradeloop.risk.base import Rule
-from tradeloop.services.calendar import economic_calendar
-from tradeloop.services.data import stored_bars
-from tradeloop.services.run_facts import backtest_facts
-from tradeloop.services.runs import save_run
 from tradeloop.services.strategies import resolve_strategy
 from tradeloop.strategy.base import Strategy
 
@@ -168,6 +164,8 @@ def _load(item: str, symbol: str | None, request: BacktestRequest) -> LoadResult
     """A file, else stored bars (``EURUSD``, ``EURUSD@1h``), else bundled data."""
     path = Path(item).expanduser()
     if not path.exists():
+        from tradeloop.services.data import stored_bars  # the data store: only when asked
+
         stored = stored_bars(item)
         if stored is not None:
             bars = stored.with_symbol(symbol) if symbol else stored
@@ -237,11 +235,17 @@ def default_out_dir(strategy_name: str, folder: str = "backtests") -> Path:
 def risk_rules(config: RiskConfig) -> list[Rule]:
     """The rules of a ``[risk]`` table, with the stored economic calendar for news
     blackouts."""
+    from tradeloop.services.calendar import economic_calendar
+
     return build_rules(config, economic_calendar=economic_calendar)
 
 
 def _record(outcome: BacktestOutcome, strategy_class: str, started_ns: int) -> None:
     """Store the run and write ``run.json``; a failure costs a warning, never the results."""
+    # the database layer is imported here, so that optimisation workers never load it
+    from tradeloop.services.run_facts import backtest_facts
+    from tradeloop.services.runs import save_run
+
     facts = backtest_facts(outcome, started_ns=started_ns, ended_ns=time.time_ns(),
                            strategy_class=strategy_class)
     outcome.run_id, written, outcome.run_warning = save_run(facts, outcome.out_dir)
@@ -344,7 +348,8 @@ def prepare_backtest(request: BacktestRequest) -> PreparedBacktest:
 
 def simulate(prepared: PreparedBacktest, params: Mapping[str, Any] | None = None,
              progress: Progress | None = None, *,
-             strategy_cls: type[Strategy] | None = None) -> BacktestResult:
+             strategy_cls: type[Strategy] | None = None,
+             bar_cache: BarCache | None = None) -> BacktestResult:
     """Run a prepared backtest once and return its result; nothing is written.
 
     Parameters
@@ -356,6 +361,8 @@ def simulate(prepared: PreparedBacktest, params: Mapping[str, Any] | None = None
         Called with (bars done, bars in all).
     strategy_cls : type, optional
         The strategy class when the caller already resolved it (many runs of one strategy).
+    bar_cache : BarCache, optional
+        Bars kept from earlier runs over the same data, and where this run keeps its own.
 
     Raises
     ------
@@ -364,7 +371,7 @@ def simulate(prepared: PreparedBacktest, params: Mapping[str, Any] | None = None
     """
     strategy = (strategy_cls or prepared.strategy_type())(
         **(dict(prepared.request.params) if params is None else dict(params)))
-    engine = BacktestEngine(prepared.config)
+    engine = BacktestEngine(prepared.config, bar_cache=bar_cache)
     if prepared.risk is not None:
         engine.kernel.risk.add_rules(risk_rules(prepared.risk))
     for series, instrument in prepared.series:
@@ -392,6 +399,8 @@ def run_backtest(request: BacktestRequest, progress: Progress | None = None) -> 
     out_dir = request.out_dir or default_out_dir(strategy_id)
     check_writable(out_dir)
     result = simulate(prepared, progress=progress)
+    from tradeloop.analytics.export import write_result  # charts and files: not for trials
+
     try:
         files = write_result(result, out_dir)
     except OSError as exc:

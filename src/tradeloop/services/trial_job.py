@@ -15,6 +15,7 @@ import numpy.typing as npt
 from tradeloop.analytics.results import BacktestResult
 from tradeloop.core.errors import ConfigError, UserError
 from tradeloop.core.time import NANOS_PER_DAY
+from tradeloop.engine.streams import BarCache
 from tradeloop.optimize import SearchSpace, TrialOutcome
 from tradeloop.services.backtest import PreparedBacktest, simulate
 from tradeloop.strategy.base import Strategy
@@ -128,7 +129,9 @@ def _custom_function(spec: str) -> Callable[[BacktestResult], float]:
 class BacktestJob:
     """Runs one trial: the prepared backtest with a parameter set, scored by ``objective``.
 
-    Picklable, data included; the strategy class is resolved once per worker process.
+    Picklable, data included; the strategy class is resolved once per worker process, and
+    each process builds the data's bars once for all its trials (see
+    :class:`~tradeloop.engine.streams.BarCache`).
 
     Parameters
     ----------
@@ -139,9 +142,11 @@ class BacktestJob:
     prepared: PreparedBacktest
     objective: Objective
     _strategy: type[Strategy] | None = field(default=None, repr=False, compare=False)
+    _bars: BarCache = field(default_factory=BarCache, repr=False, compare=False)
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"prepared": self.prepared, "objective": self.objective, "_strategy": None}
+        return {"prepared": self.prepared, "objective": self.objective, "_strategy": None,
+                "_bars": BarCache()}
 
     def __call__(self, params: Mapping[str, Any]) -> TrialOutcome:
         """Backtest with ``params``; a failure becomes the outcome's ``error``, never an
@@ -149,7 +154,8 @@ class BacktestJob:
         try:
             if self._strategy is None:
                 self._strategy = self.prepared.strategy_type()
-            result = simulate(self.prepared, params, strategy_cls=self._strategy)
+            result = simulate(self.prepared, params, strategy_cls=self._strategy,
+                              bar_cache=self._bars)
         except UserError as exc:
             return TrialOutcome(math.nan, error=str(exc))
         except Exception as exc:  # a bug in the strategy: this trial fails, the search goes on

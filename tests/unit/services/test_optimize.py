@@ -8,6 +8,7 @@ import csv
 import json
 import math
 import os
+import pickle
 import re
 import signal
 import sqlite3
@@ -198,6 +199,18 @@ def test_a_job_turns_a_strategy_bug_into_a_failed_trial() -> None:
     outcome = job({"fast": 5, "slow": 5})
     assert math.isnan(outcome.value) and "strategy stopped" in outcome.error
     assert "unknown parameter 'fsat'" in job({"fsat": 5}).error
+
+
+def test_a_job_builds_the_bars_once_and_ships_without_them() -> None:
+    from tradeloop.services.backtest import prepare_backtest
+
+    job = BacktestJob(prepare_backtest(GOOG), parse_objective("sharpe"))
+    first = job({"fast": 10, "slow": 30})
+    bars = len(job.prepared.series[0][0])
+    assert len(job._bars) == bars  # kept for the next trials of this process
+    assert job({"fast": 10, "slow": 30}) == first
+    shipped = pickle.loads(pickle.dumps(job))
+    assert len(shipped._bars) == 0 and shipped({"fast": 10, "slow": 30}) == first
 
 
 # -- Optuna studies in the audit database ------------------------------------------------------
