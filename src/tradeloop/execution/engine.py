@@ -22,7 +22,7 @@ from tradeloop.execution.ports import ExecutionClient, IntentJournal
 from tradeloop.model import commands as cmd
 from tradeloop.model import events as ev
 from tradeloop.model.cache import Cache
-from tradeloop.model.enums import OrderStatus
+from tradeloop.model.enums import ContingencyType, OrderStatus
 from tradeloop.model.orders import Order
 
 log = get_logger(__name__)
@@ -200,7 +200,7 @@ class ExecutionEngine:
     def process(self, event: ev.OrderEvent) -> None:
         """Apply a venue's (or the risk gate's) event to its order and pass it on."""
         cache = self._cache
-        order = cache.order(event.client_order_id)
+        order = cache.orders.get(event.client_order_id)
         if order is None:
             log.warning("event for an unknown order", extra={"fields": {
                 "client_order_id": event.client_order_id, "event": event.kind}})
@@ -233,7 +233,8 @@ class ExecutionEngine:
         if topic is None:
             topic = self._topics[strategy_id] = f"events.order.{strategy_id}"
         self._bus.publish(topic, event)
-        self.emulator.on_event(order, event)  # after the strategy saw the cause
+        if order.contingency is not ContingencyType.NONE:  # nothing linked: nothing to do
+            self.emulator.on_event(order, event)  # after the strategy saw the cause
 
     def _publish(self, strategy_id: str, event: ev.OrderEvent) -> None:
         topic = self._topics.get(strategy_id)

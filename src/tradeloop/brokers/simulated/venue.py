@@ -196,6 +196,16 @@ class SimulatedVenue:
         book = self._books.get(symbol)
         if not book:
             return
+        if len(book) == 1:
+            # the common case, one plain market order: it fills at the open, as ``_process``
+            # would find after checking expiry, triggers, rivals and trailing
+            w = book[0]
+            o = w.order
+            if (o.order_type is OrderType.MARKET and o.time_in_force is TimeInForce.GTC
+                    and o.contingency is ContingencyType.NONE and w.active and o.ts_init <= ts):
+                w.start = 0.0
+                self._fill(w, 0.0, open_, volume, ts, [w])
+                return
         path = matching.bar_path(open_, high, low, close)
         self._process(symbol, book, ts, path, path, volume)
 
