@@ -19,7 +19,9 @@ import simplefix
 
 from support.quickfix import QuickFixAcceptor
 from tradeloop.brokers.fix import wire
+from tradeloop.brokers.fix.client import FixClient
 from tradeloop.brokers.fix.config import FixSessionConfig, ReconnectPolicy
+from tradeloop.brokers.fix.errors import FixSessionRejectError
 from tradeloop.brokers.fix.protocol import FixLogonError, FixSequenceError
 from tradeloop.brokers.fix.session import FixSession, SessionState
 from tradeloop.brokers.fix.store import FixSessionStore
@@ -357,3 +359,37 @@ def test_reset_seq_on_logon_starts_both_sides_over(quickfix_executor, tmp_path):
 
     run(scenario())
     assert executor.output().count("141=Y") >= 4  # both Logons, both answers
+
+
+def test_a_session_reject_reaches_the_application_and_fails_the_request(quickfix_executor,
+                                                                        tmp_path):
+    executor = quickfix_executor()
+
+    async def scenario() -> None:
+        inbox = Inbox()
+        session = FixSession(config_for(executor, tmp_path / "store"), inbox)
+        await session.start()
+        try:
+            seq = await session.send(limit_order("BAD-1", quantity="lots"))
+            (reject,) = await inbox.wait_for(1)
+            assert wire.field(reject, 35) == "3" and wire.field(reject, 45) == str(seq)
+            assert wire.field(reject, 371) == "38" and session.counters.rejects_received == 1
+        finally:
+            await session.stop(reason="done")
+
+        client = FixClient(config_for(executor, tmp_path / "store"), request_timeout_s=WAIT_S)
+        await client.open()
+        try:
+            answer: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+            started = time.monotonic()
+            with pytest.raises(FixSessionRejectError) as refused:
+                await client.request(limit_order("BAD-2", quantity="lots"), answer,
+                                     what="NewOrderSingle BAD-2", changes_state=True)
+            assert time.monotonic() - started < WAIT_S / 2  # failed by the Reject, no timeout
+            assert refused.value.tag == 38 and refused.value.msg_type == "D"
+            assert "FIX session refused a D message (tag 38): 6 incorrect data format" in str(
+                refused.value)
+        finally:
+            await client.close()
+
+    run(scenario())

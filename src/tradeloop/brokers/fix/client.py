@@ -27,7 +27,12 @@ import simplefix
 
 from tradeloop.brokers.fix import parse, wire
 from tradeloop.brokers.fix.config import FixSessionConfig
-from tradeloop.brokers.fix.errors import FixNoAnswerError, FixQueryTimeoutError, business_error
+from tradeloop.brokers.fix.errors import (
+    FixNoAnswerError,
+    FixQueryTimeoutError,
+    FixSessionRejectError,
+    business_error,
+)
 from tradeloop.brokers.fix.protocol import FixConnectError, FixNotLoggedOnError
 from tradeloop.brokers.fix.session import FixSession, SessionState
 
@@ -70,7 +75,9 @@ class FixClient:
         self._routes: dict[str, Handler] = {}
         self._logon_handlers: list[LogonHandler] = []
         self._by_seq: dict[int, tuple[asyncio.Future[Any], str]] = {}
-        self._rejects: OrderedDict[int, parse.BusinessReject] = OrderedDict()
+        # refusals read before ``send`` returned the seq they refer to: seq -> the error,
+        # given the refused message's type
+        self._rejects: OrderedDict[int, Callable[[str], Exception]] = OrderedDict()
         self._users = 0
         self._lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -171,7 +178,8 @@ class FixClient:
                       what: str, changes_state: bool, timeout_s: float | None = None) -> T:
         """Send ``message`` and wait for ``answer`` (which the caller's handlers resolve).
 
-        A BusinessMessageReject of the message fails ``answer`` with its error.
+        A BusinessMessageReject or a session-level Reject of the message fails ``answer``
+        with its error.
 
         Raises
         ------
@@ -181,13 +189,15 @@ class FixClient:
             No answer in time to a query: retryable.
         FixBusyError, FixBusinessRejectError
             The venue's application refused the message.
+        FixSessionRejectError
+            The counterparty's FIX engine refused the message as malformed.
         """
         msg_type = wire.field(message, 35) or ""
         seq = await self.send(message)
         self._by_seq[seq] = (answer, msg_type)
         refused = self._rejects.pop(seq, None)
         if refused is not None:
-            self._refuse(refused)
+            self._refuse(seq, refused)
         limit = timeout_s if timeout_s is not None else self.request_timeout_s
         try:
             async with asyncio.timeout(limit):
@@ -241,6 +251,9 @@ class FixClient:
         if msg_type == parse.BUSINESS_REJECT:
             self._business_reject(message)
             return
+        if msg_type == wire.REJECT:
+            self._session_reject(message)
+            return
         handler = self._routes.get(msg_type)
         if handler is None:
             logger.info("FIX message without a handler", extra={"fields": {
@@ -259,21 +272,29 @@ class FixClient:
             "session": self.config.session_id, "ref_seq": refused.ref_seq,
             "ref_msg_type": refused.ref_msg_type, "reason": refused.reason_code,
             "text": refused.text}})
-        if refused.ref_seq is None:
+        self._fail_request(refused.ref_seq, lambda sent: business_error(
+            refused.ref_msg_type or sent, refused.reason_code, refused.text))
+
+    def _session_reject(self, message: simplefix.FixMessage) -> None:
+        # the session layer logged and counted it; here the request it refers to fails
+        refused = parse.session_reject(message)
+        self._fail_request(refused.ref_seq, lambda sent: FixSessionRejectError(
+            refused.ref_msg_type or sent, refused.reason_code, refused.ref_tag, refused.text))
+
+    def _fail_request(self, ref_seq: int | None, error: Callable[[str], Exception]) -> None:
+        if ref_seq is None:
             return
-        if refused.ref_seq in self._by_seq:
-            self._refuse(refused)
+        if ref_seq in self._by_seq:
+            self._refuse(ref_seq, error)
         else:  # the answer may be read before send() returned the seq
-            self._rejects[refused.ref_seq] = refused
+            self._rejects[ref_seq] = error
             while len(self._rejects) > _RECENT_REJECTS:
                 self._rejects.popitem(last=False)
 
-    def _refuse(self, refused: parse.BusinessReject) -> None:
-        assert refused.ref_seq is not None
-        answer, msg_type = self._by_seq[refused.ref_seq]
+    def _refuse(self, seq: int, error: Callable[[str], Exception]) -> None:
+        answer, msg_type = self._by_seq[seq]
         if not answer.done():
-            answer.set_exception(business_error(refused.ref_msg_type or msg_type,
-                                                refused.reason_code, refused.text))
+            answer.set_exception(error(msg_type))
 
     def _on_state(self, state: SessionState) -> None:
         if state is not SessionState.ACTIVE or not self._logon_handlers:

@@ -110,6 +110,43 @@ class FixBusinessRejectError(FatalVenueError):
                          f"{describe(code, BUSINESS_REJECT_REASONS, text)}")
 
 
+#: SessionRejectReason (373): why the counterparty's FIX engine refused a message.
+SESSION_REJECT_REASONS = {
+    0: "invalid tag number", 1: "required tag missing",
+    2: "tag not defined for this message type", 3: "undefined tag",
+    4: "tag specified without a value", 5: "value is incorrect (out of range) for this tag",
+    6: "incorrect data format for value", 7: "decryption problem", 8: "signature problem",
+    9: "CompID problem", 10: "SendingTime accuracy problem", 11: "invalid MsgType",
+    12: "XML validation error", 13: "tag appears more than once",
+    14: "tag specified out of required order", 15: "repeating group fields out of order",
+    16: "incorrect NumInGroup count for repeating group",
+    17: "non-data value includes field delimiter", 99: "other",
+}
+
+
+class FixSessionRejectError(FatalVenueError):
+    """The counterparty's FIX engine refused a message as malformed (a session-level Reject):
+    it never reached the venue's application, and the same message would be refused again.
+
+    Attributes
+    ----------
+    code : int or None
+        SessionRejectReason (373).
+    msg_type : str
+        The refused message's type.
+    tag : int or None
+        RefTagID (371): the field at fault, when the counterparty names it.
+    """
+
+    def __init__(self, msg_type: str, code: int | None, tag: int | None, text: str) -> None:
+        self.code = code
+        self.msg_type = msg_type
+        self.tag = tag
+        at = f" (tag {tag})" if tag is not None else ""
+        super().__init__(f"FIX session refused a {msg_type} message{at}: "
+                         f"{describe(code, SESSION_REJECT_REASONS, text)}")
+
+
 class FixBusyError(RetryableVenueError):
     """The venue's application did not process a message for now (busy, throttled)."""
 
@@ -150,12 +187,14 @@ __all__ = [
     "DUPLICATE_ORDER",
     "ORD_REJ_REASONS",
     "RETRYABLE_BUSINESS_REASONS",
+    "SESSION_REJECT_REASONS",
     "FixBusinessRejectError",
     "FixBusyError",
     "FixCancelRejectedError",
     "FixNoAnswerError",
     "FixOrderRejectedError",
     "FixQueryTimeoutError",
+    "FixSessionRejectError",
     "FixSubscriptionError",
     "FixUnsupportedError",
     "business_error",

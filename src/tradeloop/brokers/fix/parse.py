@@ -515,12 +515,34 @@ def business_reject(message: simplefix.FixMessage) -> BusinessReject:
         text=text(message, 58) or "")
 
 
+@dataclass(frozen=True, slots=True)
+class SessionReject:
+    """One session-level Reject (3): a message the counterparty's FIX engine refused."""
+
+    ref_seq: int | None
+    ref_msg_type: str
+    ref_tag: int | None
+    reason_code: int | None
+    text: str
+
+
+def session_reject(message: simplefix.FixMessage) -> SessionReject:
+    """Read a session-level Reject."""
+    reason = text(message, 373)
+    return SessionReject(
+        ref_seq=wire.int_field(message, 45), ref_msg_type=text(message, 372) or "",
+        ref_tag=wire.int_field(message, 371),
+        reason_code=int(reason) if reason and reason.isdigit() else None,
+        text=text(message, 58) or "")
+
+
 __all__ = [
     "BusinessReject",
     "CancelReject",
     "ExecKind",
     "ExecReport",
     "FixParseError",
+    "SessionReject",
     "WireOrder",
     "business_reject",
     "cancel_reject",
@@ -536,6 +558,7 @@ __all__ = [
     "new_order_single",
     "order_status",
     "replace_request",
+    "session_reject",
     "side_code",
     "status_request",
     "timestamp",

@@ -107,7 +107,8 @@ class SessionProtocol:
     write : callable
         Puts bytes on the wire; called only after the store holds their sequence number.
     deliver : callable
-        Awaited with each application message of the counterparty, in order, once.
+        Awaited with each application message of the counterparty, in order, once, and with
+        each session-level Reject (after it is logged), so that what it refused can fail.
     now_ns : callable
         The clock of SendingTime.
     on_logon : callable
@@ -332,6 +333,7 @@ class SessionProtocol:
             logger.warning("FIX Reject received", extra={"fields": {
                 "session": self.config.session_id, "ref_seq": wire.field(message, 45),
                 "reason": wire.field(message, 373), "text": wire.field(message, 58)}})
+            await self._deliver_guarded(message, msg_type, seq)  # to fail what it refused
         elif msg_type == wire.SEQUENCE_RESET:  # gap fill; reset mode never gets here
             new_seq = wire.int_field(message, 36)
             if new_seq is None or new_seq <= seq:
@@ -348,12 +350,16 @@ class SessionProtocol:
             logger.warning("FIX Logon received while logged on: ignored")
         else:
             self.counters.app_messages_received += 1
-            try:
-                await self._deliver(message)
-            except Exception:
-                logger.exception("FIX on_message handler raised", extra={"fields": {
-                    "session": self.config.session_id, "seq": seq, "msg_type": msg_type}})
+            await self._deliver_guarded(message, msg_type, seq)
         self.store.set_next_target_seq(max(next_seq, self.store.next_target_seq))
+
+    async def _deliver_guarded(self, message: simplefix.FixMessage, msg_type: str,
+                               seq: int) -> None:
+        try:
+            await self._deliver(message)
+        except Exception:
+            logger.exception("FIX on_message handler raised", extra={"fields": {
+                "session": self.config.session_id, "seq": seq, "msg_type": msg_type}})
 
     def _resend_request(self, message: simplefix.FixMessage) -> None:
         begin, end = wire.int_field(message, 7), wire.int_field(message, 16)

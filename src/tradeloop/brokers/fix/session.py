@@ -7,7 +7,8 @@ recovery both ways, duplicates, SequenceReset) live in
 :class:`~tradeloop.brokers.fix.protocol.SessionProtocol`, one per connection.
 
 The application layer hands it application messages (:meth:`FixSession.send`) and gets the
-counterparty's through ``on_message``: each once, in sequence order.
+counterparty's through ``on_message``: each once, in sequence order, with the session-level
+Rejects of ours (which the application fails the refused request with).
 
 Errors (from :mod:`tradeloop.core.errors`): a refused connection or an unanswered Logon is
 retryable (:class:`FixConnectError`), and so is sending while not logged on
@@ -109,7 +110,8 @@ class FixSession:
     config : FixSessionConfig
     on_message : callable
         Called (and awaited when it returns an awaitable) with each application message of
-        the counterparty, in sequence order, once; an exception it raises is logged and the
+        the counterparty, and each session-level Reject (35=3) of one of ours, in sequence
+        order, once; an exception it raises is logged and the
         message counts as processed. Keep it short: nothing is read while it runs, and a
         handler that takes longer than two heartbeat intervals looks like a dead line.
     on_state : callable, optional
