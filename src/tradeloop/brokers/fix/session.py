@@ -7,8 +7,8 @@ recovery both ways, duplicates, SequenceReset) live in
 :class:`~tradeloop.brokers.fix.protocol.SessionProtocol`, one per connection.
 
 The application layer hands it application messages (:meth:`FixSession.send`) and gets the
-counterparty's through ``on_message``: each once, in sequence order, with the session-level
-Rejects of ours (which the application fails the refused request with).
+counterparty's through ``on_message``: each once, in sequence order, and the session-level
+Rejects of ours too, so that the application can fail the request each one refused.
 
 Errors (from :mod:`tradeloop.core.errors`): a refused connection or an unanswered Logon is
 retryable (:class:`FixConnectError`), and so is sending while not logged on
