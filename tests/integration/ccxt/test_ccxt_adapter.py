@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import logging
 import os
 import re
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Awaitable, Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -26,7 +28,7 @@ from tradeloop.brokers.ccxt import CcxtAuthenticationError, create_adapter
 from tradeloop.core.errors import ConfigError, UserError
 from tradeloop.data.store import DataStore
 from tradeloop.model import events as ev
-from tradeloop.model.data import QuoteTick, TradeTick
+from tradeloop.model.data import Bar, QuoteTick, TradeTick
 from tradeloop.model.enums import OrderSide, OrderType
 from tradeloop.model.orders import Order
 
@@ -268,6 +270,42 @@ def test_market_data_quotes_streamed_or_polled_and_trades_streamed(binance: Bina
     assert all(a.ts <= b.ts for a, b in itertools.pairwise(quotes))
     if use_websockets:
         assert [(t.price, t.size) for t in trades] == [(64000.5, 0.001)] and trades[0].trade_id
+
+
+@pytest.mark.parametrize("use_websockets", [True, False])
+def test_bars_streamed_or_polled_pass_on_only_the_minute_that_ended(binance: BinanceServer,
+                                                                   tmp_path: Path,
+                                                                   use_websockets: bool) -> None:
+    adapter = _adapter(binance, "spot", tmp_path, use_websockets=use_websockets)
+    market = adapter.market_data
+    assert market is not None
+
+    async def scenario() -> Bar:
+        await market.connect()
+        try:
+            await market.subscribe_bars("BTC/USDT", "1m")
+            if use_websockets:
+                await _until(lambda: any("btcusdt@kline_1m" in streams
+                                         for _, _, streams in binance.websockets()),
+                             "the kline stream")
+            binance.set_price("BTCUSDT", "64000.00", "64000.50")  # this minute's candle moves
+            binance.set_clock_offset(60_000)  # the exchange's next minute begins
+            binance.set_price("BTCUSDT", "64100.00", "64100.50")
+            return await asyncio.wait_for(anext(market.stream()), GUARD_S)
+        finally:
+            await adapter.close()
+
+    bar = _run(scenario)
+    opened_ms = bar.ts // 1_000_000
+    assert bar.symbol == "BTC/USDT" and bar.timeframe == "1m"
+    assert opened_ms % 60_000 == 0 and opened_ms + 60_000 <= binance.now_ms()  # it had ended
+    url = (f"{binance.base_url}/api/v3/klines?symbol=BTCUSDT&interval=1m&startTime={opened_ms}"
+           "&limit=1")
+    with urllib.request.urlopen(url, timeout=5) as answer:  # the exchange's own record of it
+        (row,) = json.load(answer)
+    assert int(row[0]) == opened_ms
+    assert (bar.open, bar.high, bar.low, bar.close, bar.volume) == tuple(
+        float(v) for v in row[1:6])
 
 
 # -- rate limits --------------------------------------------------------------------------------

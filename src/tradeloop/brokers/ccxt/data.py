@@ -284,18 +284,27 @@ class CcxtMarketDataClient:
     def _bars(self, symbol: str, name: str, length_ms: int, label: str
               ) -> Callable[[asyncio.Future[None]], Coroutine[Any, Any, None]]:
         emitted = [int(time.time() * 1000) // length_ms * length_ms - length_ms]
+        held: list[list[Any]] = []  # the newest candle seen, while it may still change
+
+        def pass_on(row: list[Any]) -> None:
+            emitted[0] = int(row[0])
+            held.clear()
+            self._queue.put(parse.bar_from_ohlcv(row, symbol, label))
 
         def deliver(candles: Any) -> bool:
-            rows = sorted((list(c) for c in candles or ()), key=lambda c: int(c[0]))
-            now_ms = int(time.time() * 1000)
-            latest = int(rows[-1][0]) if rows else 0
-            for row in rows:
+            # a stream brings the candles that changed (often one), a poll the last few: a
+            # candle has ended once a newer one shows up, or once its time is over
+            for row in sorted((list(c) for c in candles or ()), key=lambda c: int(c[0])):
                 ts = int(row[0])
                 if ts <= emitted[0]:
                     continue
-                if ts + length_ms <= now_ms or ts < latest:
-                    emitted[0] = ts
-                    self._queue.put(parse.bar_from_ohlcv(row, symbol, label))
+                if held and ts < int(held[0][0]):
+                    continue  # late news of a candle already followed by a newer one
+                if held and ts > int(held[0][0]):
+                    pass_on(held[0])
+                held[:] = [row]
+            if held and int(held[0][0]) + length_ms <= int(time.time() * 1000):
+                pass_on(held[0])
             return True
 
         if self.streaming:
