@@ -9,6 +9,7 @@ import asyncio
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 
@@ -45,7 +46,17 @@ class BuyOnce(Strategy):
 
 @pytest.fixture
 def broker(tmp_path: Path) -> Iterator[ServedVenue]:
-    venue = PaperVenue(tmp_path / "broker.db", [Instrument.equity("ABC", venue="PAPER")],
+    yield from _served_broker(tmp_path, Decimal(1))
+
+
+@pytest.fixture
+def broker_5x(tmp_path: Path) -> Iterator[ServedVenue]:
+    yield from _served_broker(tmp_path, Decimal("0.2"))  # a fifth of the value as margin
+
+
+def _served_broker(tmp_path: Path, margin_rate: Decimal) -> Iterator[ServedVenue]:
+    abc = replace(Instrument.equity("ABC", venue="PAPER"), margin_rate=margin_rate)
+    venue = PaperVenue(tmp_path / "broker.db", [abc],
                        account=Account("BROKER-7", "USD", AccountType.MARGIN, Decimal(50_000)),
                        config=SimulatedVenueConfig(venue="PAPER"))
     served = ServedVenue(venue)
@@ -70,8 +81,9 @@ def broker(tmp_path: Path) -> Iterator[ServedVenue]:
     venue.close()
 
 
-def _config(tmp_path: Path, served: ServedVenue) -> NodeConfig:
-    (tmp_path / "buy_once.py").write_text(STRATEGY, encoding="utf-8")
+def _config(tmp_path: Path, served: ServedVenue, strategy: str = STRATEGY,
+            account: str = "") -> NodeConfig:
+    (tmp_path / "buy_once.py").write_text(strategy, encoding="utf-8")
     path = tmp_path / "node.toml"
     path.write_text(f'''
 mode = "live"
@@ -85,6 +97,7 @@ source = "broker"
 symbols = ["ABC@1s"]
 [logging]
 file = ""
+{account}
 [[strategies]]
 strategy = "{tmp_path / 'buy_once.py'}:BuyOnce"
 id = "once"
@@ -129,6 +142,43 @@ def test_a_live_node_trades_through_its_broker_and_records_it(tmp_path: Path,
     with broker.http() as http:
         positions = http.get("/v1/positions").json()
     assert [(p["symbol"], Decimal(p["quantity"])) for p in positions] == [("ABC", 1)]
+
+
+class StopWhenSettled:
+    """Beside the node: stops it once an order is filled or denied (or after a while)."""
+
+    async def run(self, control: NodeControl) -> None:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if any(o.status in ("FILLED", "DENIED", "REJECTED") for o in control.orders()):
+                break
+            await asyncio.sleep(0.1)
+        control.stop("test done")
+
+    def stop(self) -> None:
+        """Nothing to cut short."""
+
+
+@pytest.mark.parametrize(("account", "status"), [
+    ('[account]\ntype = "margin"\nleverage = "5"', "FILLED"),
+    ("", "DENIED"),  # leverage 1 by default
+    ('[account]\ntype = "cash"', "DENIED"),
+])
+def test_the_account_section_gives_the_live_account_its_type_and_leverage(
+        tmp_path: Path, broker_5x: ServedVenue, account: str, status: str) -> None:
+    # 2,000 shares at about 100 on the broker's 50,000, which it lends 5x: the node's gate
+    # lets them through only when told the account's leverage
+    config = _config(tmp_path, broker_5x, STRATEGY.replace("self.buy(1)", "self.buy(2000)"),
+                     account)
+    session = run_live(config, tmp_path / "home", beside=(StopWhenSettled(),))
+    database = open_database(None, tmp_path / "home")
+    try:
+        (order,) = AuditStore(database).orders(run_id=session.run_id)
+    finally:
+        database.close()
+    assert (order.quantity, order.status.value) == (2000, status), order.reason
+    if status == "DENIED":
+        assert "buying power" in order.reason
 
 
 def test_doctor_checks_the_broker_without_sending_anything(tmp_path: Path,

@@ -116,7 +116,9 @@ class _Section(BaseModel):
 
 
 class AccountConfig(_Section):
-    """The simulated account of a paper node."""
+    """The account: a paper node's simulated one. A live node takes its balance and currency
+    from the broker, and from here only ``type`` and ``leverage``, which brokers do not report
+    (they set what the risk gate's buying power allows)."""
 
     cash: Decimal = Field(default=Decimal(100_000), gt=0, allow_inf_nan=False)
     currency: str = Field(default="USD", pattern=r"^[A-Za-z]{3,5}$")
@@ -283,9 +285,11 @@ class NodeConfig(_Section):
                 problems.append("data.source: a live node trades real orders, so it needs "
                                 "real prices: \"broker\" (its broker's data), \"venue\" or "
                                 "\"replay\", not made-up ones")
-            if "account" in self.model_fields_set:
-                problems.append("account: a live node's account is the broker's; [account] "
-                                "is for paper mode")
+            given = self.account.model_fields_set - {"type", "leverage"}
+            if "account" in self.model_fields_set and given:
+                problems.append(f"account.{', account.'.join(sorted(given))}: a live node's "
+                                "balance and currency are the broker's; for a live node "
+                                "[account] takes only type and leverage")
             if self.venue.url:
                 problems.append("venue.url: the paper venue is for paper mode; a live node "
                                 "trades through [broker]")

@@ -92,8 +92,9 @@ async def build_live_node(config: NodeConfig, home: Path, adapter: BrokerAdapter
     instruments = [replace(i, venue=PAPER_VENUE if dry_run else venue)
                    for i in await adapter.instruments.instruments(symbols)]
     report = await adapter.execution.account()
-    account = Account(report.account_id or config.name, report.currency, AccountType.MARGIN,
-                      report.balance)
+    account = Account(report.account_id or config.name, report.currency,
+                      AccountType.CASH if config.account.type == "cash" else AccountType.MARGIN,
+                      report.balance, config.account.leverage)
     log.info("broker connected", extra={"fields": {
         "broker": adapter.name, "account": report.account_id, "currency": report.currency,
         "balance": str(report.balance), "instruments": len(instruments)}})

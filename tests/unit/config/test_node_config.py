@@ -207,8 +207,12 @@ def test_cross_checks(tmp_path: Path) -> None:
     assert "needs a [data.synthetic] table" in error_of(synthetic)
     live = write(tmp_path, GOOD.replace('mode = "paper"', 'mode = "live"'))
     assert error_of(live).splitlines() == [
-        f"{live}: account: a live node's account is the broker's; [account] is for paper mode",
+        f"{live}: account.cash, account.currency: a live node's balance and currency are the "
+        "broker's; for a live node [account] takes only type and leverage",
     ]
+    leveraged = write(tmp_path, GOOD.replace('mode = "paper"', 'mode = "live"')
+                      .replace('cash = "250000.50"\ncurrency = "eur"\n', ""))
+    assert load_node_config(leveraged, {}).account.leverage == 30
     made_up = write(tmp_path, 'mode = "live"\nname = "x"\n[broker]\nname = "fix"\n[data]\n'
                     'source = "synthetic"\n[data.synthetic]\nsymbols = ["EURUSD"]\n'
                     '[[strategies]]\nstrategy = "s"\n')
