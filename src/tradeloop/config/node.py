@@ -117,8 +117,9 @@ class _Section(BaseModel):
 
 class AccountConfig(_Section):
     """The account: a paper node's simulated one. A live node takes its balance and currency
-    from the broker, and from here only ``type`` and ``leverage``, which not every broker
-    reports (they set what the risk gate's buying power allows)."""
+    from the broker, and from here only ``type`` and ``leverage`` (which set what the risk
+    gate's buying power allows); without ``leverage`` it takes the broker's where the broker
+    reports one (MT5, cTrader), else 1."""
 
     cash: Decimal = Field(default=Decimal(100_000), gt=0, allow_inf_nan=False)
     currency: str = Field(default="USD", pattern=r"^[A-Za-z]{3,5}$")

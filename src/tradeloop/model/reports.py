@@ -88,7 +88,8 @@ class PositionReport(msgspec.Struct, frozen=True, kw_only=True):
 
 class AccountReport(msgspec.Struct, frozen=True, kw_only=True):
     """Balances as the venue reports them, in ``currency``; a US broker may add what it
-    counts for FINRA's pattern day trader rule (None: it does not say)."""
+    counts for FINRA's pattern day trader rule, and a margin broker the account's leverage
+    (None: it does not say)."""
 
     account_id: str
     currency: str
@@ -98,6 +99,7 @@ class AccountReport(msgspec.Struct, frozen=True, kw_only=True):
     ts: int = 0
     pattern_day_trader: bool | None = None
     day_trade_count: int | None = None
+    leverage: Decimal | None = None
 
 
 __all__ = ["AccountReport", "FillReport", "OrderStatusReport", "PositionReport"]

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -92,12 +93,19 @@ async def build_live_node(config: NodeConfig, home: Path, adapter: BrokerAdapter
     instruments = [replace(i, venue=PAPER_VENUE if dry_run else venue)
                    for i in await adapter.instruments.instruments(symbols)]
     report = await adapter.execution.account()
+    cash = config.account.type == "cash"
+    if cash:
+        leverage = Decimal(1)
+    elif "leverage" in config.account.model_fields_set or report.leverage is None:
+        leverage = config.account.leverage
+    else:
+        leverage = report.leverage  # the broker's (MT5 and cTrader report it)
     account = Account(report.account_id or config.name, report.currency,
-                      AccountType.CASH if config.account.type == "cash" else AccountType.MARGIN,
-                      report.balance, config.account.leverage)
+                      AccountType.CASH if cash else AccountType.MARGIN, report.balance, leverage)
     log.info("broker connected", extra={"fields": {
         "broker": adapter.name, "account": report.account_id, "currency": report.currency,
-        "balance": str(report.balance), "instruments": len(instruments)}})
+        "balance": str(report.balance), "leverage": str(leverage),
+        "instruments": len(instruments)}})
     kernel, strategies = node_kernel(config, LiveClock(), account, instruments)
     kernel.risk.on_account_report(report)  # what the broker counts (pattern day trades)
     client: LiveExecutionClient = adapter.execution

@@ -5,8 +5,9 @@ either through the RPC bridge (``bridge = "127.0.0.1:PORT"``, the bridge server 
 or in-process (``module = "support.mt5_standin"``).
 
 The strategy trades half a lot (``params = { size = 0.5 }`` in the node's file, as a backtest
-could set it): the node's buying-power check counts a lot's full notional against the stand-in's
-100,000 USD, and one EURUSD lot is about 109,000 USD on these bars.
+could set it). The node takes the account's leverage from the terminal (the stand-in's 1:100),
+so its buying-power check weighs a lot (about 109,000 USD on these bars) against 100 times the
+stand-in's 100,000 USD.
 
 MetaTrader fills market orders at its own bid and ask, so before the strategy sees each bar the
 test shows the stand-in that bar's close as its bid (ask one pip above), through the bridge
@@ -51,11 +52,13 @@ class ShowThePrices:
     def __init__(self, set_price: SetPrice) -> None:
         self.set_price = set_price
         self.quotes: list[tuple[Decimal, Decimal]] = []  # bid, ask
+        self.leverage: Decimal | None = None  # the node's account's, once it runs
         self._stopped = asyncio.Event()
 
     async def run(self, control: NodeControl) -> None:
         node = control.node
         assert node is not None and node.venue_feed is None
+        self.leverage = node.kernel.portfolio.account.leverage
         node.venue_feed = self
         await self._stopped.wait()
 
@@ -142,6 +145,7 @@ def test_sma_cross_runs_live_through_mt5_and_its_trades_are_recorded(
             bridge.stop()
 
     assert session.summary.failures == []
+    assert shown.leverage == 100  # the terminal's, as no [account] leverage was given
     assert len(shown.quotes) == SLICE.stop - SLICE.start  # the replay ran to its end
     database = open_database(None, home)
     try:

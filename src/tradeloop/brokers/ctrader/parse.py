@@ -322,10 +322,12 @@ def account_report(trader: Mapping[str, Any], currency: str, equity: Decimal | N
                    margin_used: Decimal, now_ns: int) -> AccountReport:
     """The trader's balance (and equity when known: balance plus unrealised PnL)."""
     balance = money(int(trader.get("balance", 0)), int(trader.get("moneyDigits", 2)))
+    cents = int(trader.get("leverageInCents", 0) or 0)  # 5000 for 1:50
     return AccountReport(account_id=str(trader.get("ctidTraderAccountId", "")),
                          currency=currency, balance=balance,
                          equity=equity if equity is not None else balance,
-                         margin_used=margin_used, ts=now_ns)
+                         margin_used=margin_used, ts=now_ns,
+                         leverage=Decimal(cents) / 100 if cents > 0 else None)
 
 
 # -- prices -----------------------------------------------------------------------------------

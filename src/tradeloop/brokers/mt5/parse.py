@@ -244,9 +244,11 @@ def net_positions(positions: Iterable[Any], digits: Mapping[str, tuple[int, int]
 def account_report(info: Any, ts: int) -> AccountReport:
     """An ``AccountInfo`` as balances."""
     places = int(getattr(info, "currency_digits", 2) or 2)
+    leverage = int(getattr(info, "leverage", 0) or 0)  # 100 for 1:100
     return AccountReport(account_id=str(info.login), currency=str(info.currency),
                          balance=dec(info.balance, places), equity=dec(info.equity, places),
-                         margin_used=dec(info.margin, places), ts=ts)
+                         margin_used=dec(info.margin, places), ts=ts,
+                         leverage=Decimal(leverage) if leverage > 0 else None)
 
 
 __all__ = ["COMMENT_LIMIT", "SymbolRules", "account_report", "dec", "fill_report",

@@ -169,3 +169,7 @@ def test_the_account_report_is_in_the_deposit_currency() -> None:
     assert (report.account_id, report.currency, report.balance, report.equity,
             report.margin_used) == ("5", "USD", Decimal("12345.67"), Decimal("12345.67"),
                                     Decimal(3))
+    assert report.leverage is None  # not said
+    leveraged = parse.account_report({"ctidTraderAccountId": 5, "balance": 100,
+                                      "leverageInCents": 5000}, "USD", None, Decimal(0), 1)
+    assert leveraged.leverage == 50  # 1:50
