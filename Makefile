@@ -3,8 +3,13 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The risk gate compiled with mypyc (docs/decisions/0011); without a C compiler the Python
+# source runs. Rebuilt whenever one of its sources changes.
+NATIVE := src/tradeloop/_native/manifest.json
+NATIVE_SOURCES := $(addprefix src/tradeloop/risk/,base.py calendar_rules.py engine.py \
+	limits.py loss.py pacing.py rules.py trading_day.py) src/tradeloop/core/native.py
 
-.PHONY: demo test lint types imports unit bench clean
+.PHONY: demo test lint types imports unit pure native bench clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "tradeloop needs Python 3.11 or newer")'
@@ -13,7 +18,17 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	@touch $(STAMP)
 
-demo: $(STAMP)
+$(NATIVE): $(STAMP) $(NATIVE_SOURCES)
+	@echo "compiling the risk gate (mypyc)..."
+	@$(BIN)/python -c 'import sys, tradeloop.core.native as n; sys.exit(n.main(["build"]))' \
+		> $(VENV)/native-build.log 2>&1 \
+		|| { tail -n 5 $(VENV)/native-build.log; \
+		     echo "risk gate not compiled: the Python source runs ($(VENV)/native-build.log)"; }
+
+native: $(NATIVE)
+	@$(BIN)/python -c 'import sys, tradeloop.core.native as n; sys.exit(n.main(["status"]))'
+
+demo: $(STAMP) $(NATIVE)
 	$(BIN)/tradeloop demo
 
 lint: $(STAMP)
@@ -26,12 +41,17 @@ imports: $(STAMP)
 	$(BIN)/lint-imports
 
 # Two workers (pytest-xdist), each running whole files (see tests/support/parallel.py).
-unit: $(STAMP)
+unit: $(STAMP) $(NATIVE)
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
-test: lint types imports unit
+# The risk gate's own tests again on its Python source, which runs where nothing was compiled.
+pure: $(STAMP)
+	TRADELOOP_PURE_PYTHON=1 $(BIN)/python -m pytest -q -n 2 --dist loadfile tests/unit/risk \
+		tests/unit/config tests/unit/core/test_native.py
 
-bench: $(STAMP)
+test: lint types imports unit pure
+
+bench: $(STAMP) $(NATIVE)
 	$(BIN)/python bench/backtest_throughput.py
 	$(BIN)/python bench/multi_instrument.py
 	$(BIN)/python bench/data_loading.py
@@ -46,4 +66,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/ws_fanout.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build dist
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build dist src/tradeloop/_native

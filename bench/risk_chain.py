@@ -10,6 +10,9 @@ rule (a denial would stop the chain early and flatter the figure): the verdict o
 price moves by a pip before each order, as ticks would, so nothing valued for one order can
 be reused for the next; the price updates are timed with the orders.
 
+The gate runs as ``make`` builds it: compiled with mypyc when a C compiler is there (the first
+line says which; ``TRADELOOP_PURE_PYTHON=1`` measures the Python source).
+
 The baseline, in the same run: a loop calling a chain of plain Python methods, as many as the
 rules, each taking the order and returning None.
 
@@ -26,6 +29,7 @@ from pathlib import Path
 
 from tradeloop.brokers.simulated.venue import SimulatedVenue
 from tradeloop.config.risk import build_rules, parse_risk_config
+from tradeloop.core import native
 from tradeloop.core.clock import TestClock
 from tradeloop.data.economic import EconomicCalendar, EconomicEvent
 from tradeloop.engine.kernel import Kernel
@@ -154,6 +158,7 @@ def main() -> None:
         best_rules = min(rule_chain(kernel, args.orders) for _ in range(3))
         best_bare = min(bare_chain(args.orders, len(rules)) for _ in range(3))
     names = sorted({type(r).__name__ for r in rules})
+    print(f"risk gate build: {native.status()} (TRADELOOP_PURE_PYTHON=1 runs the source)")
     print(f"{len(rules)} rules in the chain ({len(names)} kinds): {', '.join(names)}")
     print(f"  full rule chain    {best_rules * 1e6:8.2f} us per order")
     print(f"  bare call chain    {best_bare * 1e6:8.2f} us per order ({len(rules)} calls)  "

@@ -16,6 +16,8 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import ClassVar, Protocol
 
+from mypy_extensions import mypyc_attr
+
 from tradeloop.core.clock import Clock
 from tradeloop.model import events as ev
 from tradeloop.model.account import Valuation
@@ -26,6 +28,12 @@ from tradeloop.model.orders import Order
 from tradeloop.model.reports import AccountReport
 
 ZERO = Decimal(0)
+#: An amount as configured: a Decimal, or anything that converts to one exactly.
+Number = Decimal | int | float | str
+#: A whole-number setting as given. Wider than ``int`` on purpose: the rule refuses anything
+#: but a whole number with a ConfigError that names the setting (the compiled build would stop
+#: a float at the call with a bare TypeError, and turn True into 1).
+Count = int | float
 
 
 class DenialCode(StrEnum):
@@ -350,6 +358,7 @@ class RiskContext:
         return qty * price * instrument.multiplier * rate
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)  # traders write their own rules
 class Rule:
     """A pre-trade rule. Subclasses set :attr:`code` and implement :meth:`check`; stateful
     ones override the hooks they need.
@@ -412,4 +421,6 @@ def fmt(value: Decimal | int | float) -> str:
     if isinstance(value, Decimal):
         text = f"{value.normalize():f}" if value == value.to_integral() else f"{value:f}"
         return text.rstrip("0").rstrip(".") if "." in text else text
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
     return str(value)

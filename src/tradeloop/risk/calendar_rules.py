@@ -28,7 +28,17 @@ from tradeloop.model import events as ev
 from tradeloop.model.enums import OrderSide
 from tradeloop.model.orders import Order
 from tradeloop.model.reports import AccountReport
-from tradeloop.risk.base import ACCOUNT, Denial, DenialCode, RiskContext, Rule, Scope, fmt
+from tradeloop.risk.base import (
+    ACCOUNT,
+    Count,
+    Denial,
+    DenialCode,
+    Number,
+    RiskContext,
+    Rule,
+    Scope,
+    fmt,
+)
 from tradeloop.risk.trading_day import TradingDay
 
 if TYPE_CHECKING:
@@ -303,8 +313,8 @@ class PatternDayTrader(Rule):
 
     code = DenialCode.PATTERN_DAY_TRADER
 
-    def __init__(self, *, threshold: Decimal = Decimal(25000), max_day_trades: int = 3,
-                 window_days: int = 5, day: TradingDay = _NEW_YORK_DAY,
+    def __init__(self, *, threshold: Number = Decimal(25000), max_day_trades: Count = 3,
+                 window_days: Count = 5, day: TradingDay = _NEW_YORK_DAY,
                  holidays: Callable[[date], bool] | None = None) -> None:
         super().__init__(ACCOUNT)
         try:

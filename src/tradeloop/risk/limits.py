@@ -16,10 +16,18 @@ from decimal import ROUND_CEILING, ROUND_HALF_EVEN, Decimal, InvalidOperation
 from tradeloop.core.errors import ConfigError
 from tradeloop.model.instrument import to_decimal
 from tradeloop.model.orders import Order
-from tradeloop.risk.base import ACCOUNT, ZERO, Denial, DenialCode, RiskContext, Rule, Scope, fmt
-
-#: A limit as configured: a Decimal, or anything that converts to one exactly.
-Number = Decimal | int | float | str
+from tradeloop.risk.base import (
+    ACCOUNT,
+    ZERO,
+    Count,
+    Denial,
+    DenialCode,
+    Number,
+    RiskContext,
+    Rule,
+    Scope,
+    fmt,
+)
 
 _CENT = Decimal("0.01")
 _SHOWN = Decimal("0.0001")
@@ -353,7 +361,7 @@ class MaxOpenPositions(Rule):
 
     code = DenialCode.OPEN_POSITIONS
 
-    def __init__(self, scope: Scope = ACCOUNT, *, maximum: int) -> None:
+    def __init__(self, scope: Scope = ACCOUNT, *, maximum: Count) -> None:
         super().__init__(scope)
         if isinstance(maximum, bool) or not isinstance(maximum, int) or maximum <= 0:
             raise ConfigError(f"{type(self).__name__}: maximum must be a positive whole "

@@ -20,6 +20,7 @@ from tradeloop.risk.base import (
     ZERO,
     Denial,
     DenialCode,
+    Number,
     RiskContext,
     Rule,
     StateRequest,
@@ -63,7 +64,7 @@ class DailyLossLimit(Rule):
 
     code = DenialCode.DAILY_LOSS
 
-    def __init__(self, *, limit: Decimal, day: TradingDay = UTC_DAY,
+    def __init__(self, *, limit: Number, day: TradingDay = UTC_DAY,
                  action: TradingState = TradingState.HALTED) -> None:
         super().__init__(ACCOUNT)
         self.limit = _positive_amount("DailyLossLimit", "limit", limit)
@@ -152,7 +153,7 @@ class DrawdownLimit(Rule):
 
     code = DenialCode.DRAWDOWN
 
-    def __init__(self, *, max_pct: Decimal, flatten: bool = False) -> None:
+    def __init__(self, *, max_pct: Number, flatten: bool = False) -> None:
         super().__init__(ACCOUNT)
         self.max_pct = _positive_amount("DrawdownLimit", "max_pct", max_pct)
         if self.max_pct > _HUNDRED:
@@ -199,7 +200,7 @@ class DrawdownLimit(Rule):
                 f"(equity {_cents(ctx.account.equity):,}, peak {_cents(self.peak or ZERO):,})")
 
 
-def _positive_amount(rule: str, name: str, value: Decimal | int | str) -> Decimal:
+def _positive_amount(rule: str, name: str, value: Number) -> Decimal:
     try:
         amount = to_decimal(value)
     except (InvalidOperation, TypeError, ValueError):

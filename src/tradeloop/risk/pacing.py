@@ -20,7 +20,16 @@ from decimal import Decimal
 from tradeloop.core.errors import ConfigError
 from tradeloop.model import events as ev
 from tradeloop.model.orders import Order
-from tradeloop.risk.base import ACCOUNT, Denial, DenialCode, RiskContext, Rule, Scope, fmt
+from tradeloop.risk.base import (
+    ACCOUNT,
+    Count,
+    Denial,
+    DenialCode,
+    RiskContext,
+    Rule,
+    Scope,
+    fmt,
+)
 from tradeloop.risk.trading_day import UTC_DAY, TradingDay
 
 _NS_PER_SECOND = 1_000_000_000
@@ -52,8 +61,8 @@ class OrderRateLimit(Rule):
 
     code = DenialCode.ORDER_RATE
 
-    def __init__(self, scope: Scope = ACCOUNT, *, per_second: int | None = None,
-                 per_minute: int | None = None) -> None:
+    def __init__(self, scope: Scope = ACCOUNT, *, per_second: Count | None = None,
+                 per_minute: Count | None = None) -> None:
         super().__init__(scope)
         if per_second is None and per_minute is None:
             raise ConfigError("OrderRateLimit needs per_second or per_minute (or both)")
@@ -117,7 +126,7 @@ class TradesPerDay(Rule):
 
     code = DenialCode.TRADES_PER_DAY
 
-    def __init__(self, scope: Scope = ACCOUNT, *, maximum: int,
+    def __init__(self, scope: Scope = ACCOUNT, *, maximum: Count,
                  day: TradingDay = UTC_DAY) -> None:
         super().__init__(scope)
         self.maximum = _positive_count("TradesPerDay", "maximum", maximum)
@@ -248,7 +257,7 @@ class LossStreakCooldown(Rule):
 
     code = DenialCode.LOSS_STREAK
 
-    def __init__(self, scope: Scope = ACCOUNT, *, losses: int, seconds: float) -> None:
+    def __init__(self, scope: Scope = ACCOUNT, *, losses: Count, seconds: float) -> None:
         super().__init__(scope)
         self.losses = _positive_count("LossStreakCooldown", "losses", losses)
         self.seconds = seconds
@@ -265,15 +274,18 @@ class LossStreakCooldown(Rule):
 
     def check(self, order: Order, ctx: RiskContext) -> Denial | None:
         """The denial of ``order``, or None."""
-        if self._until is None:
+        until = self._until
+        if until is None:
             return None
         now = ctx.now_ns()
-        self._pause_over(now)
-        if self._until is None or not ctx.is_opening(order):
+        if now >= until:  # the pause is over
+            self._pause_over(now)
+            return None
+        if not ctx.is_opening(order):
             return None
         return Denial(self.code, f"{self.streak} losing trades in a row ({self.scope}), at the "
                       f"limit of {self.losses}: no new entry for another "
-                      f"{_seconds(self._until - now)} s", fmt(self.losses), fmt(self.streak))
+                      f"{_seconds(until - now)} s", fmt(self.losses), fmt(self.streak))
 
     def on_position(self, event: ev.PositionEvent, ctx: RiskContext) -> None:
         """Track each trade's PnL and the losing streak."""
@@ -319,7 +331,7 @@ def position_in_scope(scope: Scope, event: ev.PositionEvent, ctx: RiskContext) -
     return True
 
 
-def _positive_count(rule: str, name: str, value: int) -> int:
+def _positive_count(rule: str, name: str, value: Count) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise ConfigError(f"{rule}: {name} must be a positive whole number, got {value!r}")
     return value

@@ -1,0 +1,113 @@
+"""The compiled risk gate: which build runs, and that a stale build is never used."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from tradeloop.core import native
+
+
+def _manifest(folder: Path, **changes: object) -> Path:
+    """A manifest as :func:`native.build` writes it, for sources as they are now."""
+    files = {name: f"{name.replace('.', '/')}.so" for name in native.COMPILED}
+    for file in files.values():
+        (folder / file).parent.mkdir(parents=True, exist_ok=True)
+        (folder / file).write_bytes(b"")
+    manifest = {
+        "build": native._build_tag(),
+        "sources": {name: native._digest(native._source(name)) for name in native.COMPILED},
+        "files": files,
+    }
+    manifest.update(changes)
+    (folder / native.MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
+    return folder
+
+
+def test_the_risk_gate_runs_the_build_asked_for() -> None:
+    modules = [importlib.import_module(name) for name in native.COMPILED]
+    if os.environ.get(native.PURE_ENV, "") not in ("", "0"):
+        assert native.status() == f"source: {native.PURE_ENV} is set"
+        assert not any(native.is_compiled(m) for m in modules)
+        return
+    if native.status() != "compiled" and not os.environ.get("TRADELOOP_REQUIRE_NATIVE"):
+        pytest.skip(f"risk gate not compiled here: {native.status()}")
+    assert native.status() == "compiled"
+    assert all(native.is_compiled(m) for m in modules), [m.__file__ for m in modules]
+
+
+def test_a_current_build_is_used(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(native.PURE_ENV, raising=False)
+    files, reason = native.check(_manifest(tmp_path))
+    assert reason == "compiled"
+    assert files is not None and set(files) == set(native.COMPILED)
+    assert files["tradeloop.risk.rules"] == tmp_path / "tradeloop/risk/rules.so"
+
+
+def _stale(module: str) -> dict[str, str]:
+    digests = {name: native._digest(native._source(name)) for name in native.COMPILED}
+    digests[module] = "0" * 64
+    return digests
+
+
+@pytest.mark.parametrize(("changes", "reason"), [
+    ({"sources": _stale("tradeloop.risk.limits")},
+     "tradeloop.risk.limits changed since the build (make native)"),
+    ({"build": "cpython-39 .so"}, "built for cpython-39 .so, not this interpreter"),
+    ({"sources": {"tradeloop.risk.rules": "x"}}, "built for another set of modules"),
+    ({"files": None}, "unreadable manifest"),
+])
+def test_a_build_that_does_not_match_is_not_used(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, changes: dict[str, object],
+        reason: str) -> None:
+    monkeypatch.delenv(native.PURE_ENV, raising=False)
+    files, why = native.check(_manifest(tmp_path, **changes))
+    assert files is None
+    assert why.startswith(reason)
+
+
+def test_a_missing_build_or_the_switch_means_source(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(native.PURE_ENV, raising=False)
+    assert native.check(tmp_path) == (None, "not built (make native)")
+    built = _manifest(tmp_path / "b")
+    shutil.rmtree(built / "tradeloop")
+    files, why = native.check(built)
+    assert files is None and why.startswith("missing ")
+    monkeypatch.setenv(native.PURE_ENV, "1")
+    assert native.check(_manifest(tmp_path / "c")) == (None, f"{native.PURE_ENV} is set")
+
+
+def test_a_stale_build_warns_and_installs_nothing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.delenv(native.PURE_ENV, raising=False)
+    before, saved = list(sys.meta_path), native.status()
+    try:
+        with caplog.at_level(logging.WARNING, logger=native.__name__):
+            status = native.install(_manifest(tmp_path, sources=_stale("tradeloop.risk.pacing")))
+    finally:
+        native._status[0] = saved
+    assert status == "source: tradeloop.risk.pacing changed since the build (make native)"
+    assert sys.meta_path == before
+    assert "out of date" in caplog.text
+
+
+def test_a_build_arriving_after_the_modules_were_imported_is_not_mixed_in(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(native.PURE_ENV, raising=False)
+    saved = native.status()
+    importlib.import_module("tradeloop.risk.rules")
+    try:
+        status = native.install(_manifest(tmp_path))
+    finally:
+        native._status[0] = saved
+    assert status.startswith("source: tradeloop.risk.base")
+    assert status.endswith("imported before the compiled build")
