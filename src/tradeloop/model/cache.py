@@ -15,9 +15,17 @@ _ZERO = Decimal(0)
 
 
 class Cache:
-    """Shared state of one kernel. Components read it; only their owners write each part."""
+    """Shared state of one kernel. Components read it; only their owners write each part.
+
+    Attributes
+    ----------
+    order_changes : int
+        Counts every order added or refreshed: a reader that summed the open orders can keep
+        its sums while the count stays the same.
+    """
 
     def __init__(self) -> None:
+        self.order_changes = 0
         self.instruments: dict[str, Instrument] = {}
         self.orders: dict[str, Order] = {}
         self.positions: dict[str, Position] = {}
@@ -69,6 +77,7 @@ class Cache:
         if order.client_order_id in self.orders:
             raise ValueError(f"duplicate client order id {order.client_order_id}")
         self.orders[order.client_order_id] = order
+        self.order_changes += 1
         if not order.is_closed:  # an order restored from history may be long finished
             self._open_orders[order.client_order_id] = order
 
@@ -77,7 +86,9 @@ class Cache:
         return self.orders.get(client_order_id)
 
     def refresh_order(self, order: Order) -> None:
-        """Update the open-order index after ``order`` changed state."""
+        """Update the open-order index after ``order`` changed (state, fills, quantity or
+        prices)."""
+        self.order_changes += 1
         if order.is_closed:
             self._open_orders.pop(order.client_order_id, None)
         else:

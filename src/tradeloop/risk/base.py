@@ -224,25 +224,24 @@ class _MemoAccount:
         return self._account.net_quantity(symbol, strategy_id)
 
 
-class WorkingEntries:
-    """The working orders that may still open or add to positions (open, not reduce-only),
-    except the order being checked: gathered once per gate decision for the rules that add
-    them to a position, an exposure or a count.
+class _EntryBook:
+    """Every working entry order (open, not reduce-only) and the sums rules take over them,
+    worked out once for as long as the cache's orders stay as they are."""
 
-    Attributes
-    ----------
-    orders : list of Order
-    """
-
-    __slots__ = ("_leaves", "orders")
+    __slots__ = ("_leaves", "_members", "_priced", "_symbols", "_unpriced", "orders")
 
     def __init__(self, orders: list[Order]) -> None:
         self.orders = orders
+        self._members = {o.client_order_id: o for o in orders}
         self._leaves: dict[tuple[str, OrderSide, str | None], Decimal] | None = None
+        self._priced: dict[str, Decimal] | None = None
+        self._unpriced: list[Order] = []
+        self._symbols: dict[str, int] | None = None
 
-    def leaves(self, symbol: str, side: OrderSide, strategy_id: str | None = None) -> Decimal:
-        """Quantity still to fill of the entries in ``symbol`` on ``side`` (of one strategy
-        when given)."""
+    def has(self, order: Order) -> bool:
+        return self._members.get(order.client_order_id) is order
+
+    def leaves(self) -> dict[tuple[str, OrderSide, str | None], Decimal]:
         leaves = self._leaves
         if leaves is None:
             leaves = self._leaves = {}
@@ -250,7 +249,114 @@ class WorkingEntries:
                 quantity = o.quantity - o.filled_qty
                 for key in ((o.symbol, o.side, None), (o.symbol, o.side, o.strategy_id)):
                     leaves[key] = leaves.get(key, ZERO) + quantity
-        return leaves.get((symbol, side, strategy_id), ZERO)
+        return leaves
+
+    def priced(self, cache: Cache) -> tuple[dict[str, Decimal], list[Order]]:
+        # per quote currency, the value of the entries with a limit or trigger price; the
+        # others (market orders) are valued at the last price when asked
+        priced = self._priced
+        if priced is None:
+            priced = {}
+            instruments = cache.instruments
+            for o in self.orders:
+                instrument = instruments.get(o.symbol)
+                if instrument is None:
+                    continue  # cannot be valued: not counted
+                price = o.price or o.trigger_price
+                if not price:
+                    self._unpriced.append(o)
+                    continue
+                currency = instrument.quote_currency
+                priced[currency] = priced.get(currency, ZERO) + (
+                    (o.quantity - o.filled_qty) * price * instrument.multiplier)
+            self._priced = priced
+        return priced, self._unpriced
+
+    def symbols(self) -> dict[str, int]:
+        symbols = self._symbols
+        if symbols is None:
+            symbols = self._symbols = {}
+            for o in self.orders:
+                symbols[o.symbol] = symbols.get(o.symbol, 0) + 1
+        return symbols
+
+
+class WorkingEntries:
+    """The working orders that may still open or add to positions (open, not reduce-only),
+    except the order being checked: what the rules add to a position, an exposure or a count.
+
+    The sums over them are kept from one gate decision to the next while the cache's orders do
+    not change (:attr:`Cache.order_changes`); the order being checked is taken out of them.
+
+    Attributes
+    ----------
+    orders : list of Order
+    """
+
+    __slots__ = ("_book", "_own", "_without")
+
+    def __init__(self, book: _EntryBook, order: Order | None = None) -> None:
+        self._book = book
+        self._own = order if order is not None and book.has(order) else None
+        self._without: list[Order] | None = None
+
+    @property
+    def orders(self) -> list[Order]:
+        """The working entry orders, the one being checked excluded."""
+        own = self._own
+        if own is None:
+            return self._book.orders
+        without = self._without
+        if without is None:
+            without = self._without = [o for o in self._book.orders if o is not own]
+        return without
+
+    def leaves(self, symbol: str, side: OrderSide, strategy_id: str | None = None) -> Decimal:
+        """Quantity still to fill of the entries in ``symbol`` on ``side`` (of one strategy
+        when given)."""
+        total = self._book.leaves().get((symbol, side, strategy_id), ZERO)
+        own = self._own
+        if own is not None and own.symbol == symbol and own.side is side and (
+                strategy_id is None or own.strategy_id == strategy_id):
+            total -= own.quantity - own.filled_qty
+        return total
+
+    def value(self, ctx: RiskContext) -> Decimal:
+        """What the entries are worth in the account currency, at their limit or trigger price
+        (the last price for market orders); entries without a price yet count nothing."""
+        priced, unpriced = self._book.priced(ctx.cache)
+        own = self._own
+        own_currency, own_value = "", ZERO
+        if own is not None and (own_price := own.price or own.trigger_price):
+            instrument = ctx.cache.instruments.get(own.symbol)
+            if instrument is not None:
+                own_currency = instrument.quote_currency
+                own_value = (own.quantity - own.filled_qty) * own_price * instrument.multiplier
+        total = ZERO
+        rate_to_account = ctx.account.rate_to_account
+        for currency, value in priced.items():
+            in_currency = value - own_value if currency == own_currency else value
+            total += in_currency * rate_to_account(currency)
+        for o in unpriced:
+            if o is not own:
+                worth = ctx.notional(o, o.quantity - o.filled_qty)
+                if worth is not None:
+                    total += worth
+        return total
+
+    def symbol_counts(self) -> dict[str, int]:
+        """How many entries work in each symbol."""
+        counts = self._book.symbols()
+        own = self._own
+        if own is None:
+            return counts
+        counts = dict(counts)
+        left = counts[own.symbol] - 1
+        if left:
+            counts[own.symbol] = left
+        else:
+            del counts[own.symbol]
+        return counts
 
 
 class RiskContext:
@@ -267,8 +373,8 @@ class RiskContext:
     clock : Clock
     """
 
-    __slots__ = ("_memo", "_nets", "_opening", "_opening_of", "_working", "_working_of",
-                 "account", "cache", "clock")
+    __slots__ = ("_book", "_book_key", "_memo", "_nets", "_opening", "_opening_of",
+                 "_working", "_working_of", "account", "cache", "clock")
 
     def __init__(self, cache: Cache, account: AccountView, clock: Clock) -> None:
         self.cache = cache
@@ -279,7 +385,9 @@ class RiskContext:
         self._opening_of: Order | None = None
         self._opening = ZERO
         self._working_of: Order | None = None
-        self._working = WorkingEntries([])
+        self._book = _EntryBook([])
+        self._book_key = (-1, -1)
+        self._working = WorkingEntries(self._book)
 
     def reset(self) -> None:
         """Forget the figures of the last decision (the engine calls it before each one)."""
@@ -332,8 +440,12 @@ class RiskContext:
     def working_entries(self, order: Order) -> WorkingEntries:
         """The working entry orders other than ``order``."""
         if order is not self._working_of:
-            self._working = WorkingEntries([o for o in self.cache.open_orders()
-                                            if o is not order and not o.reduce_only])
+            cache = self.cache
+            key = (cache.order_changes, len(cache.instruments))
+            if key != self._book_key:
+                self._book = _EntryBook([o for o in cache.open_orders() if not o.reduce_only])
+                self._book_key = key
+            self._working = WorkingEntries(self._book, order)
             self._working_of = order
         return self._working
 

@@ -378,13 +378,19 @@ class MaxOpenPositions(Rule):
         if nets.get(symbol, ZERO) != 0:
             return None
         counted = {s for s, quantity in nets.items() if quantity != 0}
-        account = scope.is_account
-        for other in ctx.working_entries(order).orders:
-            if other.symbol not in counted and (account or scope.matches(
-                    other, ctx.venue_of(other) if scope.venue is not None else "")):
-                if other.symbol == symbol:
-                    return None  # an entry in this symbol already counts
-                counted.add(other.symbol)
+        working = ctx.working_entries(order)
+        if scope.is_account:
+            entries = working.symbol_counts()
+            if symbol in entries:
+                return None  # an entry in this symbol already counts
+            counted.update(entries)
+        else:
+            for other in working.orders:
+                if other.symbol not in counted and scope.matches(
+                        other, ctx.venue_of(other) if scope.venue is not None else ""):
+                    if other.symbol == symbol:
+                        return None  # an entry in this symbol already counts
+                    counted.add(other.symbol)
         if len(counted) >= self.maximum:
             return Denial(self.code, f"opening {symbol} would make {len(counted) + 1} open "
                           f"positions (working entries included), above the limit of "

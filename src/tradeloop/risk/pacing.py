@@ -134,6 +134,7 @@ class TradesPerDay(Rule):
         self.trades_today = 0
         self._day_end = _NEVER
         self._working: dict[str, Order] = {}
+        self._counted_at = -1  # the cache's order changes when the working entries were counted
         self._sides: dict[str, int] = {}  # position id -> sign of its quantity
 
     def _roll(self, now: int) -> None:
@@ -146,7 +147,7 @@ class TradesPerDay(Rule):
         self._roll(ctx.now_ns())
         if not ctx.is_opening(order):
             return None
-        working = self._count_working()
+        working = self._count_working(ctx)
         total = self.trades_today + working
         if total >= self.maximum:
             return Denial(self.code, f"{self.trades_today} trades opened today and {working} "
@@ -154,17 +155,20 @@ class TradesPerDay(Rule):
                           f"{self.maximum} trades per day", fmt(self.maximum), fmt(total + 1))
         return None
 
-    def _count_working(self) -> int:
+    def _count_working(self, ctx: RiskContext) -> int:
         working = self._working
-        if any(o.is_closed or o.filled_qty for o in working.values()):
+        changes = ctx.cache.order_changes
+        if changes != self._counted_at:  # else no order has changed since the last count
             for cid in [c for c, o in working.items() if o.is_closed or o.filled_qty]:
                 del working[cid]
+            self._counted_at = changes
         return len(working)
 
     def on_passed(self, order: Order, ctx: RiskContext) -> None:
         """Remember ``order`` as a working entry when it opens or adds to a position."""
         if ctx.is_opening(order):
             self._working[order.client_order_id] = order
+            self._counted_at = -1
 
     def on_position(self, event: ev.PositionEvent, ctx: RiskContext) -> None:
         """Count a position opened or flipped in scope."""

@@ -95,11 +95,7 @@ class BuyingPower(Rule):
             return None  # no price to value it yet
         needed = opening * unit
         freed = (abs(signed) - opening) * unit
-        working = ZERO
-        for other in ctx.working_entries(order).orders:
-            value = ctx.notional(other, other.quantity - other.filled_qty)
-            if value is not None:
-                working += value
+        working = ctx.working_entries(order).value(ctx)
         available = account.buying_power() + freed - working
         if needed > available:
             shown = max(available, ZERO)
