@@ -7,7 +7,8 @@ STAMP := $(VENV)/.installed
 # source runs. Rebuilt whenever one of its sources changes.
 NATIVE := src/tradeloop/_native/manifest.json
 NATIVE_SOURCES := $(addprefix src/tradeloop/risk/,base.py calendar_rules.py engine.py \
-	limits.py loss.py pacing.py rules.py trading_day.py) src/tradeloop/core/native.py
+	limits.py loss.py pacing.py rules.py trading_day.py) src/tradeloop/core/native.py \
+	src/tradeloop/portfolio/fx.py src/tradeloop/portfolio/portfolio.py src/tradeloop/model/cache.py
 
 .PHONY: demo test lint types imports unit pure native bench clean
 
@@ -44,10 +45,10 @@ imports: $(STAMP)
 unit: $(STAMP) $(NATIVE)
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
-# The risk gate's own tests again on its Python source, which runs where nothing was compiled.
+# The compiled modules' tests again on their Python source, which runs where nothing compiled.
 pure: $(STAMP)
 	TRADELOOP_PURE_PYTHON=1 $(BIN)/python -m pytest -q -n 2 --dist loadfile tests/unit/risk \
-		tests/unit/config tests/unit/core/test_native.py
+		tests/unit/portfolio tests/unit/model tests/unit/config tests/unit/core/test_native.py
 
 test: lint types imports unit pure
 

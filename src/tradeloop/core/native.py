@@ -1,12 +1,14 @@
-"""Compiled builds of the modules whose cost is the interpreter's own (the risk gate), and the
-import hook that uses them only while they match their sources.
+"""Compiled builds of the modules whose cost is the interpreter's own (the risk gate and what
+it reads for every order: the cache, the portfolio's valuation, FX rates), and the import hook
+that uses them only while they match their sources (docs/decisions/0011).
 
 ``make native`` (:func:`main` with ``build``) compiles :data:`COMPILED` with mypyc (it needs mypy
 and a C compiler; ``make`` runs it) into ``tradeloop/_native``, with a manifest of the sources'
 SHA-256 hashes. Importing ``tradeloop`` calls :func:`install`: when the manifest was built for
 this interpreter and every source still has the hash it was compiled from, those modules load
 from the compiled files; otherwise all of them load from source, and a changed source is
-reported once, as a warning. The two builds behave the same (the test suite runs on both);
+reported once, as a warning. The two builds behave the same: CI runs the whole suite on the
+compiled one and the tests of these modules again on the source (``make pure``);
 ``TRADELOOP_PURE_PYTHON=1`` forces the source build.
 """
 
@@ -30,6 +32,9 @@ log = logging.getLogger(__name__)
 
 #: The modules compiled, all or none of them: compiled classes reach into each other.
 COMPILED = (
+    "tradeloop.model.cache",
+    "tradeloop.portfolio.fx",
+    "tradeloop.portfolio.portfolio",
     "tradeloop.risk.base",
     "tradeloop.risk.calendar_rules",
     "tradeloop.risk.engine",

@@ -6,6 +6,7 @@ import importlib
 import json
 import logging
 import os
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -109,5 +110,17 @@ def test_a_build_arriving_after_the_modules_were_imported_is_not_mixed_in(
         status = native.install(_manifest(tmp_path))
     finally:
         native._status[0] = saved
-    assert status.startswith("source: tradeloop.risk.base")
+    assert status.startswith("source: ") and "tradeloop.risk.rules" in status
     assert status.endswith("imported before the compiled build")
+
+
+def test_make_rebuilds_when_any_compiled_source_changes() -> None:
+    makefile = (native.PACKAGE_DIR.parents[1] / "Makefile").read_text(encoding="utf-8")
+    block = makefile.split("NATIVE_SOURCES :=", 1)[1].split("\n\n", 1)[0]
+    prefix = re.search(r"addprefix ([\w/]+),([\w.\s\\]+)\)", block)
+    assert prefix is not None
+    listed = {prefix.group(1) + name for name in prefix.group(2).replace("\\", " ").split()}
+    listed |= set(re.findall(r"(src/tradeloop/[\w/]+\.py)", block.replace(prefix.group(0), "")))
+    root = native.PACKAGE_DIR.parents[1]
+    expected = {str(native._source(name).relative_to(root)) for name in native.COMPILED}
+    assert listed == expected | {"src/tradeloop/core/native.py"}
