@@ -23,6 +23,7 @@ import logging
 import os
 import shutil
 import sys
+import sysconfig
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -127,7 +128,8 @@ def install(build_dir: Path = BUILD_DIR) -> str:
     files, reason = check(build_dir)
     if files is None:
         if "changed since" in reason:
-            log.warning("compiled risk gate is out of date; using its Python source",
+            log.warning("compiled risk gate is out of date, its Python source runs "
+                        "(make native rebuilds it)",
                         extra={"fields": {"reason": reason}})
         _status[0] = f"source: {reason}"
     elif loaded := [name for name in COMPILED if name in sys.modules]:
@@ -170,6 +172,9 @@ def build(build_dir: Path = BUILD_DIR, *, jobs: int = 2) -> list[str]:
     RuntimeError
         When mypy or the C compiler fail; the previous build, if any, is left as it was.
     """
+    compiler = (sysconfig.get_config_var("CC") or "cc").split()[0]
+    if shutil.which(compiler) is None:
+        raise RuntimeError(f"no C compiler: {compiler} is not on the PATH")
     from mypyc.build import mypycify  # needs mypy; only at build time
     from setuptools import setup
 

@@ -336,7 +336,8 @@ class WorkingEntries:
         rate_to_account = ctx.account.rate_to_account
         for currency, value in priced.items():
             in_currency = value - own_value if currency == own_currency else value
-            total += in_currency * rate_to_account(currency)
+            if in_currency:  # only the order being checked: no rate needed
+                total += in_currency * rate_to_account(currency)
         for o in unpriced:
             if o is not own:
                 worth = ctx.notional(o, o.quantity - o.filled_qty)

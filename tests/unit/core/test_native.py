@@ -124,3 +124,11 @@ def test_make_rebuilds_when_any_compiled_source_changes() -> None:
     root = native.PACKAGE_DIR.parents[1]
     expected = {str(native._source(name).relative_to(root)) for name in native.COMPILED}
     assert listed == expected | {"src/tradeloop/core/native.py"}
+
+
+def test_without_a_c_compiler_the_build_stops_at_once_and_leaves_nothing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # no compiler on it
+    with pytest.raises(RuntimeError, match="no C compiler"):
+        native.build(tmp_path / "out")
+    assert not (tmp_path / "out").exists()
