@@ -10,7 +10,7 @@ NATIVE_SOURCES := $(addprefix src/tradeloop/risk/,base.py calendar_rules.py engi
 	limits.py loss.py pacing.py rules.py trading_day.py) src/tradeloop/core/native.py \
 	src/tradeloop/portfolio/fx.py src/tradeloop/portfolio/portfolio.py src/tradeloop/model/cache.py
 
-.PHONY: demo test lint types imports unit pure native bench clean
+.PHONY: demo test lint types imports unit pure native wheel bench clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "tradeloop needs Python 3.11 or newer")'
@@ -25,6 +25,10 @@ $(NATIVE): $(STAMP) $(NATIVE_SOURCES)
 		> $(VENV)/native-build.log 2>&1 \
 		|| { tail -n 5 $(VENV)/native-build.log; \
 		     echo "risk gate not compiled: the Python source runs ($(VENV)/native-build.log)"; }
+
+# A wheel for this platform with the compiled risk gate in it (hatch_build.py), in dist/.
+wheel: $(STAMP)
+	$(BIN)/python -m pip wheel --quiet --no-build-isolation --no-deps -w dist .
 
 native: $(NATIVE)
 	@$(BIN)/python -c 'import sys, tradeloop.core.native as n; sys.exit(n.main(["status"]))'
