@@ -71,4 +71,4 @@ bench: $(STAMP) $(NATIVE)
 	$(BIN)/python bench/ws_fanout.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build dist src/tradeloop/_native
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build dist src/tradeloop/_native*

@@ -216,10 +216,22 @@ def build(build_dir: Path = BUILD_DIR, *, jobs: int = 2) -> list[str]:
         (staged / MANIFEST).write_text(json.dumps(
             {"build": _build_tag(), "sources": digests, "files": files}, indent=1),
             encoding="utf-8")
-        if build_dir.exists():
-            shutil.rmtree(build_dir)
-        shutil.copytree(staged, build_dir)
+        _swap_in(staged, build_dir)
     return sorted(COMPILED)
+
+
+def _swap_in(staged: Path, build_dir: Path) -> None:
+    # a process importing meanwhile sees the old build or none, never half of one
+    fresh = build_dir.with_name(build_dir.name + ".new")
+    old = build_dir.with_name(build_dir.name + ".old")
+    for leftover in (fresh, old):
+        if leftover.exists():
+            shutil.rmtree(leftover)
+    shutil.copytree(staged, fresh)
+    if build_dir.exists():
+        build_dir.rename(old)
+    fresh.rename(build_dir)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def _module_name(relative: Path) -> str:

@@ -132,3 +132,13 @@ def test_without_a_c_compiler_the_build_stops_at_once_and_leaves_nothing(
     with pytest.raises(RuntimeError, match="no C compiler"):
         native.build(tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def test_a_new_build_replaces_the_old_one_whole(tmp_path: Path) -> None:
+    old = _manifest(tmp_path / "_native")
+    (old / "stale.so").write_bytes(b"old")
+    staged = _manifest(tmp_path / "staged")
+    native._swap_in(staged, old)
+    assert not (old / "stale.so").exists()
+    assert (old / native.MANIFEST).is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["_native", "staged"]
