@@ -112,6 +112,10 @@ def text(message: simplefix.FixMessage, tag: int) -> str | None:
     return wire.field(message, tag)
 
 
+def _code(value: str | None) -> int | None:
+    return int(value) if value and value.isdigit() else None
+
+
 def required(message: simplefix.FixMessage, tag: int, what: str) -> str:
     """The field's text.
 
@@ -427,7 +431,6 @@ def execution_report(message: simplefix.FixMessage) -> ExecReport:
     leaves = _number(f, 151)
     ord_status = _need(f, 39, what)
     commission = _number(f, 12) or Decimal(0)
-    reason = f.get(103)
     avg = _number(f, 6)
     return ExecReport(
         cl_ord_id=_need(f, 11, what),
@@ -453,7 +456,7 @@ def execution_report(message: simplefix.FixMessage) -> ExecReport:
         commission_currency=f.get(479) or f.get(15) or "",
         liquidity=LiquiditySide.MAKER if f.get(851) == "1" else LiquiditySide.TAKER,
         text=f.get(58, ""),
-        rej_reason=int(reason) if reason and reason.isdigit() else None,
+        rej_reason=_code(f.get(103)),
         ts=_timestamp(f, 60, 52),
         status_request_id=f.get(790),
     )
@@ -481,14 +484,13 @@ def cancel_reject(message: simplefix.FixMessage) -> CancelReject:
     FixParseError
         ClOrdID missing.
     """
-    reason = text(message, 102)
     return CancelReject(
         cl_ord_id=required(message, 11, "OrderCancelReject"),
         orig_cl_ord_id=text(message, 41) or "",
         order_id=text(message, 37) or "",
         ord_status=text(message, 39) or "",
         for_replace=text(message, 434) == "2",
-        reason_code=int(reason) if reason and reason.isdigit() else None,
+        reason_code=_code(text(message, 102)),
         text=text(message, 58) or "",
         ts=timestamp(message, 60, 52),
     )
@@ -507,11 +509,10 @@ class BusinessReject:
 
 def business_reject(message: simplefix.FixMessage) -> BusinessReject:
     """Read a BusinessMessageReject."""
-    reason = text(message, 380)
     return BusinessReject(
         ref_seq=wire.int_field(message, 45), ref_msg_type=text(message, 372) or "",
         ref_id=text(message, 379) or "",
-        reason_code=int(reason) if reason and reason.isdigit() else None,
+        reason_code=_code(text(message, 380)),
         text=text(message, 58) or "")
 
 
@@ -528,11 +529,10 @@ class SessionReject:
 
 def session_reject(message: simplefix.FixMessage) -> SessionReject:
     """Read a session-level Reject."""
-    reason = text(message, 373)
     return SessionReject(
         ref_seq=wire.int_field(message, 45), ref_msg_type=text(message, 372) or "",
         ref_tag=wire.int_field(message, 371),
-        reason_code=int(reason) if reason and reason.isdigit() else None,
+        reason_code=_code(text(message, 373)),
         text=text(message, 58) or "")
 
 
