@@ -1,6 +1,8 @@
 """What a venue says about its own state, in our terms: the reports that reconciliation compares
 with the local cache and the audit database. Frozen ``msgspec`` structs, so they cross the paper
-venue's wire protocol and the audit store as they are (``Decimal`` travels as a string)."""
+venue's wire protocol and the audit store as they are (``Decimal`` travels as a string). They
+hold values only, so the cycle collector does not track them (``gc=False``): an adapter keeps
+every fill it was told of."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ import msgspec
 from tradeloop.model.enums import LiquiditySide, OrderSide, OrderStatus, OrderType, TimeInForce
 
 
-class OrderStatusReport(msgspec.Struct, frozen=True, kw_only=True):
+class OrderStatusReport(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """One order as the venue knows it.
 
     Attributes
@@ -61,7 +63,7 @@ _OPEN = frozenset({OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED, OrderStat
                    OrderStatus.PENDING_UPDATE, OrderStatus.PENDING_CANCEL})
 
 
-class FillReport(msgspec.Struct, frozen=True, kw_only=True):
+class FillReport(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """One execution as the venue booked it; ``trade_id`` is unique per venue."""
 
     client_order_id: str
@@ -77,7 +79,7 @@ class FillReport(msgspec.Struct, frozen=True, kw_only=True):
     ts: int = 0
 
 
-class PositionReport(msgspec.Struct, frozen=True, kw_only=True):
+class PositionReport(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """The venue's net position in one instrument: ``quantity`` is signed (short < 0)."""
 
     symbol: str
@@ -86,7 +88,7 @@ class PositionReport(msgspec.Struct, frozen=True, kw_only=True):
     ts: int = 0
 
 
-class AccountReport(msgspec.Struct, frozen=True, kw_only=True):
+class AccountReport(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """Balances as the venue reports them, in ``currency``; a US broker may add what it
     counts for FINRA's pattern day trader rule, and a margin broker the account's leverage
     (None: it does not say)."""

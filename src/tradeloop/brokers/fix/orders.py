@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from types import TracebackType
@@ -45,10 +44,10 @@ _JSON = msgspec.json.Encoder()
 _JSON_IN = msgspec.json.Decoder()
 
 
-@dataclass
-class BookOrder:
+class BookOrder(msgspec.Struct, kw_only=True, gc=False):
     """One order as the book holds it (in our terms: a market order sent as a marketable
-    limit stays MARKET here).
+    limit stays MARKET here). Values only, so the cycle collector does not track it: the book
+    keeps every order of the session.
 
     ``cl_ord_id`` is the ClOrdID the venue knows the order by now (the last accepted
     replace's); ``requests`` counts the cancel and replace requests made, numbering the next

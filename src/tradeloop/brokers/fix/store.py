@@ -16,9 +16,10 @@ import logging
 import struct
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+
+import msgspec
 
 from tradeloop.brokers.fix.journal import Journal, Record
 from tradeloop.core.errors import DataError
@@ -34,9 +35,9 @@ _SENT = struct.Struct("<qqB")
 COMPACT_BYTES = 32 * 2**20
 
 
-@dataclass(frozen=True, slots=True)
-class SentMessage:
-    """An application message as it was first sent.
+class SentMessage(msgspec.Struct, frozen=True, gc=False):
+    """An application message as it was first sent (kept until the next sequence reset; values
+    only, so the cycle collector does not track it).
 
     Attributes
     ----------

@@ -4,6 +4,7 @@ answers, positions from fills, and all of it surviving a reopen."""
 
 from __future__ import annotations
 
+import gc
 from decimal import Decimal
 from pathlib import Path
 
@@ -250,3 +251,22 @@ def test_the_book_shares_the_session_journal_through_compaction(tmp_path,
                                   last=("4", "99.5"))) == []
     with FixSessionStore.open(tmp_path, "session", "FIX.4.4:A->B") as reopened:
         assert reopened.next_sender_seq == 1 and reopened.sent_messages(1) == []
+
+
+def test_what_the_session_keeps_per_order_is_not_tracked_by_the_cycle_collector(tmp_path):
+    # a session keeps every order, fill and sent message until it is reset: were they
+    # tracked, each young-generation pass of the collector would scan them and the older
+    # passes would pause the event loop for milliseconds as they pile up
+    path = tmp_path / "session.fixlog"
+    for opened in range(2):  # as written, then as read back at the next start
+        with FixSessionStore(path, "S", sync="normal") as store, \
+                FixOrderBook(path, synced_by_session=True) as book:
+            if not opened:
+                store.record_sent(1, "D", b"8=FIX.4.4|35=D|", 1_000, keep=True)
+                sent(book)
+                book.apply(report(ExecKind.FILL, "E2", status="2", cum="10",
+                                  last=("10", "100")))
+            kept: list[object] = [*store.sent_messages(1), *book.orders(),
+                                  *book.fills_since(0), *book.positions()]
+            assert len(kept) == 4
+            assert [type(k).__name__ for k in kept if gc.is_tracked(k)] == []
