@@ -21,7 +21,11 @@ from support.quickfix import QuickFixAcceptor
 from tradeloop.brokers.fix import wire
 from tradeloop.brokers.fix.client import FixClient
 from tradeloop.brokers.fix.config import FixSessionConfig, ReconnectPolicy
-from tradeloop.brokers.fix.errors import FixSessionRejectError
+from tradeloop.brokers.fix.errors import (
+    FixNoAnswerError,
+    FixQueryTimeoutError,
+    FixSessionRejectError,
+)
 from tradeloop.brokers.fix.protocol import FixLogonError, FixSequenceError
 from tradeloop.brokers.fix.session import FixSession, SessionState
 from tradeloop.brokers.fix.store import FixSessionStore
@@ -389,6 +393,43 @@ def test_a_session_reject_reaches_the_application_and_fails_the_request(quickfix
             assert refused.value.tag == 38 and refused.value.msg_type == "D"
             assert "FIX session refused a D message (tag 38): 6 incorrect data format" in str(
                 refused.value)
+        finally:
+            await client.close()
+
+    run(scenario())
+
+
+def test_a_request_without_an_answer_times_out_and_a_cancelled_one_lets_go(quickfix_executor,
+                                                                          tmp_path):
+    # the executor fills these orders, but no handler of this bare client resolves the
+    # answers: the client's own timer has to end the wait
+    executor = quickfix_executor()
+
+    async def scenario() -> None:
+        client = FixClient(config_for(executor, tmp_path / "store"), request_timeout_s=WAIT_S)
+        await client.open()
+        loop = asyncio.get_running_loop()
+        try:
+            for changes_state, error, outcome in (
+                    (True, FixNoAnswerError, "its outcome is unknown"),
+                    (False, FixQueryTimeoutError, "within 0.3 s")):
+                answer: asyncio.Future[object] = loop.create_future()
+                with pytest.raises(error, match=f"no answer to probe.*{outcome}"):
+                    await client.request(limit_order(f"T-{changes_state}"), answer,
+                                         what="probe", changes_state=changes_state,
+                                         timeout_s=0.3)
+                assert answer.done() and client._by_seq == {}
+            # the caller gives up: the answer goes with it, and nothing is left waiting
+            answer = loop.create_future()
+            waiting = asyncio.ensure_future(client.request(
+                limit_order("T-cancel"), answer, what="probe", changes_state=True))
+            await until(lambda: bool(client._by_seq), "the request is sent")
+            waiting.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await waiting
+            assert answer.cancelled() and client._by_seq == {}
+            assert not [h for h in loop._scheduled if not h.cancelled()  # type: ignore[attr-defined]
+                        and h._callback.__name__ == "_expire"]  # type: ignore[attr-defined]
         finally:
             await client.close()
 

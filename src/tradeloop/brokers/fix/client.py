@@ -44,6 +44,15 @@ LogonHandler = Callable[[bool], Awaitable[None]]
 _RECENT_REJECTS = 256
 
 
+class _Expired(Exception):
+    pass
+
+
+def _expire(answer: asyncio.Future[Any]) -> None:
+    if not answer.done():
+        answer.set_exception(_Expired())
+
+
 class FixClient:
     """One FIX session as the adapter's clients use it.
 
@@ -179,7 +188,8 @@ class FixClient:
         """Send ``message`` and wait for ``answer`` (which the caller's handlers resolve).
 
         A BusinessMessageReject or a session-level Reject of the message fails ``answer``
-        with its error.
+        with its error. ``answer`` belongs to this request: it is failed when the time is up
+        and cancelled with the caller, so handlers resolve it only while it is not done.
 
         Raises
         ------
@@ -199,15 +209,18 @@ class FixClient:
         if refused is not None:
             self._refuse(seq, refused)
         limit = timeout_s if timeout_s is not None else self.request_timeout_s
+        # one timer on the answer itself (the handlers resolve only answers not yet done):
+        # a timeout context and a shield would cost a task lookup and a second future
+        timer = asyncio.get_running_loop().call_later(limit, _expire, answer)
         try:
-            async with asyncio.timeout(limit):
-                return await asyncio.shield(answer)
-        except TimeoutError:
+            return await answer
+        except _Expired:
             text = f"FIX session {self.config.session_id}: no answer to {what} within {limit:g} s"
             if changes_state:
                 raise FixNoAnswerError(f"{text}; its outcome is unknown") from None
             raise FixQueryTimeoutError(text) from None
         finally:
+            timer.cancel()
             self._by_seq.pop(seq, None)
 
     async def barrier(self, timeout_s: float | None = None) -> None:

@@ -18,6 +18,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
+import msgspec
 import simplefix
 
 from tradeloop.brokers.fix import wire
@@ -320,8 +321,7 @@ def status_request(cl_ord_id: str, request_id: str, symbol: str | None,
 # -- inbound ---------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class ExecReport:
+class ExecReport(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """One ExecutionReport (8), read.
 
     ``last_qty``/``last_px`` are set for fills; ``ts`` is TransactTime (60), else the
