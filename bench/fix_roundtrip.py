@@ -2,7 +2,11 @@
 
 QuickFIX's example ``executor`` (Debian's ``libquickfix-doc``, FIX 4.4 on 127.0.0.1) fills every
 limit order at once with one ExecutionReport. Two clients take turns on it, one order at a time
-(closed loop), in alternating rounds so that both see the same machine:
+(closed loop), in turns of ``--block`` orders (20 by default), so that both see the same
+machine: a burst of load from elsewhere on a shared machine (a few milliseconds to tens of
+them) lands on both alike. Long turns (``--block 1000``: six turns each) let such a burst
+fall on one client's turn and decide the p99 ratio; a turn of one order leaves each client's
+code cold in the CPU's caches and slows the baseline the most:
 
 * ours: an order submitted through :class:`~tradeloop.brokers.fix.execution.FixExecutionClient`
   (the whole adapter: the order recorded in its book, the session numbering and storing the
@@ -22,7 +26,7 @@ machine (what QuickFIX's file store does by default). ``--sync full`` also syncs
 disk). Prints p50, p99 and the round trips per second of each, and the ratio of the p99s
 (target: ours within 1.5x of raw).
 
-    python bench/fix_roundtrip.py [--orders 1000] [--rounds 6] [--sync normal|full] [--dir PATH]
+    python bench/fix_roundtrip.py [--orders 6000] [--block 20] [--sync normal|full] [--dir PATH]
 """
 
 from __future__ import annotations
@@ -92,18 +96,13 @@ class RawClient:
             if wanted(message):  # type: ignore[operator]
                 return message
 
-    def round_trips(self, count: int, prefix: str) -> list[int]:
-        out = []
-        for k in range(count):
-            cl_ord_id = f"{prefix}-{k}"
-            began = time.perf_counter_ns()
-            self._send("D", (11, cl_ord_id), (21, "1"), (55, "ABC"), (54, "1"),
-                       (60, wire.format_timestamp(time.time_ns())), (38, "1"), (40, "2"),
-                       (44, "100"), (59, "1"))
-            self._read_until(lambda m, c=cl_ord_id: wire.field(m, 35) == "8"
-                             and wire.field(m, 11) == c)
-            out.append(time.perf_counter_ns() - began)
-        return out
+    def round_trip(self, cl_ord_id: str) -> int:
+        began = time.perf_counter_ns()
+        self._send("D", (11, cl_ord_id), (21, "1"), (55, "ABC"), (54, "1"),
+                   (60, wire.format_timestamp(time.time_ns())), (38, "1"), (40, "2"),
+                   (44, "100"), (59, "1"))
+        self._read_until(lambda m: wire.field(m, 35) == "8" and wire.field(m, 11) == cl_ord_id)
+        return time.perf_counter_ns() - began
 
     def close(self) -> None:
         self._send("5")
@@ -129,18 +128,14 @@ class Ours:
         if isinstance(event, ev.OrderFilled) and self._filled is not None:
             self._filled.set_result(time.perf_counter_ns())
 
-    async def round_trips(self, count: int, prefix: str) -> list[int]:
-        loop = asyncio.get_running_loop()
-        out = []
-        for k in range(count):
-            order = Order(client_order_id=f"{prefix}-{k}", strategy_id="B", symbol="ABC",
-                          side=OrderSide.BUY, order_type=OrderType.LIMIT, quantity=Decimal(1),
-                          ts_init=time.time_ns(), price=Decimal(100))
-            self._filled = loop.create_future()
-            began = time.perf_counter_ns()
-            await self.client.submit_order(order)
-            out.append(await self._filled - began)
-        return out
+    async def round_trip(self, client_order_id: str) -> int:
+        order = Order(client_order_id=client_order_id, strategy_id="B", symbol="ABC",
+                      side=OrderSide.BUY, order_type=OrderType.LIMIT, quantity=Decimal(1),
+                      ts_init=time.time_ns(), price=Decimal(100))
+        self._filled = asyncio.get_running_loop().create_future()
+        began = time.perf_counter_ns()
+        await self.client.submit_order(order)
+        return await self._filled - began
 
 
 def figures(samples_ns: list[int]) -> tuple[float, float, float]:
@@ -150,22 +145,23 @@ def figures(samples_ns: list[int]) -> tuple[float, float, float]:
             1e6 / float(array.mean()))
 
 
-async def run(port: int, store_dir: Path, sync: str, orders: int, rounds: int, warmup: int
+async def run(port: int, store_dir: Path, sync: str, orders: int, block: int, warmup: int
               ) -> tuple[list[int], list[int]]:
     raw = RawClient(port, "RAW", "EXECUTOR")
     ours = Ours(port, store_dir, sync)
     await ours.client.connect()
-    loop = asyncio.get_running_loop()
     try:
-        await loop.run_in_executor(None, raw.round_trips, warmup, "W")
-        await ours.round_trips(warmup, "W")
+        for k in range(warmup):
+            raw.round_trip(f"RW-{k}")  # blocks the event loop, which has nothing else to do
+            await ours.round_trip(f"OW-{k}")
         raw_ns: list[int] = []
         ours_ns: list[int] = []
         gc.collect()
         gc.freeze()
-        for r in range(rounds):
-            raw_ns += await loop.run_in_executor(None, raw.round_trips, orders, f"R{r}")
-            ours_ns += await ours.round_trips(orders, f"O{r}")
+        for first in range(0, orders, block):
+            turn = range(first, min(first + block, orders))
+            raw_ns += [raw.round_trip(f"R-{k}") for k in turn]
+            ours_ns += [await ours.round_trip(f"O-{k}") for k in turn]
         return raw_ns, ours_ns
     finally:
         raw.close()
@@ -174,8 +170,9 @@ async def run(port: int, store_dir: Path, sync: str, orders: int, rounds: int, w
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--orders", type=int, default=1000, help="orders per client per round")
-    parser.add_argument("--rounds", type=int, default=6)
+    parser.add_argument("--orders", type=int, default=6000, help="orders per client")
+    parser.add_argument("--block", type=int, default=20,
+                        help="orders each client sends in its turn")
     parser.add_argument("--warmup", type=int, default=200)
     parser.add_argument("--sync", choices=["normal", "full"], default="normal",
                         help="our session store's durability (the store_sync setting)")
@@ -192,13 +189,13 @@ def main() -> None:
         try:
             store = (args.dir or work) / "client"
             raw_ns, ours_ns = asyncio.run(run(acceptor.port, store, args.sync, args.orders,
-                                              args.rounds, args.warmup))
+                                              args.block, args.warmup))
         finally:
             acceptor.stop()
     raw, ours = figures(raw_ns), figures(ours_ns)
     ratio = ours[1] / raw[1]
-    print(f"FIX round trips against QuickFIX executor on 127.0.0.1: {args.rounds} rounds of "
-          f"{args.orders} orders per client, one at a time; our store in "
+    print(f"FIX round trips against QuickFIX executor on 127.0.0.1: {args.orders} orders per "
+          f"client, one at a time, in turns of {args.block}; our store in "
           f"{args.dir or 'a temp dir'}, store_sync={args.sync}")
     print(f"  raw simplefix socket (baseline): p50 {raw[0]:8.1f} us  p99 {raw[1]:8.1f} us  "
           f"{raw[2]:8.0f} round trips/s")
