@@ -179,6 +179,8 @@ def main() -> None:
     parser.add_argument("--dir", type=Path, default=None,
                         help="where our session store and book go (default: a temp dir)")
     args = parser.parse_args()
+    if args.orders < 1 or args.block < 1:
+        parser.error("--orders and --block must be at least 1")
     with tempfile.TemporaryDirectory(prefix="fix-roundtrip-") as scratch:
         work = Path(scratch)
         acceptor = QuickFixAcceptor(quickfix_program("executor", work / "programs"),
