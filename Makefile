@@ -3,12 +3,15 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-# The risk gate compiled with mypyc (docs/decisions/0011); without a C compiler the Python
-# source runs. Rebuilt whenever one of its sources changes.
+# The risk gate and the order path compiled with mypyc (docs/decisions/0011); without a C
+# compiler the Python source runs. Rebuilt whenever one of its sources changes.
 NATIVE := src/tradeloop/_native/manifest.json
 NATIVE_SOURCES := $(addprefix src/tradeloop/risk/,base.py calendar_rules.py engine.py \
 	limits.py loss.py pacing.py rules.py trading_day.py) src/tradeloop/core/native.py \
-	src/tradeloop/portfolio/fx.py src/tradeloop/portfolio/portfolio.py src/tradeloop/model/cache.py
+	src/tradeloop/portfolio/fx.py src/tradeloop/portfolio/portfolio.py \
+	$(addprefix src/tradeloop/model/,cache.py instrument.py position.py account.py) \
+	src/tradeloop/execution/engine.py $(addprefix src/tradeloop/brokers/simulated/,venue.py \
+	matching.py fees.py) src/tradeloop/strategy/base.py src/tradeloop/strategy/crossing.py
 
 .PHONY: demo test lint types imports unit pure native wheel bench clean
 
@@ -20,13 +23,13 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 $(NATIVE): $(STAMP) $(NATIVE_SOURCES)
-	@echo "compiling the risk gate (mypyc)..."
+	@echo "compiling the risk gate and the order path (mypyc)..."
 	@$(BIN)/python -c 'import sys, tradeloop.core.native as n; sys.exit(n.main(["build"]))' \
 		> $(VENV)/native-build.log 2>&1 \
 		|| { tail -n 5 $(VENV)/native-build.log; \
-		     echo "risk gate not compiled: the Python source runs ($(VENV)/native-build.log)"; }
+		     echo "kernel modules not compiled: the Python source runs ($(VENV)/native-build.log)"; }
 
-# A wheel for this platform with the compiled risk gate in it (hatch_build.py), in dist/.
+# A wheel for this platform with the compiled modules in it (hatch_build.py), in dist/.
 wheel: $(STAMP)
 	$(BIN)/python -m pip wheel --quiet --no-build-isolation --no-deps -w dist .
 
@@ -52,7 +55,9 @@ unit: $(STAMP) $(NATIVE)
 # The compiled modules' tests again on their Python source, which runs where nothing compiled.
 pure: $(STAMP)
 	TRADELOOP_PURE_PYTHON=1 $(BIN)/python -m pytest -q -n 2 --dist loadfile tests/unit/risk \
-		tests/unit/portfolio tests/unit/model tests/unit/config tests/unit/core/test_native.py
+		tests/unit/portfolio tests/unit/model tests/unit/config tests/unit/core/test_native.py \
+		tests/unit/execution tests/unit/brokers/test_venue_*.py tests/unit/brokers/test_matching_path.py \
+		tests/unit/strategy tests/unit/engine
 
 test: lint types imports unit pure
 

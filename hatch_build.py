@@ -1,4 +1,4 @@
-"""Wheel build hook: puts the compiled risk gate (docs/decisions/0011) into the wheel.
+"""Wheel build hook: puts the compiled modules (docs/decisions/0011) into the wheel.
 
 When mypy, setuptools and a C compiler are in the build environment (``make wheel`` builds
 from the project's own environment, without isolation), the modules of
@@ -39,7 +39,7 @@ class NativeBuildHook(BuildHookInterface):
         try:
             native.build(out)
         except (ImportError, RuntimeError) as exc:
-            self.app.display_warning(f"tradeloop: pure-Python wheel, the risk gate was not "
+            self.app.display_warning(f"tradeloop: pure-Python wheel, the kernel modules were not "
                                      f"compiled: {exc}")
             return
         for file in out.rglob("*"):
@@ -48,7 +48,7 @@ class NativeBuildHook(BuildHookInterface):
                 build_data["force_include"][str(file)] = target.as_posix()
         build_data["pure_python"] = False
         build_data["infer_tag"] = True
-        self.app.display_info("tradeloop: the wheel carries the compiled risk gate")
+        self.app.display_info("tradeloop: the wheel carries the compiled kernel modules")
 
     def finalize(self, version: str, build_data: dict[str, Any], artifact_path: str) -> None:
         scratch = getattr(self, "_scratch", None)

@@ -1,6 +1,8 @@
 """Compiled builds of the modules whose cost is the interpreter's own (the risk gate and what
-it reads for every order: the cache, the portfolio's valuation, FX rates), and the import hook
-that uses them only while they match their sources (docs/decisions/0011).
+it reads for every order: the cache, the portfolio's valuation, FX rates; and the rest of the
+order path: the strategy's order calls, the execution engine, the simulated venue, instruments,
+positions and accounts), and the import hook that uses them only while they match their
+sources (docs/decisions/0011).
 
 ``make native`` (:func:`main` with ``build``) compiles :data:`COMPILED` with mypyc (it needs mypy
 and a C compiler; ``make`` runs it) into ``tradeloop/_native``, with a manifest of the sources'
@@ -14,6 +16,7 @@ compiled one and the tests of these modules again on the source (``make pure``);
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import importlib.abc
 import importlib.machinery
@@ -28,6 +31,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +48,15 @@ COMPILED = (
     "tradeloop.risk.pacing",
     "tradeloop.risk.rules",
     "tradeloop.risk.trading_day",
+    "tradeloop.execution.engine",
+    "tradeloop.brokers.simulated.venue",
+    "tradeloop.brokers.simulated.matching",
+    "tradeloop.brokers.simulated.fees",
+    "tradeloop.model.instrument",
+    "tradeloop.model.position",
+    "tradeloop.model.account",
+    "tradeloop.strategy.base",
+    "tradeloop.strategy.crossing",
 )
 #: Set to 1 to load every module from source.
 PURE_ENV = "TRADELOOP_PURE_PYTHON"
@@ -128,7 +141,7 @@ def install(build_dir: Path = BUILD_DIR) -> str:
     files, reason = check(build_dir)
     if files is None:
         if "changed since" in reason:
-            log.warning("compiled risk gate is out of date, its Python source runs "
+            log.warning("compiled modules are out of date, their Python source runs "
                         "(make native rebuilds it)",
                         extra={"fields": {"reason": reason}})
         _status[0] = f"source: {reason}"
@@ -198,7 +211,7 @@ def build(build_dir: Path = BUILD_DIR, *, jobs: int = 2) -> list[str]:
                 "-q", "build_ext", "--build-lib", str(work / "lib"),
                 "--build-temp", str(work / "tmp"), "--parallel", str(jobs)])
         except SystemExit as exc:  # setuptools and mypyc end with it on errors
-            raise RuntimeError(f"compiling the risk gate failed: {exc}") from None
+            raise RuntimeError(f"compiling the kernel modules failed: {exc}") from None
         finally:
             os.chdir(here)
         lib = work / "lib"
@@ -212,7 +225,7 @@ def build(build_dir: Path = BUILD_DIR, *, jobs: int = 2) -> list[str]:
             files[_module_name(relative)] = str(relative)
         absent = sorted(set(COMPILED) - set(files))
         if absent:
-            raise RuntimeError(f"compiling the risk gate built no module for {absent}")
+            raise RuntimeError(f"compiling the kernel modules built no module for {absent}")
         (staged / MANIFEST).write_text(json.dumps(
             {"build": _build_tag(), "sources": digests, "files": files}, indent=1),
             encoding="utf-8")
@@ -234,6 +247,14 @@ def _swap_in(staged: Path, build_dir: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
+def rebuild(value: Any) -> tuple[Any, tuple[Any, ...]]:
+    """``__reduce__`` for a frozen dataclass in a compiled module: pickle it through its
+    constructor. A compiled frozen dataclass refuses the attribute writes with which the
+    dataclass' own unpickling restores it, and optimisation workers receive pickled configs.
+    """
+    return type(value), tuple(getattr(value, f.name) for f in dataclasses.fields(value) if f.init)
+
+
 def _module_name(relative: Path) -> str:
     stem = relative.name.split(".", 1)[0]
     return ".".join((*relative.parts[:-1], stem))
@@ -246,12 +267,12 @@ def main(argv: Sequence[str]) -> int:
         try:
             built = build()
         except (ImportError, RuntimeError) as exc:
-            sys.stderr.write(f"risk gate not compiled, the Python source is used: {exc}\n")
+            sys.stderr.write(f"kernel modules not compiled, the Python source is used: {exc}\n")
             return 1
         sys.stdout.write(f"compiled {len(built)} modules into {BUILD_DIR}\n")
         return 0
     if args in ([], ["status"]):
-        sys.stdout.write(f"risk gate: {check()[1]}\n")
+        sys.stdout.write(f"compiled kernel modules: {check()[1]}\n")
         return 0
     sys.stderr.write("usage: main(['build']) or main(['status'])\n")
     return 2

@@ -5,7 +5,9 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal
+from typing import Any
 
+from tradeloop.core.native import rebuild
 from tradeloop.model.enums import AssetClass
 
 _CURRENCIES = frozenset(
@@ -131,3 +133,6 @@ class Instrument:
             )
         decimals = max(2, min(price_decimals, 8))
         return cls(symbol, tick_size=Decimal(1).scaleb(-decimals))
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        return rebuild(self)

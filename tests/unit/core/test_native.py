@@ -1,4 +1,5 @@
-"""The compiled risk gate: which build runs, and that a stale build is never used."""
+"""The compiled kernel modules (risk gate, order path): which build runs, that a stale build is
+never used, and that what they define still pickles."""
 
 from __future__ import annotations
 
@@ -6,14 +7,26 @@ import importlib
 import json
 import logging
 import os
+import pickle
 import re
 import shutil
 import sys
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
+from tradeloop.brokers.simulated.fees import (
+    Commission,
+    NoCommission,
+    NoSlippage,
+    PercentSlippage,
+    SpreadSlippage,
+    TickSlippage,
+)
+from tradeloop.brokers.simulated.venue import SimulatedVenueConfig
 from tradeloop.core import native
+from tradeloop.model.instrument import Instrument
 
 
 def _manifest(folder: Path, **changes: object) -> Path:
@@ -117,10 +130,13 @@ def test_a_build_arriving_after_the_modules_were_imported_is_not_mixed_in(
 def test_make_rebuilds_when_any_compiled_source_changes() -> None:
     makefile = (native.PACKAGE_DIR.parents[1] / "Makefile").read_text(encoding="utf-8")
     block = makefile.split("NATIVE_SOURCES :=", 1)[1].split("\n\n", 1)[0]
-    prefix = re.search(r"addprefix ([\w/]+),([\w.\s\\]+)\)", block)
-    assert prefix is not None
-    listed = {prefix.group(1) + name for name in prefix.group(2).replace("\\", " ").split()}
-    listed |= set(re.findall(r"(src/tradeloop/[\w/]+\.py)", block.replace(prefix.group(0), "")))
+    prefixed = list(re.finditer(r"addprefix ([\w/]+),([\w.\s\\]+)\)", block))
+    assert prefixed
+    listed = {found.group(1) + name for found in prefixed
+              for name in found.group(2).replace("\\", " ").split()}
+    for found in prefixed:
+        block = block.replace(found.group(0), "")
+    listed |= set(re.findall(r"(src/tradeloop/[\w/]+\.py)", block))
     root = native.PACKAGE_DIR.parents[1]
     expected = {str(native._source(name).relative_to(root)) for name in native.COMPILED}
     assert listed == expected | {"src/tradeloop/core/native.py"}
@@ -142,3 +158,16 @@ def test_a_new_build_replaces_the_old_one_whole(tmp_path: Path) -> None:
     assert not (old / "stale.so").exists()
     assert (old / native.MANIFEST).is_file()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["_native", "staged"]
+
+
+def test_frozen_settings_of_compiled_modules_pickle_whole() -> None:
+    # optimisation workers receive the backtest's settings pickled; compiled frozen dataclasses
+    # refuse the writes with which a dataclass is normally unpickled
+    venue = SimulatedVenueConfig(
+        venue="X", commission=Commission(percent=Decimal("0.1"), minimum=Decimal(1)),
+        slippage=TickSlippage(2), conflict="path", volume_limit=0.25, day_timezone="Asia/Tokyo")
+    for value in (venue, Instrument.fx_pair("USDJPY"), Instrument.equity("GOOG"), NoCommission(),
+                  NoSlippage(), PercentSlippage(Decimal("0.05")), SpreadSlippage()):
+        back = pickle.loads(pickle.dumps(value))
+        assert type(back) is type(value) and back == value
+    assert pickle.loads(pickle.dumps(venue)).slippage.ticks == 2

@@ -11,9 +11,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import Protocol
+from typing import Any, Protocol
 
 from tradeloop.core.errors import ConfigError
+from tradeloop.core.native import rebuild
 from tradeloop.model.data import QuoteTick
 from tradeloop.model.enums import OrderSide
 from tradeloop.model.instrument import Instrument
@@ -51,6 +52,9 @@ class NoCommission:
         """Always zero."""
         return ZERO
 
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        return rebuild(self)
+
 
 @dataclass(frozen=True, slots=True)
 class Commission:
@@ -78,6 +82,9 @@ class Commission:
         amount += quantity * self.per_unit + quantity / self.lot_size * self.per_lot
         return max(amount, self.minimum)
 
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        return rebuild(self)
+
 
 @dataclass(frozen=True, slots=True)
 class NoSlippage:
@@ -88,6 +95,9 @@ class NoSlippage:
     ) -> Decimal:
         """The price unchanged."""
         return price
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        return rebuild(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +112,9 @@ class TickSlippage:
         """The price moved ``ticks`` ticks against the order."""
         return price + side.sign * self.ticks * instrument.tick_size
 
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        return rebuild(self)
+
 
 @dataclass(frozen=True, slots=True)
 class PercentSlippage:
@@ -115,6 +128,9 @@ class PercentSlippage:
         """The price moved by ``percent`` against the order."""
         return instrument.make_price(price * (1 + side.sign * self.percent / 100))
 
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        return rebuild(self)
+
 
 @dataclass(frozen=True, slots=True)
 class SpreadSlippage:
@@ -127,6 +143,9 @@ class SpreadSlippage:
         if quote is None:
             return price
         return instrument.make_price(quote.ask if side is OrderSide.BUY else quote.bid)
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        return rebuild(self)
 
 
 def _number(text: str, spec: str, what: str) -> Decimal:

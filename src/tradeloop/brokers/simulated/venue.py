@@ -13,7 +13,7 @@ import itertools
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from tradeloop.brokers.simulated import matching
@@ -24,6 +24,7 @@ from tradeloop.brokers.simulated.fees import (
     SlippageModel,
 )
 from tradeloop.core.clock import Clock
+from tradeloop.core.native import rebuild
 from tradeloop.execution.ports import EventHandler, VenueCapabilities
 from tradeloop.model import events as ev
 from tradeloop.model.cache import Cache
@@ -72,6 +73,9 @@ class SimulatedVenueConfig:
     conflict: ConflictPolicy = "stop_first"
     volume_limit: float | None = None
     day_timezone: str = "UTC"
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        return rebuild(self)
 
 
 @dataclass(eq=False, slots=True)
