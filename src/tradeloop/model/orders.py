@@ -94,7 +94,9 @@ class Order(msgspec.Struct, eq=False, gc=False):
 
     Create orders through a strategy (``self.buy()``) or :func:`new_order`; change them only by
     applying events. An order holds values only (never an object that refers back to it), so
-    the cycle collector does not track it (``gc=False``).
+    the cycle collector does not track it (``gc=False``); its ``events`` and ``trade_ids`` are
+    tuples, which the collector stops tracking once it has seen them (a list or a set per order
+    would keep a backtest's collector scanning tens of thousands of them).
     """
 
     client_order_id: str
@@ -123,8 +125,8 @@ class Order(msgspec.Struct, eq=False, gc=False):
     commission: Decimal = Decimal(0)
     ts_last: int = 0
     reason: str = ""
-    events: list[ev.OrderEvent] = msgspec.field(default_factory=list)
-    trade_ids: set[str] = msgspec.field(default_factory=set)
+    events: tuple[ev.OrderEvent, ...] = ()
+    trade_ids: tuple[str, ...] = ()
     _status_before_pending: OrderStatus | None = None
 
     def __post_init__(self) -> None:
@@ -199,7 +201,7 @@ class Order(msgspec.Struct, eq=False, gc=False):
                 self.reason = cast("ev.OrderDenied | ev.OrderRejected | ev.OrderCanceled",
                                    event).reason
         self.ts_last = event.ts
-        self.events.append(event)
+        self.events += (event,)
         return True
 
     def _restore_after_pending(self) -> None:
@@ -251,7 +253,7 @@ class Order(msgspec.Struct, eq=False, gc=False):
         self.avg_px = (previous_value + event.last_px * event.last_qty) / new_filled
         self.filled_qty = new_filled
         self.commission += event.commission
-        self.trade_ids.add(event.trade_id)
+        self.trade_ids += (event.trade_id,)
         if event.venue_order_id and not self.venue_order_id:
             self.venue_order_id = event.venue_order_id
 

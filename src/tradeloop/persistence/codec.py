@@ -8,7 +8,7 @@ hash of its kind and encoded fields: recording the same fact twice is recognised
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -125,8 +125,8 @@ def order_state_values(order: Order) -> dict[str, Any]:
 
 def order_from_row(
     row: Mapping[str, Any] | RowMapping,
-    events: list[ev.OrderEvent] | None = None,
-    trade_ids: set[str] | None = None,
+    events: Iterable[ev.OrderEvent] = (),
+    trade_ids: Iterable[str] = (),
 ) -> Order:
     """Rebuild an :class:`Order` from its ``orders`` row (and its events and trade ids)."""
     before = row["status_before_pending"]
@@ -157,8 +157,8 @@ def order_from_row(
         commission=row["commission"],
         ts_last=row["updated_ns"],
         reason=row["reason"],
-        events=events if events is not None else [],
-        trade_ids=trade_ids if trade_ids is not None else set(),
+        events=tuple(events),
+        trade_ids=tuple(trade_ids),
         _status_before_pending=OrderStatus(before) if before else None,
     )
 

@@ -103,8 +103,7 @@ class OrderJournal:
         venue = self._venue_of(order.symbol)
         events = list(order.events)
         if submitted is not None:
-            order = codec.order_from_row(codec.order_values(order), list(events),
-                                         set(order.trade_ids))
+            order = codec.order_from_row(codec.order_values(order), events, order.trade_ids)
             order.apply(submitted)  # on a copy: the node applies it once the intent is durable
             events.append(submitted)
         values = codec.order_values(order)
@@ -338,8 +337,8 @@ class OrderJournal:
             trade_ids = self._trade_ids(connection, ids)
         return [
             codec.order_from_row(
-                row, events.get(row["client_order_id"], []),
-                trade_ids.get(row["client_order_id"], set()),
+                row, events.get(row["client_order_id"], ()),
+                trade_ids.get(row["client_order_id"], ()),
             )
             for row in rows
         ]
@@ -361,15 +360,16 @@ class OrderJournal:
                 )
         return found
 
-    def _trade_ids(self, connection: sa.Connection, ids: Sequence[str]) -> dict[str, set[str]]:
-        found: dict[str, set[str]] = {}
+    def _trade_ids(self, connection: sa.Connection, ids: Sequence[str]) -> dict[str, list[str]]:
+        found: dict[str, list[str]] = {}
         for chunk in _chunks(ids):
             rows = connection.execute(
                 sa.select(fills.c.client_order_id, fills.c.trade_id)
                 .where(fills.c.client_order_id.in_(chunk))
+                .order_by(fills.c.id)  # the order they were applied in, as the order keeps them
             ).all()
             for client_order_id, trade_id in rows:
-                found.setdefault(client_order_id, set()).add(trade_id)
+                found.setdefault(client_order_id, []).append(trade_id)
         return found
 
 

@@ -243,7 +243,7 @@ def test_cancel_refused_by_the_venue_restores_the_order(rig: Rig) -> None:
 def test_cancel_of_a_closed_order_is_rejected(rig: Rig) -> None:
     order = rig.accepted()
     rig.client.fill(order, "10", "100", "T-1")
-    events_before = list(order.events)
+    events_before = order.events
     rig.execute(cmd.CancelOrder(order.client_order_id, START_NS))
     rejected = rig.published[-1]
     assert isinstance(rejected, ev.OrderCancelRejected)

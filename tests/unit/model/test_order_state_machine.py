@@ -426,7 +426,7 @@ def test_event_for_another_order_raises() -> None:
     with pytest.raises(ValueError, match="O-2 applied to O-1"):
         order.apply(ev.OrderSubmitted(ts=1, client_order_id="O-2"))
     assert order.status is S.INITIALIZED
-    assert order.events == []
+    assert order.events == ()
 
 
 def test_signed_quantity() -> None:

@@ -107,7 +107,7 @@ def test_a_duplicate_fill_is_ignored(store: AuditStore) -> None:
     stored = store.order("O-1")
     assert stored is not None
     assert (stored.status, stored.filled_qty) == (OrderStatus.PARTIALLY_FILLED, Decimal(4))
-    assert stored.trade_ids == {"T-1"}
+    assert stored.trade_ids == ("T-1",)
     assert len(store.fills()) == 1
     assert [e.kind for e in store.order_events("O-1")] == [
         "OrderSubmitted", "OrderAccepted", "OrderFilled"

@@ -257,7 +257,7 @@ def order_from_record(r: OrderRecord) -> Order:
         linked_ids=r.linked_ids, parent_id=r.parent_id, position_id=r.position_id,
         tags=r.tags, status=r.status, venue_order_id=r.venue_order_id,
         filled_qty=r.filled_qty, avg_px=r.avg_px, commission=r.commission,
-        ts_last=r.ts_last, reason=r.reason, trade_ids=set(r.trade_ids),
+        ts_last=r.ts_last, reason=r.reason, trade_ids=tuple(r.trade_ids),
     )
 
 
