@@ -28,6 +28,10 @@ def equity_curve(
 ) -> FloatArray:
     """Equity at each time of ``timeline``: balance plus unrealised PnL of open positions.
 
+    Each position is valued only over the times it can be open (from its first fill to the
+    fill that leaves it flat for good), so the work grows with the bars and the fills, not with
+    their product: an account that hedges opens a position per order.
+
     Parameters
     ----------
     timeline : ndarray of int64
@@ -51,40 +55,55 @@ def equity_curve(
         return np.full(n, start_balance)
     entry_ts = np.fromiter((e.ts for e in book), dtype=np.int64, count=len(book))
     balances = np.fromiter((e.balance for e in book), dtype=np.float64, count=len(book))
-    last = np.searchsorted(entry_ts, timeline, side="right") - 1
+    last = _last_at_or_before(entry_ts, timeline)
     equity = np.where(last >= 0, balances[np.maximum(last, 0)], start_balance)
-    by_position: dict[str, list[int]] = {}
-    for k, entry in enumerate(book):
-        by_position.setdefault(entry.position_id, []).append(k)
-    for rows in by_position.values():
+    for rows in _rows_by_position(book).values():
         symbol = book[rows[0]].symbol
-        ts = entry_ts[rows]
         qty = np.fromiter((book[k].quantity for k in rows), dtype=np.float64, count=len(rows))
+        lo, hi = _open_span(entry_ts[rows], qty, timeline)
+        if lo >= hi:
+            continue
         avg = np.fromiter((book[k].avg_px for k in rows), dtype=np.float64, count=len(rows))
-        idx = np.searchsorted(ts, timeline, side="right") - 1
-        held = idx >= 0
-        q = np.where(held, qty[np.maximum(idx, 0)], 0.0)
-        a = np.where(held, avg[np.maximum(idx, 0)], 0.0)
-        open_ = q != 0
-        pnl = np.zeros(n)
-        mark = marks[symbol]
-        pnl[open_] = (
-            (mark[open_] - a[open_]) * q[open_] * multipliers[symbol] * to_account[symbol][open_]
-        )
-        equity = equity + np.nan_to_num(pnl)
+        idx = _last_at_or_before(entry_ts[rows], timeline[lo:hi])  # >= 0 from lo on
+        q, a = qty[idx], avg[idx]
+        pnl = (marks[symbol][lo:hi] - a) * q * multipliers[symbol] * to_account[symbol][lo:hi]
+        equity[lo:hi] += np.where(q != 0, np.nan_to_num(pnl), 0.0)
     return np.asarray(equity, dtype=np.float64)
 
 
 def in_market(timeline: IntArray, book: Sequence[BookEntry]) -> npt.NDArray[np.bool_]:
     """True at each timeline time when any position is open."""
-    n = timeline.shape[0]
-    result = np.zeros(n, dtype=bool)
-    by_position: dict[str, list[BookEntry]] = {}
-    for entry in book:
-        by_position.setdefault(entry.position_id, []).append(entry)
-    for entries in by_position.values():
-        ts = np.fromiter((e.ts for e in entries), dtype=np.int64, count=len(entries))
-        qty = np.fromiter((e.quantity for e in entries), dtype=np.float64, count=len(entries))
-        idx = np.searchsorted(ts, timeline, side="right") - 1
-        result |= (idx >= 0) & (qty[np.maximum(idx, 0)] != 0)
+    result = np.zeros(timeline.shape[0], dtype=bool)
+    if not book:
+        return result
+    entry_ts = np.fromiter((e.ts for e in book), dtype=np.int64, count=len(book))
+    for rows in _rows_by_position(book).values():
+        qty = np.fromiter((book[k].quantity for k in rows), dtype=np.float64, count=len(rows))
+        lo, hi = _open_span(entry_ts[rows], qty, timeline)
+        if lo < hi:
+            result[lo:hi] |= qty[_last_at_or_before(entry_ts[rows], timeline[lo:hi])] != 0
     return result
+
+
+def _rows_by_position(book: Sequence[BookEntry]) -> dict[str, list[int]]:
+    rows: dict[str, list[int]] = {}
+    for k, entry in enumerate(book):
+        rows.setdefault(entry.position_id, []).append(k)
+    return rows
+
+
+def _last_at_or_before(entry_ts: IntArray, times: IntArray) -> IntArray:
+    """For each of the sorted ``times``, the index of the last of the sorted ``entry_ts`` at or
+    before it (-1 before the first): one binary search per entry rather than per time."""
+    starts = np.searchsorted(times, entry_ts, side="left")  # the first time each entry applies
+    counts = np.bincount(starts, minlength=times.shape[0] + 1)[: times.shape[0]]
+    return np.cumsum(counts) - 1
+
+
+def _open_span(entry_ts: IntArray, qty: FloatArray, timeline: IntArray) -> tuple[int, int]:
+    """The slice of ``timeline`` over which a position with these entries can be open: from
+    its first entry to its last one when that leaves it flat, else to the end."""
+    lo = int(np.searchsorted(timeline, entry_ts[0], side="left"))
+    hi = (timeline.shape[0] if qty[-1] != 0
+          else int(np.searchsorted(timeline, entry_ts[-1], side="left")))
+    return lo, hi

@@ -143,3 +143,48 @@ def test_curve_matches_a_portfolio_marked_at_every_point(oms: OmsType) -> None:
     )
     np.testing.assert_allclose(curve, expected, rtol=1e-12)
     assert curve[-1] != curve[0]
+
+
+def _valued_time_by_time(timeline: np.ndarray, start: float, book: list[BookEntry],
+                         marks: dict[str, np.ndarray], mult: dict[str, float],
+                         conv: dict[str, np.ndarray]) -> tuple[list[float], list[bool]]:
+    equity, held = [], []
+    for i, t in enumerate(timeline):
+        seen = [e for e in book if e.ts <= t]
+        balance = seen[-1].balance if seen else start
+        latest = {e.position_id: e for e in seen}
+        pnl = 0.0
+        for e in latest.values():
+            mark = marks[e.symbol][i]
+            value = (mark - e.avg_px) * e.quantity * mult[e.symbol] * conv[e.symbol][i]
+            pnl += value if e.quantity != 0 and not np.isnan(value) else 0.0
+        equity.append(balance + pnl)
+        held.append(any(e.quantity != 0 for e in latest.values()))
+    return equity, held
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_many_positions_opening_and_closing_match_a_valuation_at_every_time(seed: int) -> None:
+    # positions valued only over their own span: hedged legs that open and close at random
+    # times, reopened ones, fills between, before and after the timeline's points
+    rng = np.random.default_rng(seed)
+    timeline = np.sort(rng.choice(np.arange(0, 2000, 5), size=120, replace=False)).astype(np.int64)
+    symbols = {"A": 1.0, "B": 50.0}
+    marks = {s: np.where(rng.random(120) < 0.05, NAN, 100 + rng.normal(0, 3, 120))
+             for s in symbols}
+    conv = {"A": np.ones(120), "B": 0.5 + rng.random(120)}
+    events = []
+    for p in range(40):
+        symbol = "AB"[p % 2]
+        times = np.sort(rng.integers(-20, 2040, size=rng.integers(1, 5)))
+        qty = [float(rng.integers(-5, 6)) for _ in times]
+        if rng.random() < 0.6:
+            qty[-1] = 0.0  # closed for good
+        for t, q in zip(times, qty, strict=True):
+            events.append((int(t), symbol, f"P{p % 30}", q, float(rng.uniform(90, 110))))
+    events.sort(key=lambda e: e[0])
+    book = [BookEntry(t, s, p, q, a, 10_000.0 + k) for k, (t, s, p, q, a) in enumerate(events)]
+    expected, held = _valued_time_by_time(timeline, 10_000.0, book, marks, symbols, conv)
+    curve = equity_curve(timeline, 10_000.0, book, marks, symbols, conv)
+    np.testing.assert_allclose(curve, expected, rtol=1e-12, atol=1e-9)
+    np.testing.assert_array_equal(in_market(timeline, book), held)
