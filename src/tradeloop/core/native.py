@@ -1,8 +1,7 @@
 """Compiled builds of the modules whose cost is the interpreter's own (the risk gate and what
 it reads for every order: the cache, the portfolio's valuation, FX rates; and the rest of the
-order path: the strategy's order calls, the execution engine, the simulated venue, instruments,
-positions and accounts), and the import hook that uses them only while they match their
-sources (docs/decisions/0011).
+order path: the execution engine, the simulated venue, instruments, positions and accounts),
+and the import hook that uses them only while they match their sources (docs/decisions/0011).
 
 ``make native`` (:func:`main` with ``build``) compiles :data:`COMPILED` with mypyc (it needs mypy
 and a C compiler; ``make`` runs it) into ``tradeloop/_native``, with a manifest of the sources'
@@ -55,8 +54,6 @@ COMPILED = (
     "tradeloop.model.instrument",
     "tradeloop.model.position",
     "tradeloop.model.account",
-    "tradeloop.strategy.base",
-    "tradeloop.strategy.crossing",
 )
 #: Set to 1 to load every module from source.
 PURE_ENV = "TRADELOOP_PURE_PYTHON"

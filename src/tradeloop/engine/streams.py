@@ -70,10 +70,10 @@ class Stream:
     handlers: list[tuple[StrategyRunner, Callable[[Any], None]]] = field(default_factory=list)
     batches: list[tuple[Indicator, dict[str, FloatArray]]] = field(default_factory=list)
     streaming: list[Indicator] = field(default_factory=list)
-    # the current chunk of the precomputed indicator values, as tuples, from row ``base`` on
-    precomputed: list[
-        tuple[Indicator, tuple[float, ...], list[tuple[str, tuple[float, ...]]]]
-    ] = field(default_factory=list)
+    # the current chunk of the precomputed indicator values, as lists, from row ``base`` on
+    precomputed: list[tuple[Indicator, list[float], list[tuple[str, list[float]]]]] = field(
+        default_factory=list
+    )
     base: int = 0
 
     @property
@@ -102,13 +102,11 @@ class Stream:
         return [s.ts, s.price, s.size, zero, zero, zero, s.price]
 
     def load_chunk(self, first: int, end: int) -> None:
-        """Keep the precomputed indicator values of rows ``first`` to ``end`` as tuples (which
-        the cycle collector stops tracking after one look, where it would scan a list of a chunk's
-        floats in every young collection it lives through)."""
+        """Keep the precomputed indicator values of rows ``first`` to ``end`` as lists."""
         self.base = first
         self.precomputed = [
-            (ind, tuple(out["value"][first:end].tolist()),
-             [(name, tuple(out[name][first:end].tolist())) for name in ind.outputs])
+            (ind, out["value"][first:end].tolist(),
+             [(name, out[name][first:end].tolist()) for name in ind.outputs])
             for ind, out in self.batches
         ]
 
@@ -142,12 +140,12 @@ class MergedRows:
     columns: list[npt.NDArray[Any]]
     take: npt.NDArray[Any] | None
 
-    def chunk(self, lo: int, hi: int) -> list[tuple[Any, ...]]:
-        """The seven columns of merged rows ``lo`` to ``hi``, as tuples (see ``load_chunk``)."""
+    def chunk(self, lo: int, hi: int) -> list[list[Any]]:
+        """The seven columns of merged rows ``lo`` to ``hi``, as lists."""
         if self.take is None:
-            return [tuple(col[lo:hi].tolist()) for col in self.columns]
+            return [col[lo:hi].tolist() for col in self.columns]
         where = self.take[lo:hi]
-        return [tuple(col[where].tolist()) for col in self.columns]
+        return [col[where].tolist() for col in self.columns]
 
 
 def merged_rows(streams: list[Stream]) -> MergedRows:
@@ -262,7 +260,7 @@ def price_decimals(series: MarketSeries) -> int:
 
 
 #: One chunk of a bar stream ready for the data loop: its times, its closes and its bars.
-BarChunk = tuple[tuple[int, ...], tuple[float, ...], tuple[Bar, ...]]
+BarChunk = tuple[list[int], list[float], list[Bar]]
 
 
 class BarCache:

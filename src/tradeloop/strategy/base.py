@@ -23,8 +23,6 @@ from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
-from mypy_extensions import mypyc_attr
-
 from tradeloop.core.identifiers import ClientOrderIdGenerator
 from tradeloop.core.logging import get_logger
 from tradeloop.core.time import ns_to_dt
@@ -53,7 +51,6 @@ Number = Decimal | float | int | str
 IndicatorT = TypeVar("IndicatorT", bound="Indicator")
 
 
-@mypyc_attr(allow_interpreted_subclasses=True)  # compiled (decision 0011); traders subclass it
 class Strategy:
     """Base class of every strategy.
 
