@@ -55,8 +55,8 @@ def equity_curve(
         return np.full(n, start_balance)
     entry_ts = np.fromiter((e.ts for e in book), dtype=np.int64, count=len(book))
     balances = np.fromiter((e.balance for e in book), dtype=np.float64, count=len(book))
-    last = _last_at_or_before(entry_ts, timeline)
-    equity = np.where(last >= 0, balances[np.maximum(last, 0)], start_balance)
+    # with the start balance in front, the balance after the last entry at or before each time
+    equity = np.concatenate(([start_balance], balances))[_entries_up_to(entry_ts, timeline)]
     for rows in _rows_by_position(book).values():
         symbol = book[rows[0]].symbol
         qty = np.fromiter((book[k].quantity for k in rows), dtype=np.float64, count=len(rows))
@@ -64,10 +64,17 @@ def equity_curve(
         if lo >= hi:
             continue
         avg = np.fromiter((book[k].avg_px for k in rows), dtype=np.float64, count=len(rows))
-        idx = _last_at_or_before(entry_ts[rows], timeline[lo:hi])  # >= 0 from lo on
-        q, a = qty[idx], avg[idx]
-        pnl = (marks[symbol][lo:hi] - a) * q * multipliers[symbol] * to_account[symbol][lo:hi]
-        equity[lo:hi] += np.where(q != 0, np.nan_to_num(pnl), 0.0)
+        last = _entries_up_to(entry_ts[rows], timeline[lo:hi])
+        last -= 1  # the position's last entry: there is one from ``lo`` on
+        q = qty[last]
+        # (mark - avg) * qty * multiplier * rate, in place: the curve's arrays are a bar long
+        pnl = marks[symbol][lo:hi] - avg[last]
+        pnl *= q
+        pnl *= multipliers[symbol]
+        pnl *= to_account[symbol][lo:hi]
+        np.nan_to_num(pnl, copy=False)
+        pnl[q == 0] = 0.0
+        equity[lo:hi] += pnl
     return np.asarray(equity, dtype=np.float64)
 
 
@@ -81,7 +88,9 @@ def in_market(timeline: IntArray, book: Sequence[BookEntry]) -> npt.NDArray[np.b
         qty = np.fromiter((book[k].quantity for k in rows), dtype=np.float64, count=len(rows))
         lo, hi = _open_span(entry_ts[rows], qty, timeline)
         if lo < hi:
-            result[lo:hi] |= qty[_last_at_or_before(entry_ts[rows], timeline[lo:hi])] != 0
+            last = _entries_up_to(entry_ts[rows], timeline[lo:hi])
+            last -= 1
+            result[lo:hi] |= qty[last] != 0
     return result
 
 
@@ -92,12 +101,12 @@ def _rows_by_position(book: Sequence[BookEntry]) -> dict[str, list[int]]:
     return rows
 
 
-def _last_at_or_before(entry_ts: IntArray, times: IntArray) -> IntArray:
-    """For each of the sorted ``times``, the index of the last of the sorted ``entry_ts`` at or
-    before it (-1 before the first): one binary search per entry rather than per time."""
+def _entries_up_to(entry_ts: IntArray, times: IntArray) -> IntArray:
+    """For each of the sorted ``times``, how many of the sorted ``entry_ts`` are at or before
+    it: one binary search per entry rather than per time."""
     starts = np.searchsorted(times, entry_ts, side="left")  # the first time each entry applies
     counts = np.bincount(starts, minlength=times.shape[0] + 1)[: times.shape[0]]
-    return np.cumsum(counts) - 1
+    return np.cumsum(counts, out=counts)
 
 
 def _open_span(entry_ts: IntArray, qty: FloatArray, timeline: IntArray) -> tuple[int, int]:
