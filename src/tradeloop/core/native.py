@@ -139,7 +139,7 @@ def install(build_dir: Path = BUILD_DIR) -> str:
     if files is None:
         if "changed since" in reason:
             log.warning("compiled modules are out of date, their Python source runs "
-                        "(make native rebuilds it)",
+                        "(make native rebuilds them)",
                         extra={"fields": {"reason": reason}})
         _status[0] = f"source: {reason}"
     elif loaded := [name for name in COMPILED if name in sys.modules]:
