@@ -7,7 +7,7 @@ step functions to every bar's close at the end.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -57,15 +57,9 @@ def equity_curve(
     balances = np.fromiter((e.balance for e in book), dtype=np.float64, count=len(book))
     # with the start balance in front, the balance after the last entry at or before each time
     equity = np.concatenate(([start_balance], balances))[_entries_up_to(entry_ts, timeline)]
-    for rows in _rows_by_position(book).values():
+    for rows, qty, lo, hi, last in _position_spans(book, entry_ts, timeline):
         symbol = book[rows[0]].symbol
-        qty = np.fromiter((book[k].quantity for k in rows), dtype=np.float64, count=len(rows))
-        lo, hi = _open_span(entry_ts[rows], qty, timeline)
-        if lo >= hi:
-            continue
         avg = np.fromiter((book[k].avg_px for k in rows), dtype=np.float64, count=len(rows))
-        last = _entries_up_to(entry_ts[rows], timeline[lo:hi])
-        last -= 1  # the position's last entry: there is one from ``lo`` on
         q = qty[last]
         # (mark - avg) * qty * multiplier * rate, in place: the curve's arrays are a bar long
         pnl = marks[symbol][lo:hi] - avg[last]
@@ -84,21 +78,31 @@ def in_market(timeline: IntArray, book: Sequence[BookEntry]) -> npt.NDArray[np.b
     if not book:
         return result
     entry_ts = np.fromiter((e.ts for e in book), dtype=np.int64, count=len(book))
-    for rows in _rows_by_position(book).values():
-        qty = np.fromiter((book[k].quantity for k in rows), dtype=np.float64, count=len(rows))
-        lo, hi = _open_span(entry_ts[rows], qty, timeline)
-        if lo < hi:
-            last = _entries_up_to(entry_ts[rows], timeline[lo:hi])
-            last -= 1
-            result[lo:hi] |= qty[last] != 0
+    for _, qty, lo, hi, last in _position_spans(book, entry_ts, timeline):
+        result[lo:hi] |= qty[last] != 0
     return result
 
 
-def _rows_by_position(book: Sequence[BookEntry]) -> dict[str, list[int]]:
-    rows: dict[str, list[int]] = {}
+def _position_spans(
+    book: Sequence[BookEntry], entry_ts: IntArray, timeline: IntArray
+) -> Iterator[tuple[list[int], FloatArray, int, int, IntArray]]:
+    """For each position that is open at some timeline time: its rows in ``book``, its
+    quantity after each of them, the slice ``lo:hi`` of ``timeline`` over which it can be open
+    (from its first entry to the one that leaves it flat for good, else to the end), and for
+    each time in that slice the index of its last entry at or before it."""
+    by_position: dict[str, list[int]] = {}
     for k, entry in enumerate(book):
-        rows.setdefault(entry.position_id, []).append(k)
-    return rows
+        by_position.setdefault(entry.position_id, []).append(k)
+    for rows in by_position.values():
+        ts = entry_ts[rows]
+        qty = np.fromiter((book[k].quantity for k in rows), dtype=np.float64, count=len(rows))
+        lo = int(np.searchsorted(timeline, ts[0], side="left"))
+        hi = (timeline.shape[0] if qty[-1] != 0
+              else int(np.searchsorted(timeline, ts[-1], side="left")))
+        if lo < hi:
+            last = _entries_up_to(ts, timeline[lo:hi])
+            last -= 1  # there is an entry at or before every time from ``lo`` on
+            yield rows, qty, lo, hi, last
 
 
 def _entries_up_to(entry_ts: IntArray, times: IntArray) -> IntArray:
@@ -107,12 +111,3 @@ def _entries_up_to(entry_ts: IntArray, times: IntArray) -> IntArray:
     starts = np.searchsorted(times, entry_ts, side="left")  # the first time each entry applies
     counts = np.bincount(starts, minlength=times.shape[0] + 1)[: times.shape[0]]
     return np.cumsum(counts, out=counts)
-
-
-def _open_span(entry_ts: IntArray, qty: FloatArray, timeline: IntArray) -> tuple[int, int]:
-    """The slice of ``timeline`` over which a position with these entries can be open: from
-    its first entry to its last one when that leaves it flat, else to the end."""
-    lo = int(np.searchsorted(timeline, entry_ts[0], side="left"))
-    hi = (timeline.shape[0] if qty[-1] != 0
-          else int(np.searchsorted(timeline, entry_ts[-1], side="left")))
-    return lo, hi
