@@ -19,23 +19,29 @@ import sys
 import time
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _synthetic import minute_bars
 
 
-def run_tradeloop(n: int) -> dict[str, float]:
+def _timed_backtest(strategy: Any, n: int) -> tuple[Any, float]:
+    """Run ``strategy`` over the ``n`` synthetic bars; returns the run and its seconds."""
     from tradeloop.engine.backtest import BacktestConfig, BacktestEngine
-    from tradeloop.examples.sma_cross import SmaCross
 
-    bars = minute_bars("SYN", n, seed=42)
     engine = BacktestEngine(BacktestConfig(cash=Decimal(1_000_000)))
-    engine.add_data(bars)
-    engine.add_strategy(SmaCross(fast=10, slow=30, size=1))
+    engine.add_data(minute_bars("SYN", n, seed=42))
+    engine.add_strategy(strategy)
     started = time.perf_counter()
     run = engine.run()
-    elapsed = time.perf_counter() - started
+    return run, time.perf_counter() - started
+
+
+def run_tradeloop(n: int) -> dict[str, float]:
+    from tradeloop.examples.sma_cross import SmaCross
+
+    run, elapsed = _timed_backtest(SmaCross(fast=10, slow=30, size=1), n)
     trips = sum(1 for f in run.fills if f.side == "BUY")
     return {
         "seconds": elapsed,
@@ -49,7 +55,6 @@ def run_tradeloop(n: int) -> dict[str, float]:
 def run_signals_only(n: int) -> dict[str, float]:
     """The same indicators and crossings through the engine, with no order ever sent: what the
     bar loop costs apart from the orders."""
-    from tradeloop.engine.backtest import BacktestConfig, BacktestEngine
     from tradeloop.indicators import SMA
     from tradeloop.model.data import Bar
     from tradeloop.strategy import Strategy, crossed_above, crossed_below
@@ -66,14 +71,8 @@ def run_signals_only(n: int) -> dict[str, float]:
             elif crossed_below(self.fast_ma, self.slow_ma):
                 self.downs += 1
 
-    bars = minute_bars("SYN", n, seed=42)
-    engine = BacktestEngine(BacktestConfig(cash=Decimal(1_000_000)))
-    engine.add_data(bars)
     strategy = SmaSignals()
-    engine.add_strategy(strategy)
-    started = time.perf_counter()
-    engine.run()
-    elapsed = time.perf_counter() - started
+    _, elapsed = _timed_backtest(strategy, n)
     return {"seconds": elapsed, "bars_per_s": n / elapsed, "ups": strategy.ups,
             "downs": strategy.downs}
 
