@@ -54,6 +54,7 @@ COMPILED = (
     "tradeloop.model.instrument",
     "tradeloop.model.position",
     "tradeloop.model.account",
+    "tradeloop.model.orders",
 )
 #: Set to 1 to load every module from source.
 PURE_ENV = "TRADELOOP_PURE_PYTHON"

@@ -10,9 +10,9 @@ unfilled is booked while the order stays cancelled (it cannot fill any more).
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import cast
+from typing import Any, cast
 
-import msgspec
+from mypy_extensions import mypyc_attr
 
 from tradeloop.core.errors import InvalidStateTransition
 from tradeloop.model import events as ev
@@ -27,6 +27,15 @@ from tradeloop.model.enums import (
 
 S = OrderStatus
 _ZERO = Decimal(0)
+
+#: An order's fields, in the order its constructor takes them.
+FIELDS = (
+    "client_order_id", "strategy_id", "symbol", "side", "order_type", "quantity", "ts_init",
+    "price", "trigger_price", "trailing_offset", "trailing_offset_type", "time_in_force",
+    "expire_ns", "reduce_only", "contingency", "linked_ids", "parent_id", "position_id", "tags",
+    "status", "venue_order_id", "filled_qty", "avg_px", "commission", "ts_last", "reason",
+    "events", "trade_ids", "_status_before_pending",
+)
 
 #: Allowed ``(from, to)`` status transitions.
 TRANSITIONS: frozenset[tuple[OrderStatus, OrderStatus]] = frozenset(
@@ -89,50 +98,96 @@ OPEN = frozenset(
 )
 
 
-class Order(msgspec.Struct, eq=False, gc=False):
+@mypyc_attr(acyclic=True)
+class Order:
     """One order and everything that has happened to it.
 
-    Create orders through a strategy (``self.buy()``) or :func:`new_order`; change them only by
-    applying events. An order holds values only (never an object that refers back to it), so
-    the cycle collector does not track it (``gc=False``); its ``events`` and ``trade_ids`` are
-    tuples, which the collector stops tracking once it has seen them (a list or a set per order
-    would keep a backtest's collector scanning tens of thousands of them).
+    Create orders through a strategy (``self.buy()``); change them only by applying events.
+    Orders compare by identity. An order holds values only (never an object that refers back to
+    it), so the cycle collector does not track it: a backtest keeps tens of thousands. Its
+    ``events`` and ``trade_ids`` are tuples, which the collector stops tracking once it has seen
+    them. The compiled build makes it a native class, so the compiled venue, execution engine
+    and risk gate read its fields directly.
+
+    Raises
+    ------
+    ValueError
+        When the fields do not make a valid order (no limit price on a limit order...).
     """
 
-    client_order_id: str
-    strategy_id: str
-    symbol: str
-    side: OrderSide
-    order_type: OrderType
-    quantity: Decimal
-    ts_init: int
-    price: Decimal | None = None
-    trigger_price: Decimal | None = None
-    trailing_offset: Decimal | None = None
-    trailing_offset_type: TrailingOffsetType = TrailingOffsetType.PRICE
-    time_in_force: TimeInForce = TimeInForce.GTC
-    expire_ns: int | None = None
-    reduce_only: bool = False
-    contingency: ContingencyType = ContingencyType.NONE
-    linked_ids: tuple[str, ...] = ()
-    parent_id: str | None = None
-    position_id: str | None = None
-    tags: tuple[str, ...] = ()
-    status: OrderStatus = OrderStatus.INITIALIZED
-    venue_order_id: str | None = None
-    filled_qty: Decimal = Decimal(0)
-    avg_px: Decimal | None = None
-    commission: Decimal = Decimal(0)
-    ts_last: int = 0
-    reason: str = ""
-    events: tuple[ev.OrderEvent, ...] = ()
-    trade_ids: tuple[str, ...] = ()
-    _status_before_pending: OrderStatus | None = None
+    __slots__ = FIELDS
 
-    def __post_init__(self) -> None:
+    def __init__(
+        self,
+        client_order_id: str,
+        strategy_id: str,
+        symbol: str,
+        side: OrderSide,
+        order_type: OrderType,
+        quantity: Decimal,
+        ts_init: int,
+        price: Decimal | None = None,
+        trigger_price: Decimal | None = None,
+        trailing_offset: Decimal | None = None,
+        trailing_offset_type: TrailingOffsetType = TrailingOffsetType.PRICE,
+        time_in_force: TimeInForce = TimeInForce.GTC,
+        expire_ns: int | None = None,
+        reduce_only: bool = False,
+        contingency: ContingencyType = ContingencyType.NONE,
+        linked_ids: tuple[str, ...] = (),
+        parent_id: str | None = None,
+        position_id: str | None = None,
+        tags: tuple[str, ...] = (),
+        status: OrderStatus = OrderStatus.INITIALIZED,
+        venue_order_id: str | None = None,
+        filled_qty: Decimal = _ZERO,
+        avg_px: Decimal | None = None,
+        commission: Decimal = _ZERO,
+        ts_last: int = 0,
+        reason: str = "",
+        events: tuple[ev.OrderEvent, ...] = (),
+        trade_ids: tuple[str, ...] = (),
+        _status_before_pending: OrderStatus | None = None,
+    ) -> None:
+        self.client_order_id = client_order_id
+        self.strategy_id = strategy_id
+        self.symbol = symbol
+        self.side = side
+        self.order_type = order_type
+        self.quantity = quantity
+        self.ts_init = ts_init
+        self.price = price
+        self.trigger_price = trigger_price
+        self.trailing_offset = trailing_offset
+        self.trailing_offset_type = trailing_offset_type
+        self.time_in_force = time_in_force
+        self.expire_ns = expire_ns
+        self.reduce_only = reduce_only
+        self.contingency = contingency
+        self.linked_ids = linked_ids
+        self.parent_id = parent_id
+        self.position_id = position_id
+        self.tags = tags
+        self.status = status
+        self.venue_order_id = venue_order_id
+        self.filled_qty = filled_qty
+        self.avg_px = avg_px
+        self.commission = commission
+        self.ts_last = ts_last
+        self.reason = reason
+        self.events = events
+        self.trade_ids = trade_ids
+        self._status_before_pending = _status_before_pending
         problem = _field_problem(self)
         if problem:
-            raise ValueError(f"{self.order_type} order {self.client_order_id}: {problem}")
+            raise ValueError(f"{order_type} order {client_order_id}: {problem}")
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in FIELDS)
+        return f"Order({shown})"
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        return _rebuild, tuple(getattr(self, name) for name in FIELDS)
 
     @property
     def leaves_qty(self) -> Decimal:
@@ -256,6 +311,26 @@ class Order(msgspec.Struct, eq=False, gc=False):
         self.trade_ids += (event.trade_id,)
         if event.venue_order_id and not self.venue_order_id:
             self.venue_order_id = event.venue_order_id
+
+
+def replace(order: Order, **changes: Any) -> Order:
+    """A copy of ``order`` with ``changes`` (field names and values) applied.
+
+    Raises
+    ------
+    TypeError
+        For a name that is not a field.
+    """
+    unknown = sorted(set(changes) - set(FIELDS))
+    if unknown:
+        raise TypeError(f"Order has no field {', '.join(unknown)}")
+    values = {name: getattr(order, name) for name in FIELDS}
+    values.update(changes)
+    return Order(**values)
+
+
+def _rebuild(*values: Any) -> Order:
+    return Order(*values)
 
 
 def _field_problem(order: Order) -> str:

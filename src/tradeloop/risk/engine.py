@@ -18,14 +18,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
-import msgspec
-
 from tradeloop.core.bus import MessageBus
 from tradeloop.core.clock import Clock
 from tradeloop.model import commands as cmd
 from tradeloop.model import events as ev
 from tradeloop.model.cache import Cache
 from tradeloop.model.orders import Order
+from tradeloop.model.orders import replace as replace_order
 from tradeloop.model.reports import AccountReport
 from tradeloop.risk.base import (
     AccountView,
@@ -284,7 +283,7 @@ class RiskEngine:
                      ) -> Denial | None:
         """The first size limit that denies ``order`` at ``quantity`` (with ``minimums``, one
         it falls below counts too); the trading state and the other rules are not asked."""
-        probe = msgspec.structs.replace(order, quantity=quantity)
+        probe = replace_order(order, quantity=quantity)
         ctx = self.context
         ctx.reset()
         for rule, custom, strategy, symbol, venue in self._chain:

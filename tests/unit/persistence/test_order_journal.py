@@ -30,7 +30,7 @@ from tradeloop.model.enums import (
     TimeInForce,
     TrailingOffsetType,
 )
-from tradeloop.model.orders import Order
+from tradeloop.model.orders import FIELDS, Order
 from tradeloop.model.reports import OrderStatusReport
 from tradeloop.persistence import (
     AuditStore,
@@ -43,7 +43,7 @@ from tradeloop.persistence import (
 
 def _state(order: Order | None) -> dict[str, object]:
     assert order is not None
-    return msgspec.structs.asdict(order)
+    return {name: getattr(order, name) for name in FIELDS}
 
 
 def _reopen(url: str, tmp_path: Path) -> tuple[Database, AuditStore]:

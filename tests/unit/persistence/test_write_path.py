@@ -9,8 +9,8 @@ import sys
 import threading
 from decimal import Decimal
 from pathlib import Path
+from types import SimpleNamespace
 
-import msgspec
 import pytest
 import sqlalchemy as sa
 from audit_helpers import START_NS, accepted, filled, make_order, pg_base_url, submitted
@@ -19,6 +19,7 @@ from tradeloop.core.clock import TestClock
 from tradeloop.core.errors import ConfigError
 from tradeloop.model import events as ev
 from tradeloop.model.enums import OrderStatus
+from tradeloop.model.orders import FIELDS
 from tradeloop.persistence import AuditStore, Database, PersistenceError, open_database
 from tradeloop.persistence import db as db_module
 
@@ -131,7 +132,10 @@ def test_a_non_finite_amount_is_refused_and_nothing_is_written(store: AuditStore
     with pytest.raises(PersistenceError, match="price: cannot store the non-finite amount NaN"):
         store.record_event(filled(order, "10", "NaN", "T-1"))
     with pytest.raises(PersistenceError, match="quantity: expected a Decimal, got float"):
-        store.record_intent(msgspec.structs.replace(make_order("O-2"), quantity=1.5))
+        # an order with a float quantity (the compiled Order refuses one itself): the fields
+        # of a real order with that one changed
+        fields = {name: getattr(make_order("O-2"), name) for name in FIELDS}
+        store.record_intent(SimpleNamespace(**{**fields, "quantity": 1.5}))  # type: ignore[arg-type]
     stored = store.order("O-1")
     assert stored is not None and stored.status is OrderStatus.SUBMITTED
     assert store.fills() == [] and store.order("O-2") is None
