@@ -26,6 +26,7 @@ from tradeloop.engine.streams import (
     marks_on,
     merged_rows,
     price_decimals,
+    python_values,
     union_of_times,
     with_open_turns,
 )
@@ -251,7 +252,7 @@ class BacktestEngine:
         labels = [s.label for s in streams]
         for lo in range(0, total, _CHUNK):
             hi = min(lo + _CHUNK, total)
-            sid_c = stream_ids[lo:hi].tolist()
+            sid_c = python_values(stream_ids[lo:hi])
             ts_c, a_c, b_c, c_c, d_c, e_c, mark_c = merged.chunk(lo, hi)
             sym_c = repeat(names[0], hi - lo) if single else [names[s] for s in sid_c]
             tf_c = repeat(labels[0], hi - lo) if single else [labels[s] for s in sid_c]
@@ -260,7 +261,7 @@ class BacktestEngine:
                 map(makers[0], rows_c) if bars_only
                 else [makers[s](row) for s, row in zip(sid_c, rows_c, strict=True)]
             )
-            row_c = range(lo, hi) if single else rows[lo:hi].tolist()
+            row_c = range(lo, hi) if single else python_values(rows[lo:hi])
             load_chunks(streams, stream_ids[lo:hi], rows[lo:hi])
             for s, i, ts, mark, item in zip(sid_c, row_c, ts_c, mark_c, items, strict=True):
                 stream = streams[s]
@@ -337,7 +338,7 @@ class BacktestEngine:
             if kept is not None:
                 ts_c, d_c, items = kept
             else:
-                ts_c, a_c, b_c, c_c, d_c, e_c = [col[lo:hi].tolist() for col in columns]
+                ts_c, a_c, b_c, c_c, d_c, e_c = [python_values(col[lo:hi]) for col in columns]
                 items = map(make, zip(repeat(sym, hi - lo), ts_c, a_c, b_c, c_c, d_c, e_c,
                                       repeat(stream.label, hi - lo), strict=True))
                 if cache is not None:
