@@ -9,6 +9,7 @@ subscribers see a cause (a fill) before its consequences (the cancelled sibling)
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Final
 
 import msgspec
 
@@ -25,6 +26,12 @@ from tradeloop.model.cache import Cache
 from tradeloop.model.enums import ContingencyType, OrderStatus
 from tradeloop.model.orders import Order
 
+# enum members read on the hot path, bound once (docs/decisions/0011)
+_CANCELED: Final = OrderStatus.CANCELED
+_EXPIRED: Final = OrderStatus.EXPIRED
+_NO_CONTINGENCY: Final = ContingencyType.NONE
+_REJECTED: Final = OrderStatus.REJECTED
+
 log = get_logger(__name__)
 
 EXECUTE = "ExecEngine.execute"
@@ -35,9 +42,9 @@ FillHandler = Callable[[ev.OrderFilled], object]
 #: Final reports a venue may repeat (an error answer and then its event, a duplicated
 #: message): seen again in the state they lead to, they change nothing.
 _REPEATS: dict[type[ev.OrderEvent], OrderStatus] = {
-    ev.OrderRejected: OrderStatus.REJECTED,
-    ev.OrderCanceled: OrderStatus.CANCELED,
-    ev.OrderExpired: OrderStatus.EXPIRED,
+    ev.OrderRejected: _REJECTED,
+    ev.OrderCanceled: _CANCELED,
+    ev.OrderExpired: _EXPIRED,
 }
 
 
@@ -233,7 +240,7 @@ class ExecutionEngine:
         if topic is None:
             topic = self._topics[strategy_id] = f"events.order.{strategy_id}"
         self._bus.publish(topic, event)
-        if order.contingency is not ContingencyType.NONE:  # nothing linked: nothing to do
+        if order.contingency is not _NO_CONTINGENCY:  # nothing linked: nothing to do
             self.emulator.on_event(order, event)  # after the strategy saw the cause
 
     def _publish(self, strategy_id: str, event: ev.OrderEvent) -> None:

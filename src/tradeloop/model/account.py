@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Final
 
 import msgspec
 
 from tradeloop.model.enums import AccountType
+
+# enum members read on the hot path, bound once (docs/decisions/0011)
+_CASH: Final = AccountType.CASH
 
 
 @dataclass(slots=True, eq=False)
@@ -39,7 +43,7 @@ class Account:
     def __post_init__(self) -> None:
         if self.leverage <= 0:
             raise ValueError(f"leverage must be positive, got {self.leverage}")
-        if self.account_type is AccountType.CASH and self.leverage != 1:
+        if self.account_type is _CASH and self.leverage != 1:
             raise ValueError("a cash account cannot use leverage; use a margin account")
         if not self.starting_balance:
             self.starting_balance = self.balance

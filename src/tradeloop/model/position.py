@@ -4,10 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Final
 
 from tradeloop.model.enums import OrderSide
 
-ZERO = Decimal(0)
+# enum members read on the hot path, bound once (docs/decisions/0011)
+_BUY: Final = OrderSide.BUY
+
+ZERO: Final = Decimal(0)
+_ONE: Final = Decimal(1)
+_MINUS_ONE: Final = Decimal(-1)
 
 
 def netting_position_id(symbol: str, strategy_id: str) -> str:
@@ -39,17 +45,17 @@ class Position:
     @property
     def is_flat(self) -> bool:
         """True when no quantity is held."""
-        return self.quantity == 0
+        return self.quantity == ZERO
 
     @property
     def is_long(self) -> bool:
         """True when the quantity is positive."""
-        return self.quantity > 0
+        return self.quantity > ZERO
 
     @property
     def is_short(self) -> bool:
         """True when the quantity is negative."""
-        return self.quantity < 0
+        return self.quantity < ZERO
 
     def unrealized_pnl(self, mark: Decimal) -> Decimal:
         """PnL of the open quantity at price ``mark``, in the quote currency."""
@@ -67,28 +73,28 @@ class Position:
         A fill that crosses through zero closes the old side at ``px`` and opens the rest on the
         other side at ``px``.
         """
-        if qty <= 0:
+        if qty <= ZERO:
             raise ValueError(f"fill quantity must be positive, got {qty}")
-        signed = qty if side is OrderSide.BUY else -qty
+        signed = qty if side is _BUY else -qty
         realized = ZERO
         self.commissions += commission
-        if self.quantity == 0:
+        if self.quantity == ZERO:
             self.ts_opened, self.ts_closed, self.entry_side = ts, None, side
             self.avg_px = px
             self.quantity = signed
-        elif (self.quantity > 0) == (signed > 0):
+        elif (self.quantity > ZERO) == (signed > ZERO):
             total = self.quantity + signed
             self.avg_px = (self.avg_px * self.quantity + px * signed) / total
             self.quantity = total
         else:
             closing = min(abs(signed), abs(self.quantity))
-            direction = 1 if self.quantity > 0 else -1
+            direction = _ONE if self.quantity > ZERO else _MINUS_ONE
             realized = (px - self.avg_px) * closing * direction * self.multiplier
             remaining = self.quantity + signed
-            if remaining == 0:
+            if remaining == ZERO:
                 self.quantity = ZERO
                 self.ts_closed = ts
-            elif (remaining > 0) == (self.quantity > 0):
+            elif (remaining > ZERO) == (self.quantity > ZERO):
                 self.quantity = remaining
             else:
                 self.quantity = remaining

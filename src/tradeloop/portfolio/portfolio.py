@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from decimal import Decimal
+from typing import Final
 
 import msgspec
 
@@ -13,6 +14,10 @@ from tradeloop.model.cache import Cache
 from tradeloop.model.enums import AccountType, OmsType
 from tradeloop.model.position import Position, netting_position_id
 from tradeloop.portfolio.fx import FxRates
+
+# enum members read on the hot path, bound once (docs/decisions/0011)
+_CASH: Final = AccountType.CASH
+_HEDGING: Final = OmsType.HEDGING
 
 ZERO = Decimal(0)
 _ONE = Decimal(1)
@@ -38,7 +43,7 @@ def position_id_for(fill: ev.OrderFilled, oms: OmsType) -> str:
     strategy (netting) or one per opening order (hedging)."""
     if fill.position_id:
         return fill.position_id
-    if oms is OmsType.HEDGING:
+    if oms is _HEDGING:
         return fill.client_order_id
     return netting_position_id(fill.symbol, fill.strategy_id)
 
@@ -173,7 +178,7 @@ class Portfolio:
             gross += abs(value)
         balance = account.balance
         equity = balance + unrealized
-        if account.account_type is AccountType.CASH:
+        if account.account_type is _CASH:
             buying_power = max(balance - cost, ZERO)
         else:
             buying_power = max(equity * account.leverage - gross, ZERO)
@@ -230,7 +235,7 @@ class Portfolio:
     @property
     def cash_account(self) -> bool:
         """True for a cash account, which cannot borrow or sell short."""
-        return self.account.account_type is AccountType.CASH
+        return self.account.account_type is _CASH
 
     def buying_power(self) -> Decimal:
         """Notional that can still be opened: cash for a cash account, levered equity less

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
-from typing import ClassVar, Protocol
+from typing import ClassVar, Final, Protocol
 
 from mypy_extensions import mypyc_attr
 
@@ -27,7 +27,7 @@ from tradeloop.model.instrument import Instrument
 from tradeloop.model.orders import Order
 from tradeloop.model.reports import AccountReport
 
-ZERO = Decimal(0)
+ZERO: Final = Decimal(0)
 #: An amount as configured: a Decimal, or anything that converts to one exactly.
 Number = Decimal | int | float | str
 #: A whole-number setting as given. Wider than ``int`` on purpose: the rule refuses anything
@@ -431,7 +431,7 @@ class RiskContext:
         else:
             net = self.net_quantity(order.symbol)
             signed = order.signed_quantity
-            if net == 0 or (net > 0) == (signed > 0):
+            if net == ZERO or (net > ZERO) == (signed > ZERO):
                 opening = abs(signed)
             else:
                 opening = max(abs(signed) - abs(net), ZERO)
@@ -452,7 +452,7 @@ class RiskContext:
 
     def is_opening(self, order: Order) -> bool:
         """Whether ``order`` opens or adds to a position: a new entry."""
-        return self.opening_quantity(order) > 0
+        return self.opening_quantity(order) > ZERO
 
     def order_price(self, order: Order) -> Decimal | None:
         """The price ``order`` would trade at: its limit, else its trigger, else the last

@@ -17,6 +17,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
+from typing import Final
 
 from tradeloop.core.bus import MessageBus
 from tradeloop.core.clock import Clock
@@ -37,6 +38,10 @@ from tradeloop.risk.base import (
     overrides,
 )
 from tradeloop.risk.rules import BuyingPower, InstrumentPrecision, ReduceOnly
+
+# enum members read on the hot path, bound once (docs/decisions/0011)
+_ACTIVE: Final = TradingState.ACTIVE
+_HALTED: Final = TradingState.HALTED
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +109,7 @@ class RiskEngine:
         self._clock = clock
         self.context = RiskContext(cache, account, clock)
         self._holds: dict[DenialCode, Hold] = {}
-        self._state = TradingState.ACTIVE
+        self._state = _ACTIVE
         self.on_flatten: FlattenHandler | None = None
         self.rules: list[Rule] = []
         self._passed: list[Rule] = []
@@ -164,7 +169,7 @@ class RiskEngine:
         hold, unless it is latched.
         """
         current = self._holds.get(code)
-        if state is TradingState.ACTIVE:
+        if state is _ACTIVE:
             if current is not None and not current.latched:
                 del self._holds[code]
                 self._update(code, reason, by)
@@ -177,7 +182,7 @@ class RiskEngine:
     def halt(self, reason: str, *, code: DenialCode = DenialCode.TRADING_STATE,
              latched: bool = True, by: str = "") -> None:
         """Deny every new order (cancels still pass) until :meth:`resume`."""
-        self.hold(TradingState.HALTED, code, reason or "trading halted", latched=latched, by=by)
+        self.hold(_HALTED, code, reason or "trading halted", latched=latched, by=by)
 
     def resume(self, by: str = "", reason: str = "") -> None:
         """Clear every hold, latched ones included: trading is ACTIVE again, and the loss
@@ -198,7 +203,7 @@ class RiskEngine:
 
     def _update(self, code: DenialCode, reason: str, by: str, resumed: bool = False) -> None:
         holds = self.holds
-        state = holds[0].state if holds else TradingState.ACTIVE
+        state = holds[0].state if holds else _ACTIVE
         previous, self._state = self._state, state
         if state is previous:
             return
@@ -225,11 +230,11 @@ class RiskEngine:
         ctx = self.context
         ctx.reset()
         state = self._state
-        if state is not TradingState.ACTIVE and not _exempt(order):
+        if state is not _ACTIVE and not _exempt(order):
             hold = self.holds[0]
             code = DenialCode.KILL_SWITCH if hold.code is DenialCode.KILL_SWITCH else (
                 DenialCode.TRADING_STATE)
-            if state is TradingState.HALTED:
+            if state is _HALTED:
                 return Denial(code, f"trading is halted: {hold.reason}", state.value, "")
             if ctx.is_opening(order):
                 return Denial(code, f"trading is reducing positions only: {hold.reason}",
@@ -317,7 +322,7 @@ class RiskEngine:
                 return
             for order in orders:
                 self._observe_passed(order)
-        elif isinstance(command, cmd.ModifyOrder) and self._state is TradingState.HALTED:
+        elif isinstance(command, cmd.ModifyOrder) and self._state is _HALTED:
             target = self._cache.order(command.client_order_id)
             self._bus.send(_EXEC_PROCESS, ev.OrderModifyRejected(
                 ts=self._clock.now_ns(), client_order_id=command.client_order_id,
@@ -407,7 +412,7 @@ class RiskEngine:
         closed) until someone looks."""
         log.error("risk rule failed: trading halted", exc_info=exc, extra={"fields": {
             "rule": rule.name, "hook": hook}})
-        self.hold(TradingState.HALTED, DenialCode.RISK_ERROR,
+        self.hold(_HALTED, DenialCode.RISK_ERROR,
                   f"risk rule {rule.name} failed in {hook}: {type(exc).__name__}: {exc}",
                   latched=True)
 

@@ -8,10 +8,14 @@ order and the first denial wins.
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Final
 
 from tradeloop.model.enums import OrderSide
 from tradeloop.model.orders import Order
 from tradeloop.risk.base import ZERO, Denial, DenialCode, RiskContext, Rule, fmt
+
+# enum members read on the hot path, bound once (docs/decisions/0011)
+_SELL: Final = OrderSide.SELL
 
 
 class InstrumentPrecision(Rule):
@@ -25,7 +29,7 @@ class InstrumentPrecision(Rule):
         instrument = ctx.instrument(order.symbol)
         if instrument is None:
             return Denial(DenialCode.UNKNOWN_SYMBOL, f"unknown symbol {order.symbol}")
-        if order.quantity % instrument.lot_step != 0:
+        if order.quantity % instrument.lot_step != ZERO:
             return Denial(self.code, f"quantity {order.quantity} is not a multiple of the lot "
                           f"step {instrument.lot_step}", fmt(instrument.lot_step),
                           fmt(order.quantity))
@@ -53,7 +57,7 @@ class ReduceOnly(Rule):
         if not order.reduce_only or order.parent_id is not None:
             return None  # bracket legs are checked when their parent has filled
         net = ctx.net_quantity(order.symbol)
-        if net == 0 or (net > 0) == (order.signed_quantity > 0):
+        if net == ZERO or (net > ZERO) == (order.signed_quantity > ZERO):
             return Denial(self.code, "reduce-only order would open or increase a position",
                           value=fmt(net))
         return None
@@ -80,15 +84,15 @@ class BuyingPower(Rule):
             net = ctx.net_quantity(order.symbol)
             selling = sum(
                 (o.leaves_qty for o in ctx.cache.open_orders(order.symbol)
-                 if o is not order and o.side is OrderSide.SELL),
+                 if o is not order and o.side is _SELL),
                 ZERO,
             )
-            if net - selling + signed < 0:
+            if net - selling + signed < ZERO:
                 return Denial(self.code, f"a cash account cannot sell short ({order.symbol} "
                               f"held: {net}, already selling: {selling})", fmt(net - selling),
                               fmt(order.quantity))
         opening = ctx.opening_quantity(order)
-        if opening == 0:
+        if opening == ZERO:
             return None
         unit = ctx.notional(order, _ONE)
         if unit is None:

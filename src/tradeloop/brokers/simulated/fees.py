@@ -11,13 +11,16 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 from tradeloop.core.errors import ConfigError
 from tradeloop.core.native import rebuild
 from tradeloop.model.data import QuoteTick
 from tradeloop.model.enums import OrderSide
 from tradeloop.model.instrument import Instrument
+
+# enum members read on the hot path, bound once (docs/decisions/0011)
+_BUY: Final = OrderSide.BUY
 
 ZERO = Decimal(0)
 # Specs that turn a commission or slippage model off (after stripping and lower-casing).
@@ -142,7 +145,7 @@ class SpreadSlippage:
         """The quote's far side, or ``price`` when there is no quote."""
         if quote is None:
             return price
-        return instrument.make_price(quote.ask if side is OrderSide.BUY else quote.bid)
+        return instrument.make_price(quote.ask if side is _BUY else quote.bid)
 
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
         return rebuild(self)

@@ -13,7 +13,7 @@ import itertools
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, Final, Literal
 from zoneinfo import ZoneInfo
 
 from tradeloop.brokers.simulated import matching
@@ -38,11 +38,29 @@ from tradeloop.model.enums import (
 )
 from tradeloop.model.orders import Order
 
+# enum members read on the hot path, bound once (docs/decisions/0011)
+_BUY: Final = OrderSide.BUY
+_DAY: Final = TimeInForce.DAY
+_FOK: Final = TimeInForce.FOK
+_GTC: Final = TimeInForce.GTC
+_GTD: Final = TimeInForce.GTD
+_IOC: Final = TimeInForce.IOC
+_LIMIT: Final = OrderType.LIMIT
+_MARKET: Final = OrderType.MARKET
+_MARKET_IF_TOUCHED: Final = OrderType.MARKET_IF_TOUCHED
+_NO_CONTINGENCY: Final = ContingencyType.NONE
+_OCO: Final = ContingencyType.OCO
+_OTO: Final = ContingencyType.OTO
+_PERCENT_OFFSET: Final = TrailingOffsetType.PERCENT
+_SELL: Final = OrderSide.SELL
+_STOP: Final = OrderType.STOP
+_STOP_LIMIT: Final = OrderType.STOP_LIMIT
+_TRAILING_STOP: Final = OrderType.TRAILING_STOP
+
 ConflictPolicy = Literal["stop_first", "target_first", "path"]
-_STOPS = frozenset({OrderType.STOP, OrderType.STOP_LIMIT, OrderType.TRAILING_STOP})
-_TAKER = frozenset(
-    {OrderType.MARKET, OrderType.STOP, OrderType.MARKET_IF_TOUCHED, OrderType.TRAILING_STOP}
-)
+_STOPS: Final = frozenset({_STOP, _STOP_LIMIT, _TRAILING_STOP})
+_TAKER: Final = frozenset({_MARKET, _STOP, _MARKET_IF_TOUCHED, _TRAILING_STOP})
+_ZERO: Final = Decimal(0)
 
 
 @dataclass(frozen=True)
@@ -150,7 +168,7 @@ class SimulatedVenue:
         seq = next(self._seq)
         active = parent is None or parent.filled_qty > 0
         working = _Working(order, seq, active)
-        if order.order_type is OrderType.TRAILING_STOP:
+        if order.order_type is _TRAILING_STOP:
             working.trail_ref = self._cache.last_prices.get(order.symbol)
         self._books.setdefault(order.symbol, []).append(working)
         self._by_id[order.client_order_id] = working
@@ -205,8 +223,8 @@ class SimulatedVenue:
             # would find after checking expiry, triggers, rivals and trailing
             w = book[0]
             o = w.order
-            if (o.order_type is OrderType.MARKET and o.time_in_force is TimeInForce.GTC
-                    and o.contingency is ContingencyType.NONE and w.active and o.ts_init <= ts):
+            if (o.order_type is _MARKET and o.time_in_force is _GTC
+                    and o.contingency is _NO_CONTINGENCY and w.active and o.ts_init <= ts):
                 w.start = 0.0
                 self._fill(w, 0.0, open_, volume, ts, [w])
                 return
@@ -248,7 +266,7 @@ class SimulatedVenue:
             for w in candidates:
                 if w.seq in done or w.order.is_closed or not w.active:
                     continue
-                path = buy_path if w.order.side is OrderSide.BUY else sell_path
+                path = buy_path if w.order.side is _BUY else sell_path
                 touch = self._touch(w, path)
                 if touch is not None:
                     touches.append((touch[0], w.seq, w, touch[1], touch[2]))
@@ -263,41 +281,41 @@ class SimulatedVenue:
             if triggered_at is not None and not working.triggered:
                 working.triggered = True
                 self._emit(ev.OrderTriggered, working.order)
-            buy = working.order.side is OrderSide.BUY
+            buy = working.order.side is _BUY
             size = volume if buy or sell_volume is None else sell_volume
             self._fill(working, t, price, size, ts, candidates)
         for w in candidates:  # trailing stops keep the best price of the whole bar
-            if w.order.order_type is OrderType.TRAILING_STOP and not w.order.is_closed:
-                self._trail(w, buy_path if w.order.side is OrderSide.BUY else sell_path, True)
+            if w.order.order_type is _TRAILING_STOP and not w.order.is_closed:
+                self._trail(w, buy_path if w.order.side is _BUY else sell_path, True)
         self._cancel_unfilled_immediate(candidates)
 
     def _touch(
         self, w: _Working, path: matching.Path
     ) -> tuple[float, float, float | None] | None:
         o = w.order
-        buy = o.side is OrderSide.BUY
+        buy = o.side is _BUY
         kind = o.order_type
         start = w.start
         touch: matching.Touch | None
         trig_t: float | None = None
-        if kind is OrderType.MARKET:
+        if kind is _MARKET:
             touch = (start, matching.price_at(path, start))
-        elif kind is OrderType.LIMIT or (kind is OrderType.STOP_LIMIT and w.triggered):
+        elif kind is _LIMIT or (kind is _STOP_LIMIT and w.triggered):
             assert o.price is not None
             level = float(o.price)
             touch = (matching.first_at_or_below(path, level, start) if buy
                      else matching.first_at_or_above(path, level, start))
-        elif kind is OrderType.STOP:
+        elif kind is _STOP:
             assert o.trigger_price is not None
             level = float(o.trigger_price)
             touch = (matching.first_at_or_above(path, level, start) if buy
                      else matching.first_at_or_below(path, level, start))
-        elif kind is OrderType.MARKET_IF_TOUCHED:
+        elif kind is _MARKET_IF_TOUCHED:
             assert o.trigger_price is not None
             level = float(o.trigger_price)
             touch = (matching.first_at_or_below(path, level, start) if buy
                      else matching.first_at_or_above(path, level, start))
-        elif kind is OrderType.STOP_LIMIT:
+        elif kind is _STOP_LIMIT:
             assert o.trigger_price is not None and o.price is not None
             trig = float(o.trigger_price)
             fired = (matching.first_at_or_above(path, trig, start) if buy
@@ -317,7 +335,7 @@ class SimulatedVenue:
             touch = self._trail(w, path)
         if touch is None:
             return None
-        if o.time_in_force in (TimeInForce.IOC, TimeInForce.FOK) and touch[0] > start:
+        if o.time_in_force in (_IOC, _FOK) and touch[0] > start:
             return None
         return touch[0], touch[1], trig_t
 
@@ -328,11 +346,11 @@ class SimulatedVenue:
         # only once the whole bar has been matched.
         o = w.order
         assert o.trailing_offset is not None
-        sell = o.side is OrderSide.SELL
+        sell = o.side is _SELL
         ref = w.trail_ref if w.trail_ref is not None else matching.price_at(path, w.start)
         touch, ref = matching.trailing_walk(
             path, w.start, ref, float(o.trailing_offset),
-            o.trailing_offset_type is TrailingOffsetType.PERCENT, sell,
+            o.trailing_offset_type is _PERCENT_OFFSET, sell,
         )
         if keep:
             w.trail_ref = ref
@@ -346,7 +364,7 @@ class SimulatedVenue:
         order = best[2].order
         policy = self.config.conflict
         at_start = best[0] <= best[2].start
-        if policy == "path" or order.contingency is not ContingencyType.OCO or at_start:
+        if policy == "path" or order.contingency is not _OCO or at_start:
             return best
         rivals = [x for x in touches if x[2].order.client_order_id in order.linked_ids]
         if not rivals:
@@ -367,24 +385,24 @@ class SimulatedVenue:
         qty = o.leaves_qty
         if o.reduce_only:
             net = self._cache.net_quantity(o.symbol)
-            if net == 0 or (net > 0) == (o.side is OrderSide.BUY):
+            if net == _ZERO or (net > _ZERO) == (o.side is _BUY):
                 self._close(w, ev.OrderCanceled, reason="reduce-only order would open or "
                             "increase a position")
                 return
             qty = min(qty, abs(net))
-            if o.time_in_force is TimeInForce.FOK and qty < o.leaves_qty:
+            if o.time_in_force is _FOK and qty < o.leaves_qty:
                 self._close(w, ev.OrderCanceled,
                             reason=f"FOK: reduce-only allows only {qty} of {o.leaves_qty}")
                 return
         if self.config.volume_limit is not None and volume != float("inf"):
             cap = inst.make_quantity(volume * self.config.volume_limit)
             if cap < qty:
-                if o.time_in_force is TimeInForce.FOK:
+                if o.time_in_force is _FOK:
                     self._close(w, ev.OrderCanceled,
                                 reason=f"FOK: only {cap} of {qty} available")
                     return
                 qty = cap
-        if qty <= 0:
+        if qty <= _ZERO:
             return
         px = inst.make_price(price)
         if o.order_type in _TAKER:
@@ -402,14 +420,14 @@ class SimulatedVenue:
         ))
         if o.is_closed:
             self._remove(w)
-        for child_id in o.linked_ids if o.contingency is ContingencyType.OTO else ():
+        for child_id in o.linked_ids if o.contingency is _OTO else ():
             child = self._by_id.get(child_id)
             if child is not None and not child.active:
                 child.active, child.start = True, t
-                if child.order.order_type is OrderType.TRAILING_STOP:
+                if child.order.order_type is _TRAILING_STOP:
                     child.trail_ref = price
                 candidates.append(child)
-        if o.contingency is ContingencyType.OCO:
+        if o.contingency is _OCO:
             for sibling_id in o.linked_ids:
                 sibling = self._by_id.get(sibling_id)
                 if sibling is None:
@@ -426,7 +444,7 @@ class SimulatedVenue:
         for w in candidates:
             o = w.order
             if (o.client_order_id in self._by_id
-                    and o.time_in_force in (TimeInForce.IOC, TimeInForce.FOK)):
+                    and o.time_in_force in (_IOC, _FOK)):
                 self._close(w, ev.OrderCanceled,
                             reason=f"{o.time_in_force}: not marketable when it arrived")
 
@@ -436,9 +454,9 @@ class SimulatedVenue:
             o = w.order
             if o.ts_init > ts:
                 continue  # sent after this bar opened: its day has not begun here
-            if o.time_in_force is TimeInForce.GTD and o.expire_ns is not None and ts >= o.expire_ns:
+            if o.time_in_force is _GTD and o.expire_ns is not None and ts >= o.expire_ns:
                 self._close(w, ev.OrderExpired)
-            elif o.time_in_force is TimeInForce.DAY and w.active:
+            elif o.time_in_force is _DAY and w.active:
                 day = day or self._day_of(ts)
                 if not w.day:
                     w.day = day  # a DAY order lives through the day of the first bar it meets
@@ -456,13 +474,13 @@ class SimulatedVenue:
             else:
                 self._emit(kind, o, reason=reason)
         linked = o.linked_ids
-        if o.contingency is ContingencyType.OCO:
+        if o.contingency is _OCO:
             for sibling_id in linked:
                 sibling = self._by_id.get(sibling_id)
                 if sibling is not None:
                     self._close(sibling, ev.OrderCanceled,
                                 reason=f"OCO: {o.client_order_id} {o.status.lower()}")
-        elif o.contingency is ContingencyType.OTO:
+        elif o.contingency is _OTO:
             for child_id in linked:
                 child = self._by_id.get(child_id)
                 if child is None:
