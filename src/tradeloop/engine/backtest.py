@@ -135,12 +135,6 @@ class BacktestEngine:
         self.venue = SimulatedVenue(self.kernel.cache, self.clock, self.config.venue)
         self.kernel.add_execution_client(self.venue, default=True)
         self._series: list[MarketSeries] = []
-        self._fills: list[ev.OrderFilled] = []
-        self.kernel.bus.subscribe("events.order.*", self._record_fill)
-
-    def _record_fill(self, event: ev.OrderEvent) -> None:
-        if isinstance(event, ev.OrderFilled):
-            self._fills.append(event)
 
     def add_data(self, series: MarketSeries, instrument: Instrument | None = None) -> Instrument:
         """Add the bars, quote ticks or trade ticks of one instrument.
@@ -407,7 +401,8 @@ class BacktestEngine:
         return BacktestRun(
             config=self.config, instruments=instruments, series=list(self._series),
             timeline=timeline, equity=curve, in_market=in_market(timeline, book),
-            orders=list(kernel.cache.orders.values()), fills=list(self._fills),
+            orders=list(kernel.cache.orders.values()),
+            fills=[e.fill for e in book if e.fill is not None],
             positions=list(kernel.cache.positions.values()), book=list(book), marks=marks,
             to_account=to_account,
             start_equity=account.starting_balance, final_balance=account.balance,

@@ -23,10 +23,12 @@ ZERO = Decimal(0)
 _ONE = Decimal(1)
 
 
-class BookEntry(msgspec.Struct, frozen=True):
-    """The state of one position and the account balance right after a fill.
+class BookEntry(msgspec.Struct, frozen=True, gc=False):
+    """One fill and the state of its position and the account balance right after it.
 
-    A backtest keeps these to rebuild the equity curve without marking every bar.
+    A backtest keeps these to rebuild the equity curve without marking every bar, and reads
+    its fills from them in the order they were booked. They hold values only, so the cycle
+    collector does not track them (``gc=False``).
     """
 
     ts: int
@@ -36,6 +38,7 @@ class BookEntry(msgspec.Struct, frozen=True):
     avg_px: float
     balance: float
     rate: float = 1.0  # account currency per quote currency, as booked at this fill
+    fill: ev.OrderFilled | None = None
 
 
 def position_id_for(fill: ev.OrderFilled, oms: OmsType) -> str:
@@ -110,7 +113,7 @@ class Portfolio:
         self.book.append(
             BookEntry(
                 fill.ts, fill.symbol, position_id, float(position.quantity),
-                float(position.avg_px), float(self.account.balance), float(rate),
+                float(position.avg_px), float(self.account.balance), float(rate), fill,
             )
         )
         if self._publish is not None:
