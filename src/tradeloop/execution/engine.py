@@ -9,7 +9,7 @@ subscribers see a cause (a fill) before its consequences (the cancelled sibling)
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Final
+from typing import Final, cast
 
 import msgspec
 
@@ -41,7 +41,7 @@ FillHandler = Callable[[ev.OrderFilled], object]
 
 #: Final reports a venue may repeat (an error answer and then its event, a duplicated
 #: message): seen again in the state they lead to, they change nothing.
-_REPEATS: dict[type[ev.OrderEvent], OrderStatus] = {
+_REPEATS: Final[dict[type[ev.OrderEvent], OrderStatus]] = {
     ev.OrderRejected: _REJECTED,
     ev.OrderCanceled: _CANCELED,
     ev.OrderExpired: _EXPIRED,
@@ -233,8 +233,8 @@ class ExecutionEngine:
                 "trade_id": getattr(event, "trade_id", "")}})
             return
         cache.refresh_order(order)
-        if type(event) is ev.OrderFilled or isinstance(event, ev.OrderFilled):
-            self._on_fill(event)
+        if _is_fill(event):
+            self._on_fill(cast(ev.OrderFilled, event))
         strategy_id = order.strategy_id
         topic = self._topics.get(strategy_id)
         if topic is None:
@@ -248,6 +248,19 @@ class ExecutionEngine:
         if topic is None:
             topic = self._topics[strategy_id] = f"events.order.{strategy_id}"
         self._bus.publish(topic, event)
+
+
+_FILL_CLASSES: Final[dict[type, bool]] = {}
+
+
+def _is_fill(event: ev.OrderEvent) -> bool:
+    # isinstance against a struct class binds its metaclass's __instancecheck__ anew (an
+    # allocation) for every event that is not exactly of that class
+    cls = type(event)
+    known = _FILL_CLASSES.get(cls)
+    if known is None:
+        known = _FILL_CLASSES[cls] = issubclass(cls, ev.OrderFilled)
+    return known
 
 
 def _owned_by(event: ev.OrderEvent, order: Order) -> ev.OrderEvent:

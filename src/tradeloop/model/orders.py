@@ -375,8 +375,14 @@ def _field_problem(order: Order) -> str:
 
 # How ``Order.apply`` treats each event class, decided once per class (subclasses of the event
 # classes are classified by ``isinstance`` on first sight, as before).
-_FILL, _PENDING, _ANSWER, _UPDATE, _ACCEPT, _REASONED, _MOVE = range(1, 8)
-_KIND_OF: dict[type, int] = {}
+_FILL: Final = 1
+_PENDING: Final = 2
+_ANSWER: Final = 3
+_UPDATE: Final = 4
+_ACCEPT: Final = 5
+_REASONED: Final = 6
+_MOVE: Final = 7
+_KIND_OF: Final[dict[type, int]] = {}
 
 
 def _kind_of(cls: type) -> int:
@@ -398,7 +404,7 @@ def _kind_of(cls: type) -> int:
     return kind
 
 
-_STATUS_OF: dict[type[ev.OrderEvent], OrderStatus] = {
+_STATUS_OF: Final[dict[type[ev.OrderEvent], OrderStatus]] = {
     ev.OrderDenied: S.DENIED,
     ev.OrderSubmitted: S.SUBMITTED,
     ev.OrderAccepted: S.ACCEPTED,
