@@ -1,7 +1,8 @@
 """Compiled builds of the modules whose cost is the interpreter's own (the risk gate and what
 it reads for every order: the cache, the portfolio's valuation, FX rates; and the rest of the
-order path: the execution engine, the simulated venue, instruments, positions and accounts),
-and the import hook that uses them only while they match their sources (docs/decisions/0011).
+order path: the execution engine, the simulated venue, orders, instruments, positions and
+accounts), and the import hook that uses them only while they match their sources
+(docs/decisions/0011).
 
 ``make native`` (:func:`main` with ``build``) compiles :data:`COMPILED` with mypyc (it needs mypy
 and a C compiler; ``make`` runs it) into ``tradeloop/_native``, with a manifest of the sources'
