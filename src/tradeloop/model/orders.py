@@ -121,11 +121,11 @@ class Order:
     """One order and everything that has happened to it.
 
     Create orders through a strategy (``self.buy()``); change them only by applying events.
-    Orders compare by identity. An order holds values only (never an object that refers back to
-    it), so the cycle collector does not track it: a backtest keeps tens of thousands. Its
-    ``events`` and ``trade_ids`` are tuples, which the collector stops tracking once it has seen
-    them. The compiled build makes it a native class, so the compiled venue, execution engine
-    and risk gate read its fields directly.
+    Orders compare by identity. The compiled build makes this a native class, so the compiled
+    venue, execution engine and risk gate read its fields directly; as an order holds values
+    only (never an object that refers back to it), the cycle collector does not track it there
+    (``acyclic``): a backtest keeps tens of thousands. Its ``events`` and ``trade_ids`` are
+    tuples, which the collector stops tracking once it has seen them.
 
     Raises
     ------
