@@ -343,6 +343,7 @@ class BacktestEngine:
             # indicators without extra outputs (most) skip the loop over them
             plain = [(ind, values) for ind, values, extras in stream.precomputed if not extras]
             others = [entry for entry in stream.precomputed if entry[2]]
+            indicators = bool(plain or others or streaming)
             for i, ts, mark, item in zip(range(lo, hi), ts_c, d_c, items, strict=True):
                 if ts >= clock.next_alert_ns:
                     clock.advance_to(ts)
@@ -356,20 +357,21 @@ class BacktestEngine:
                     clock.advance_to(close_ts)
                 else:
                     clock._now = close_ts
-                j = i - base
-                count = i + 1
-                for ind, values in plain:
-                    ind.prev = ind.value
-                    ind.value = values[j]
-                    ind.count = count
-                for ind, values, extras in others:
-                    ind.prev = ind.value
-                    ind.value = values[j]
-                    ind.count = count
-                    for name, column in extras:
-                        setattr(ind, name, column[j])
-                for ind in streaming:
-                    ind.update_bar(item)
+                if indicators:  # an empty loop costs as much as the test
+                    j = i - base
+                    count = i + 1
+                    for ind, values in plain:
+                        ind.prev = ind.value
+                        ind.value = values[j]
+                        ind.count = count
+                    for ind, values, extras in others:
+                        ind.prev = ind.value
+                        ind.value = values[j]
+                        ind.count = count
+                        for name, column in extras:
+                            setattr(ind, name, column[j])
+                    for ind in streaming:
+                        ind.update_bar(item)
                 if emulator.watching:
                     emulator.on_price(sym, mark)
                 if breakers:
