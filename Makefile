@@ -11,6 +11,7 @@ NATIVE_SOURCES := $(addprefix src/tradeloop/risk/,base.py calendar_rules.py engi
 	src/tradeloop/portfolio/fx.py src/tradeloop/portfolio/portfolio.py \
 	$(addprefix src/tradeloop/model/,cache.py instrument.py position.py account.py \
 	orders.py) \
+	src/tradeloop/core/bus.py src/tradeloop/core/identifiers.py \
 	src/tradeloop/execution/engine.py $(addprefix src/tradeloop/brokers/simulated/,venue.py \
 	matching.py fees.py)
 
@@ -58,7 +59,8 @@ pure: $(STAMP)
 	TRADELOOP_PURE_PYTHON=1 $(BIN)/python -m pytest -q -n 2 --dist loadfile tests/unit/risk \
 		tests/unit/portfolio tests/unit/model tests/unit/config tests/unit/core/test_native.py \
 		tests/unit/execution tests/unit/brokers/test_venue_*.py tests/unit/brokers/test_matching_path.py \
-		tests/unit/strategy tests/unit/engine tests/unit/persistence/test_order_journal.py
+		tests/unit/strategy tests/unit/engine tests/unit/persistence/test_order_journal.py \
+		tests/unit/core/test_core_bus.py tests/unit/core/test_core_identifiers.py
 
 test: lint types imports unit pure
 

@@ -1,6 +1,7 @@
 """Clocks, the message bus, identifiers, the error tree and logging."""
 
-from tradeloop.core.bus import MessageBus
+from typing import TYPE_CHECKING, Any
+
 from tradeloop.core.clock import Clock, LiveClock, TestClock
 from tradeloop.core.errors import (
     ConfigError,
@@ -14,7 +15,29 @@ from tradeloop.core.errors import (
     UserError,
     VenueError,
 )
-from tradeloop.core.identifiers import ClientOrderIdGenerator, client_order_id
+
+if TYPE_CHECKING:
+    from tradeloop.core.bus import MessageBus
+    from tradeloop.core.identifiers import ClientOrderIdGenerator, client_order_id
+
+# imported on first use: they are among the compiled modules (tradeloop.core.native), and the
+# package's own import must not load them before the import hook is installed
+_LAZY = {
+    "MessageBus": "tradeloop.core.bus",
+    "ClientOrderIdGenerator": "tradeloop.core.identifiers",
+    "client_order_id": "tradeloop.core.identifiers",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
 
 __all__ = [
     "ClientOrderIdGenerator",

@@ -1,8 +1,8 @@
 """Compiled builds of the modules whose cost is the interpreter's own (the risk gate and what
 it reads for every order: the cache, the portfolio's valuation, FX rates; and the rest of the
-order path: the execution engine, the simulated venue, orders, instruments, positions and
-accounts), and the import hook that uses them only while they match their sources
-(docs/decisions/0011).
+order path: the execution engine, the simulated venue, orders, instruments, positions,
+accounts, the message bus and client order ids), and the import hook that uses them only while
+they match their sources (docs/decisions/0011).
 
 ``make native`` (:func:`main` with ``build``) compiles :data:`COMPILED` with mypyc (it needs mypy
 and a C compiler; ``make`` runs it) into ``tradeloop/_native``, with a manifest of the sources'
@@ -56,6 +56,8 @@ COMPILED = (
     "tradeloop.model.position",
     "tradeloop.model.account",
     "tradeloop.model.orders",
+    "tradeloop.core.bus",
+    "tradeloop.core.identifiers",
 )
 #: Set to 1 to load every module from source.
 PURE_ENV = "TRADELOOP_PURE_PYTHON"
