@@ -15,6 +15,7 @@ from tradeloop.core.errors import (
     UserError,
     VenueError,
 )
+from tradeloop.core.exports import import_on_first_use
 
 if TYPE_CHECKING:
     from tradeloop.core.bus import MessageBus
@@ -30,14 +31,8 @@ _LAZY = {
 
 
 def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib
+    return import_on_first_use(__name__, _LAZY, globals(), name)
 
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
 
 __all__ = [
     "ClientOrderIdGenerator",

@@ -8,8 +8,9 @@ for pandas and pyarrow.
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING, Any
+
+from tradeloop.core.exports import import_on_first_use
 
 if TYPE_CHECKING:
     from tradeloop.data.bars import (
@@ -84,12 +85,7 @@ _HOMES = {
 
 
 def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module 'tradeloop.data' has no attribute {name!r}")
-    value = getattr(importlib.import_module(home), name)
-    globals()[name] = value
-    return value
+    return import_on_first_use(__name__, _HOMES, globals(), name)
 
 
 def __dir__() -> list[str]:
