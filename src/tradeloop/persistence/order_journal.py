@@ -21,6 +21,7 @@ from tradeloop.core.clock import Clock, LiveClock
 from tradeloop.core.errors import DataError, InvalidStateTransition
 from tradeloop.model import events as ev
 from tradeloop.model.orders import TERMINAL, Order
+from tradeloop.model.orders import replace as replace_order
 from tradeloop.model.reports import OrderStatusReport
 from tradeloop.persistence import codec
 from tradeloop.persistence.db import Database
@@ -103,7 +104,7 @@ class OrderJournal:
         venue = self._venue_of(order.symbol)
         events = list(order.events)
         if submitted is not None:
-            order = codec.order_from_row(codec.order_values(order), events, order.trade_ids)
+            order = replace_order(order)
             order.apply(submitted)  # on a copy: the node applies it once the intent is durable
             events.append(submitted)
         values = codec.order_values(order)
