@@ -88,3 +88,34 @@ class MessageBus:
         except KeyError:
             raise KeyError(f"no handler registered at endpoint {endpoint!r}") from None
         return handler(message)
+
+
+class StrategyPublisher:
+    """Publishes each message on its strategy's topic, ``<prefix><message.strategy_id>``.
+
+    A component that reports events to the strategy they belong to (order events on
+    ``events.order.<id>``, position events on ``events.position.<id>``) calls this instead of
+    building the topic for every message: each strategy's topic is spelled once.
+
+    Parameters
+    ----------
+    bus : MessageBus
+    prefix : str
+        The topic up to the strategy id, dot included (``"events.order."``).
+    """
+
+    def __init__(self, bus: MessageBus, prefix: str) -> None:
+        self.bus = bus
+        self.prefix = prefix
+        self._topics: dict[str, str] = {}
+
+    def topic(self, strategy_id: str) -> str:
+        """The topic of ``strategy_id``'s messages."""
+        found = self._topics.get(strategy_id)
+        if found is None:
+            found = self._topics[strategy_id] = self.prefix + strategy_id
+        return found
+
+    def __call__(self, message: Any) -> None:
+        """Publish ``message`` on the topic of ``message.strategy_id``."""
+        self.bus.publish(self.topic(message.strategy_id), message)

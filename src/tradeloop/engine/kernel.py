@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
-from tradeloop.core.bus import MessageBus
+from tradeloop.core.bus import MessageBus, StrategyPublisher
 from tradeloop.core.clock import AlertHandler, Clock
 from tradeloop.core.identifiers import ClientOrderIdGenerator
 from tradeloop.core.logging import get_logger
@@ -277,11 +277,11 @@ class Kernel:
         fx_rates: Mapping[str, float | Decimal] | None = None,
     ) -> None:
         self.clock = clock
-        self._position_topics: dict[str, str] = {}
         self.bus = MessageBus()
         self.cache = Cache()
         self.portfolio = Portfolio(
-            self.cache, account, oms, FxRates(self.cache, fx_rates), self._publish_position
+            self.cache, account, oms, FxRates(self.cache, fx_rates),
+            StrategyPublisher(self.bus, "events.position."),
         )
         self.execution = ExecutionEngine(self.bus, self.cache, clock, self.portfolio.on_fill)
         self.risk = RiskEngine(self.bus, self.cache, clock, self.portfolio)
@@ -289,13 +289,6 @@ class Kernel:
         self.failure_listeners: list[Callable[[StrategyRunner], None]] = []
         self._flatten_ids: dict[str, ClientOrderIdGenerator] = {}
         self.risk.on_flatten = self.flatten
-
-    def _publish_position(self, event: ev.PositionEvent) -> None:
-        topic = self._position_topics.get(event.strategy_id)
-        if topic is None:
-            topic = self._position_topics[event.strategy_id] = (
-                f"events.position.{event.strategy_id}")
-        self.bus.publish(topic, event)
 
     def add_instrument(self, instrument: Instrument) -> None:
         """Make an instrument tradable."""

@@ -13,7 +13,7 @@ from typing import Final, cast
 
 import msgspec
 
-from tradeloop.core.bus import MessageBus
+from tradeloop.core.bus import MessageBus, StrategyPublisher
 from tradeloop.core.clock import Clock
 from tradeloop.core.errors import InvalidStateTransition
 from tradeloop.core.faults import crash_point
@@ -70,7 +70,7 @@ class ExecutionEngine:
         self._on_fill = on_fill
         self._clients: dict[str, ExecutionClient] = {}
         self._default: ExecutionClient | None = None
-        self._topics: dict[str, str] = {}
+        self._publish = StrategyPublisher(bus, "events.order.")
         #: Where order intents become durable before they are sent (live and paper); None in
         #: backtests.
         self.journal: IntentJournal | None = None
@@ -117,11 +117,17 @@ class ExecutionEngine:
         for event in submitted:
             self.process(event)
         client = self.client_for(orders[0])
+        caps = client.capabilities
+        if caps.oco and caps.oto and caps.trailing_stop:
+            # the venue holds every kind of order itself: the emulator would hold none
+            for order in orders:
+                client.submit_order(order)
+            return
         # Hold first: a parent the venue rejects at once must find its children held, to
         # cancel them.
         to_send = []
         for order in orders:
-            if self.emulator.should_hold(order, client.capabilities):
+            if self.emulator.should_hold(order, caps):
                 self.emulator.hold(order)
             else:
                 to_send.append(order)
@@ -199,7 +205,7 @@ class ExecutionEngine:
             reason=reason,
         )
         if order is not None:
-            self._publish(order.strategy_id, event)
+            self._publish(event)
         else:
             log.warning("request for an unknown order", extra={"fields": {
                 "client_order_id": client_order_id, "request": kind.__name__, "reason": reason}})
@@ -235,19 +241,9 @@ class ExecutionEngine:
         cache.refresh_order(order)
         if _is_fill(event):
             self._on_fill(cast(ev.OrderFilled, event))
-        strategy_id = order.strategy_id
-        topic = self._topics.get(strategy_id)
-        if topic is None:
-            topic = self._topics[strategy_id] = f"events.order.{strategy_id}"
-        self._bus.publish(topic, event)
+        self._publish(event)  # the event carries its order's strategy id (see above)
         if order.contingency is not _NO_CONTINGENCY:  # nothing linked: nothing to do
             self.emulator.on_event(order, event)  # after the strategy saw the cause
-
-    def _publish(self, strategy_id: str, event: ev.OrderEvent) -> None:
-        topic = self._topics.get(strategy_id)
-        if topic is None:
-            topic = self._topics[strategy_id] = f"events.order.{strategy_id}"
-        self._bus.publish(topic, event)
 
 
 _FILL_CLASSES: Final[dict[type, bool]] = {}

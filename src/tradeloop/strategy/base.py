@@ -21,13 +21,15 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, overload
 
+from tradeloop.core.clock import Clock
 from tradeloop.core.identifiers import ClientOrderIdGenerator
 from tradeloop.core.logging import get_logger
 from tradeloop.core.time import ns_to_dt
 from tradeloop.data.timeframes import BucketAlignment, Timeframe, parse_timeframe
 from tradeloop.model import commands as cmd
+from tradeloop.model.cache import Cache
 from tradeloop.model.data import Bar, QuoteTick, TradeTick
 from tradeloop.model.enums import (
     ContingencyType,
@@ -55,6 +57,21 @@ _GTC, _NO_CONTINGENCY = TimeInForce.GTC, ContingencyType.NONE
 _PRICE_OFFSET = TrailingOffsetType.PRICE
 _ZERO = Decimal(0)
 IndicatorT = TypeVar("IndicatorT", bound="Indicator")
+T = TypeVar("T")
+
+
+# A part of the kernel a strategy reads on every order (its cache, its clock), kept on the
+# strategy once it is attached, so the order path reads an attribute instead of a chain of
+# properties (each an interpreted call); read before that, it raises as Strategy.context does.
+class _FromContext(Generic[T]):
+    @overload
+    def __get__(self, strategy: None, owner: type) -> _FromContext[T]: ...
+    @overload
+    def __get__(self, strategy: Strategy, owner: type) -> T: ...
+    def __get__(self, strategy: Strategy | None, owner: type) -> T | _FromContext[T]:
+        if strategy is None:
+            return self
+        raise RuntimeError(f"strategy {strategy.id} is not attached to an engine yet")
 
 
 class Strategy:
@@ -72,6 +89,10 @@ class Strategy:
     """
 
     parameters: ClassVar[dict[str, Parameter]] = {}
+    # set by attach(); the attribute then hides the descriptor
+    _cache: _FromContext[Cache] = _FromContext()
+    _clock: _FromContext[Clock] = _FromContext()
+    _symbols: _FromContext[tuple[str, ...]] = _FromContext()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -113,6 +134,9 @@ class Strategy:
     def attach(self, context: StrategyContext) -> None:
         """Connect the strategy to a kernel (done by the engine)."""
         self._ctx = context
+        self._cache = context.cache
+        self._clock = context.clock
+        self._symbols = context.symbols
 
     @property
     def context(self) -> StrategyContext:
@@ -124,22 +148,22 @@ class Strategy:
     @property
     def symbol(self) -> str:
         """The strategy's first (main) symbol."""
-        return self.context.symbols[0]
+        return self._symbols[0]
 
     @property
     def symbols(self) -> tuple[str, ...]:
         """Every symbol the strategy receives data for."""
-        return self.context.symbols
+        return self._symbols
 
     @property
     def now_ns(self) -> int:
         """Current time in UTC nanoseconds."""
-        return self.context.clock.now_ns()
+        return self._clock.now_ns()
 
     @property
     def now(self) -> datetime:
         """Current time as a UTC datetime."""
-        return ns_to_dt(self.context.clock.now_ns())
+        return ns_to_dt(self._clock.now_ns())
 
     @property
     def portfolio(self) -> PortfolioView:
@@ -148,7 +172,7 @@ class Strategy:
 
     def instrument(self, symbol: str | None = None) -> Instrument:
         """The instrument of ``symbol`` (default: the main symbol)."""
-        return self.context.cache.instrument(symbol or self.symbol)
+        return self._cache.instrument(symbol or self.symbol)
 
     def indicator(
         self, indicator: IndicatorT, symbol: str | None = None,
@@ -210,9 +234,8 @@ class Strategy:
 
     def position(self, symbol: str | None = None) -> Position:
         """The strategy's net position in ``symbol``; a flat position when there is none."""
-        context = self.context
-        sym = symbol or context.symbols[0]
-        cache = context.cache
+        sym = symbol or self._symbols[0]
+        cache = self._cache
         key = self._position_keys.get(sym)
         if key is None:
             key = self._position_keys[sym] = netting_position_id(sym, self.id)
@@ -230,11 +253,11 @@ class Strategy:
 
     def open_orders(self, symbol: str | None = None) -> list[Order]:
         """This strategy's orders that can still fill."""
-        return self.context.cache.open_orders(symbol, self.id)
+        return self._cache.open_orders(symbol, self.id)
 
     def last_price(self, symbol: str | None = None) -> float:
         """The latest price seen for ``symbol`` (NaN before any)."""
-        return self.context.cache.last_prices.get(symbol or self.symbol, float("nan"))
+        return self._cache.last_prices.get(symbol or self.symbol, float("nan"))
 
     # -- orders -------------------------------------------------------------------------------
 
@@ -324,7 +347,7 @@ class Strategy:
     def _check_unlinked(self, orders: tuple[Order, ...], least: int, what: str) -> None:
         if len(orders) < least:
             raise ValueError(f"{self.id}: {what}() needs at least {least} orders")
-        cache = self.context.cache
+        cache = self._cache
         for order in orders:
             if order.client_order_id in cache.orders or order.linked_ids or order.parent_id:
                 raise ValueError(
@@ -342,7 +365,7 @@ class Strategy:
         """
         sym = symbol or self.symbol
         netting_key = netting_position_id(sym, self.id)
-        held = [p for p in self.context.cache.open_positions(sym) if p.strategy_id == self.id]
+        held = [p for p in self._cache.open_positions(sym) if p.strategy_id == self.id]
         sent: Order | None = None
         for position in held:
             hedged = position.position_id != netting_key
@@ -368,7 +391,7 @@ class Strategy:
     ) -> None:
         """Change a working order; ``None`` keeps a field as it is."""
         oid = order if isinstance(order, str) else order.client_order_id
-        target = self.context.cache.order(oid)
+        target = self._cache.order(oid)
         inst = self.instrument(target.symbol if target else None)
         self.context.send(cmd.ModifyOrder(
             oid, self.now_ns,
@@ -505,8 +528,7 @@ class Strategy:
         )
 
     def _send_new(self, orders: tuple[Order, ...]) -> tuple[Order, ...]:
-        context = self.context
-        cache = context.cache
+        cache = self._cache
         known = [cache.order(o.client_order_id) for o in orders]
         if None not in known:
             # the same intent again (a restarted node or a replayed signal derives the same
@@ -521,7 +543,7 @@ class Strategy:
             cmd.SubmitOrder(orders[0], now) if len(orders) == 1
             else cmd.SubmitOrderList(orders, now)
         )
-        context.send(command)
+        self.context.send(command)
         return orders
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tradeloop.core.bus import MessageBus
+from tradeloop.core.bus import MessageBus, StrategyPublisher
 
 
 def collector(log: list[tuple[str, Any]], name: str):
@@ -117,3 +117,23 @@ def test_endpoint_errors_propagate_to_the_sender() -> None:
     bus.register("boom", boom)
     with pytest.raises(RuntimeError, match="handler failed"):
         bus.send("boom", None)
+
+
+class _Note:
+    def __init__(self, strategy_id: str, text: str) -> None:
+        self.strategy_id = strategy_id
+        self.text = text
+
+
+def test_a_strategy_publisher_reaches_each_strategys_own_subscribers() -> None:
+    bus = MessageBus()
+    seen: dict[str, list[str]] = {"a": [], "b": [], "all": []}
+    bus.subscribe("events.order.a", lambda m: seen["a"].append(m.text))
+    bus.subscribe("events.order.b", lambda m: seen["b"].append(m.text))
+    bus.subscribe("events.order.*", lambda m: seen["all"].append(m.text))
+    bus.subscribe("events.position.a", lambda m: seen["a"].append("wrong prefix"))
+    publish = StrategyPublisher(bus, "events.order.")
+    for note in (_Note("a", "1"), _Note("b", "2"), _Note("a", "3"), _Note("c", "4")):
+        publish(note)
+    assert seen == {"a": ["1", "3"], "b": ["2"], "all": ["1", "2", "3", "4"]}
+    assert publish.topic("b") == "events.order.b"

@@ -187,6 +187,10 @@ def test_parameters_are_not_shared_between_instances() -> None:
     assert (a.fast, b.fast, Params.fast) == (1, 2, 10)
 
 
-def test_context_before_attaching_is_a_clear_error() -> None:
+@pytest.mark.parametrize("use", [
+    lambda s: s.context, lambda s: s.now_ns, lambda s: s.symbol, lambda s: s.position(),
+    lambda s: s.open_orders(), lambda s: s.buy(1), lambda s: s.instrument(),
+])
+def test_the_kernel_before_attaching_is_a_clear_error(use: Any) -> None:
     with pytest.raises(RuntimeError, match="strategy Params is not attached"):
-        _ = Params().context
+        use(Params())
