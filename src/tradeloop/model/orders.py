@@ -15,6 +15,7 @@ from typing import Any, Final, cast
 from mypy_extensions import mypyc_attr
 
 from tradeloop.core.errors import InvalidStateTransition
+from tradeloop.core.identifiers import ClientOrderIdGenerator
 from tradeloop.model import events as ev
 from tradeloop.model.enums import (
     ContingencyType,
@@ -24,9 +25,12 @@ from tradeloop.model.enums import (
     TimeInForce,
     TrailingOffsetType,
 )
+from tradeloop.model.instrument import Instrument, to_decimal
 
 S = OrderStatus
 _ZERO: Final = Decimal(0)
+#: A quantity or price as a strategy may give it; floats convert through their shortest repr.
+Number = Decimal | float | int | str
 
 #: An order's fields, in the order its constructor takes them.
 FIELDS = (
@@ -114,6 +118,13 @@ _NEEDS_TRIGGER: Final = frozenset(
     {OrderType.STOP, OrderType.STOP_LIMIT, OrderType.MARKET_IF_TOUCHED}
 )
 _TRAILING: Final = OrderType.TRAILING_STOP
+_STOP: Final = OrderType.STOP
+_STOP_LIMIT: Final = OrderType.STOP_LIMIT
+_LIMIT: Final = OrderType.LIMIT
+_MARKET_IF_TOUCHED: Final = OrderType.MARKET_IF_TOUCHED
+_PRICE_OFFSET: Final = TrailingOffsetType.PRICE
+_PERCENT_OFFSET: Final = TrailingOffsetType.PERCENT
+_NO_CONTINGENCY: Final = ContingencyType.NONE
 
 
 @mypyc_attr(acyclic=True)
@@ -349,6 +360,77 @@ def replace(order: Order, **changes: Any) -> Order:
 
 def _rebuild(*values: Any) -> Order:
     return Order(*values)
+
+
+
+def requested_order(
+    ids: ClientOrderIdGenerator, strategy_id: str, instrument: Instrument, side: OrderSide,
+    quantity: Number, ts: int, limit: Number | None = None, stop: Number | None = None,
+    touch: Number | None = None, trail: Number | None = None,
+    trail_percent: Number | None = None, tif: TimeInForce | str = TimeInForce.GTC,
+    expire_ns: int | None = None, reduce_only: bool = False, tag: str = "",
+    position_id: str | None = None,
+) -> Order:
+    """The order a strategy asks for, with its quantity and prices rounded to ``instrument``.
+
+    The type follows from the prices given: none is a market order, ``limit`` a limit, ``stop``
+    a stop, ``stop`` and ``limit`` a stop-limit, ``touch`` a market-if-touched, ``trail`` (a
+    price distance) or ``trail_percent`` a trailing stop. The client order id is the next of
+    ``ids``, taken only once the request is valid.
+
+    Raises
+    ------
+    ValueError
+        For prices that no order type combines, or a quantity that rounds down to zero; the
+        message starts with ``strategy_id``.
+    """
+    priced = not (limit is None and stop is None and touch is None and trail is None
+                  and trail_percent is None)
+    if priced:
+        clash = _price_clash(limit, stop, touch, trail, trail_percent)
+        if clash:
+            raise ValueError(f"{strategy_id}: {clash} cannot be combined in one order")
+    qty = instrument.make_quantity(quantity)
+    if qty <= _ZERO:
+        raise ValueError(f"{strategy_id}: quantity {quantity} rounds down to 0 at lot step "
+                         f"{instrument.lot_step}")
+    price = None if limit is None else instrument.make_price(limit)
+    trigger_at = stop if stop is not None else touch
+    trigger = None if trigger_at is None else instrument.make_price(trigger_at)
+    offset: Decimal | None = None
+    offset_type = _PRICE_OFFSET
+    kind = _MARKET
+    if trail_percent is not None:
+        kind, offset, offset_type = _TRAILING, to_decimal(trail_percent), _PERCENT_OFFSET
+    elif trail is not None:
+        kind, offset = _TRAILING, instrument.make_price(trail)
+    elif touch is not None:
+        kind = _MARKET_IF_TOUCHED
+    elif stop is not None:
+        kind = _STOP_LIMIT if limit is not None else _STOP
+    elif limit is not None:
+        kind = _LIMIT
+    # positional, in the order of FIELDS: keywords cost the compiled constructor about 1.4 us
+    return Order(
+        ids.next_id(ts), strategy_id, instrument.symbol, side, kind, qty, ts, price, trigger,
+        offset, offset_type, tif if isinstance(tif, TimeInForce) else TimeInForce(tif.upper()),
+        expire_ns, reduce_only, _NO_CONTINGENCY, (), None,
+        position_id, (tag,) if tag else (),
+    )
+
+
+def _price_clash(
+    limit: object, stop: object, touch: object, trail: object, trail_percent: object
+) -> str:
+    """Name the prices given together that no order type uses together, or return ''."""
+    given = {name for name, value in (
+        ("limit", limit), ("stop", stop), ("touch", touch), ("trail", trail),
+        ("trail_percent", trail_percent)) if value is not None}
+    for allowed in ({"limit"}, {"stop"}, {"stop", "limit"}, {"touch"}, {"trail"},
+                    {"trail_percent"}):
+        if given <= allowed:
+            return ""
+    return " and ".join(sorted(given))
 
 
 def _field_problem(order: Order) -> str:

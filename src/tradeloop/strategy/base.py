@@ -36,11 +36,10 @@ from tradeloop.model.enums import (
     OrderSide,
     OrderType,
     TimeInForce,
-    TrailingOffsetType,
 )
 from tradeloop.model.events import OrderEvent, OrderFilled
 from tradeloop.model.instrument import Instrument, to_decimal
-from tradeloop.model.orders import Order
+from tradeloop.model.orders import Number, Order, requested_order
 from tradeloop.model.position import Position, netting_position_id
 from tradeloop.strategy import sizing
 from tradeloop.strategy.context import PortfolioView, StrategyContext
@@ -49,12 +48,10 @@ from tradeloop.strategy.params import Parameter, declared_parameters, resolve_pa
 if TYPE_CHECKING:
     from tradeloop.indicators.base import Indicator
 
-Number = Decimal | float | int | str
 # read on every order: bound once, as an enum member lookup costs about 60 ns on Python 3.11
 _BUY, _SELL = OrderSide.BUY, OrderSide.SELL
-_MARKET, _LIMIT = OrderType.MARKET, OrderType.LIMIT
-_GTC, _NO_CONTINGENCY = TimeInForce.GTC, ContingencyType.NONE
-_PRICE_OFFSET = TrailingOffsetType.PRICE
+_MARKET = OrderType.MARKET
+_GTC = TimeInForce.GTC
 _ZERO = Decimal(0)
 IndicatorT = TypeVar("IndicatorT", bound="Indicator")
 T = TypeVar("T")
@@ -301,9 +298,8 @@ class Strategy:
         """
         order = self._make_order(
             side if isinstance(side, OrderSide) else OrderSide(side.upper()), quantity, symbol,
-            limit=limit, stop=stop, touch=touch, trail=trail, trail_percent=trail_percent,
-            tif=tif, expire_ns=expire_ns, reduce_only=reduce_only, tag=tag,
-            position_id=position_id,
+            limit, stop, touch, trail, trail_percent, tif, expire_ns, reduce_only, tag,
+            position_id,
         )
         return self._send_new((order,))[0]
 
@@ -481,50 +477,17 @@ class Strategy:
     # -- internals ----------------------------------------------------------------------------
 
     def _make_order(
-        self, side: OrderSide, quantity: Number, symbol: str | None, *,
+        self, side: OrderSide, quantity: Number, symbol: str | None,
         limit: Number | None = None, stop: Number | None = None, touch: Number | None = None,
         trail: Number | None = None, trail_percent: Number | None = None,
         tif: TimeInForce | str = _GTC, expire_ns: int | None = None,
         reduce_only: bool = False, tag: str = "", position_id: str | None = None,
     ) -> Order:
-        priced = not (limit is None and stop is None and touch is None and trail is None
-                      and trail_percent is None)
-        clash = _price_clash(limit, stop, touch, trail, trail_percent) if priced else ""
-        if clash:
-            raise ValueError(f"{self.id}: {clash} cannot be combined in one order")
-        inst = self.instrument(symbol)
-        qty = inst.make_quantity(quantity)
-        if qty <= _ZERO:
-            raise ValueError(
-                f"{self.id}: quantity {quantity} rounds down to 0 at lot step {inst.lot_step}"
-            )
-        price = None if limit is None else inst.make_price(limit)
-        trigger = None if stop is None and touch is None else inst.make_price(
-            stop if stop is not None else touch  # type: ignore[arg-type]
-        )
-        offset: Decimal | None = None
-        offset_type = _PRICE_OFFSET
-        if trail is not None or trail_percent is not None:
-            kind = OrderType.TRAILING_STOP
-            if trail_percent is not None:
-                offset, offset_type = to_decimal(trail_percent), TrailingOffsetType.PERCENT
-            else:
-                offset = inst.make_price(trail)  # type: ignore[arg-type]
-        elif touch is not None:
-            kind = OrderType.MARKET_IF_TOUCHED
-        elif stop is not None:
-            kind = OrderType.STOP_LIMIT if limit is not None else OrderType.STOP
-        else:
-            kind = _LIMIT if limit is not None else _MARKET
-        now = self.now_ns
-        # positional, in the order of ``orders.FIELDS``: keywords cost the compiled Order's
-        # constructor about 1.4 us more
-        return Order(
-            self._ids.next_id(now), self.id, inst.symbol, side, kind, qty, now, price, trigger,
-            offset, offset_type,
-            tif if isinstance(tif, TimeInForce) else TimeInForce(tif.upper()),
-            expire_ns, reduce_only, _NO_CONTINGENCY, (), None, position_id,
-            (tag,) if tag else (),
+        # positional: the compiled function parses keywords more slowly
+        return requested_order(
+            self._ids, self.id, self._cache.instrument(symbol or self._symbols[0]), side,
+            quantity, self._clock.now_ns(), limit, stop, touch, trail, trail_percent, tif,
+            expire_ns, reduce_only, tag, position_id,
         )
 
     def _send_new(self, orders: tuple[Order, ...]) -> tuple[Order, ...]:
@@ -546,16 +509,3 @@ class Strategy:
         self.context.send(command)
         return orders
 
-
-def _price_clash(
-    limit: object, stop: object, touch: object, trail: object, trail_percent: object
-) -> str:
-    """Name the prices given together that no order type uses together, or return ''."""
-    given = {name for name, value in (
-        ("limit", limit), ("stop", stop), ("touch", touch), ("trail", trail),
-        ("trail_percent", trail_percent)) if value is not None}
-    for allowed in ({"limit"}, {"stop"}, {"stop", "limit"}, {"touch"}, {"trail"},
-                    {"trail_percent"}):
-        if given <= allowed:
-            return ""
-    return " and ".join(sorted(given))
