@@ -362,7 +362,6 @@ def _rebuild(*values: Any) -> Order:
     return Order(*values)
 
 
-
 def requested_order(
     ids: ClientOrderIdGenerator, strategy_id: str, instrument: Instrument, side: OrderSide,
     quantity: Number, ts: int, limit: Number | None = None, stop: Number | None = None,
@@ -422,7 +421,7 @@ def requested_order(
 def _price_clash(
     limit: object, stop: object, touch: object, trail: object, trail_percent: object
 ) -> str:
-    """Name the prices given together that no order type uses together, or return ''."""
+    # the prices given together that no order type uses together, or ''
     given = {name for name, value in (
         ("limit", limit), ("stop", stop), ("touch", touch), ("trail", trail),
         ("trail_percent", trail_percent)) if value is not None}

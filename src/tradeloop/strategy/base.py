@@ -86,10 +86,11 @@ class Strategy:
     """
 
     parameters: ClassVar[dict[str, Parameter]] = {}
-    # set by attach(); the attribute then hides the descriptor
-    _cache: _FromContext[Cache] = _FromContext()
-    _clock: _FromContext[Clock] = _FromContext()
-    _symbols: _FromContext[tuple[str, ...]] = _FromContext()
+    # set by attach(), when the attribute hides the descriptor. The base class's own state has
+    # mangled names, so that a subclass's self._cache or self._ids cannot clash with it.
+    __cache: _FromContext[Cache] = _FromContext()
+    __clock: _FromContext[Clock] = _FromContext()
+    __symbols: _FromContext[tuple[str, ...]] = _FromContext()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -102,9 +103,9 @@ class Strategy:
         self.params: dict[str, Any] = values
         self.id = strategy_id or type(self).__name__
         self.log = get_logger(f"tradeloop.strategy.{self.id}")
-        self._ctx: StrategyContext | None = None
-        self._ids = ClientOrderIdGenerator(self.id)
-        self._position_keys: dict[str, str] = {}
+        self.__ctx: StrategyContext | None = None
+        self.__ids = ClientOrderIdGenerator(self.id)
+        self.__position_keys: dict[str, str] = {}
 
     # -- hooks: override what you need -------------------------------------------------------
 
@@ -130,37 +131,37 @@ class Strategy:
 
     def attach(self, context: StrategyContext) -> None:
         """Connect the strategy to a kernel (done by the engine)."""
-        self._ctx = context
-        self._cache = context.cache
-        self._clock = context.clock
-        self._symbols = context.symbols
+        self.__ctx = context
+        self.__cache = context.cache
+        self.__clock = context.clock
+        self.__symbols = context.symbols
 
     @property
     def context(self) -> StrategyContext:
         """The kernel context; raises before the strategy is added to an engine."""
-        if self._ctx is None:
+        if self.__ctx is None:
             raise RuntimeError(f"strategy {self.id} is not attached to an engine yet")
-        return self._ctx
+        return self.__ctx
 
     @property
     def symbol(self) -> str:
         """The strategy's first (main) symbol."""
-        return self._symbols[0]
+        return self.__symbols[0]
 
     @property
     def symbols(self) -> tuple[str, ...]:
         """Every symbol the strategy receives data for."""
-        return self._symbols
+        return self.__symbols
 
     @property
     def now_ns(self) -> int:
         """Current time in UTC nanoseconds."""
-        return self._clock.now_ns()
+        return self.__clock.now_ns()
 
     @property
     def now(self) -> datetime:
         """Current time as a UTC datetime."""
-        return ns_to_dt(self._clock.now_ns())
+        return ns_to_dt(self.__clock.now_ns())
 
     @property
     def portfolio(self) -> PortfolioView:
@@ -169,7 +170,7 @@ class Strategy:
 
     def instrument(self, symbol: str | None = None) -> Instrument:
         """The instrument of ``symbol`` (default: the main symbol)."""
-        return self._cache.instrument(symbol or self.symbol)
+        return self.__cache.instrument(symbol or self.symbol)
 
     def indicator(
         self, indicator: IndicatorT, symbol: str | None = None,
@@ -231,11 +232,11 @@ class Strategy:
 
     def position(self, symbol: str | None = None) -> Position:
         """The strategy's net position in ``symbol``; a flat position when there is none."""
-        sym = symbol or self._symbols[0]
-        cache = self._cache
-        key = self._position_keys.get(sym)
+        sym = symbol or self.__symbols[0]
+        cache = self.__cache
+        key = self.__position_keys.get(sym)
         if key is None:
-            key = self._position_keys[sym] = netting_position_id(sym, self.id)
+            key = self.__position_keys[sym] = netting_position_id(sym, self.id)
         found = cache.positions.get(key)
         if found is not None:
             return found
@@ -250,11 +251,11 @@ class Strategy:
 
     def open_orders(self, symbol: str | None = None) -> list[Order]:
         """This strategy's orders that can still fill."""
-        return self._cache.open_orders(symbol, self.id)
+        return self.__cache.open_orders(symbol, self.id)
 
     def last_price(self, symbol: str | None = None) -> float:
         """The latest price seen for ``symbol`` (NaN before any)."""
-        return self._cache.last_prices.get(symbol or self.symbol, float("nan"))
+        return self.__cache.last_prices.get(symbol or self.symbol, float("nan"))
 
     # -- orders -------------------------------------------------------------------------------
 
@@ -343,7 +344,7 @@ class Strategy:
     def _check_unlinked(self, orders: tuple[Order, ...], least: int, what: str) -> None:
         if len(orders) < least:
             raise ValueError(f"{self.id}: {what}() needs at least {least} orders")
-        cache = self._cache
+        cache = self.__cache
         for order in orders:
             if order.client_order_id in cache.orders or order.linked_ids or order.parent_id:
                 raise ValueError(
@@ -361,7 +362,7 @@ class Strategy:
         """
         sym = symbol or self.symbol
         netting_key = netting_position_id(sym, self.id)
-        held = [p for p in self._cache.open_positions(sym) if p.strategy_id == self.id]
+        held = [p for p in self.__cache.open_positions(sym) if p.strategy_id == self.id]
         sent: Order | None = None
         for position in held:
             hedged = position.position_id != netting_key
@@ -387,7 +388,7 @@ class Strategy:
     ) -> None:
         """Change a working order; ``None`` keeps a field as it is."""
         oid = order if isinstance(order, str) else order.client_order_id
-        target = self._cache.order(oid)
+        target = self.__cache.order(oid)
         inst = self.instrument(target.symbol if target else None)
         self.context.send(cmd.ModifyOrder(
             oid, self.now_ns,
@@ -485,13 +486,13 @@ class Strategy:
     ) -> Order:
         # positional: the compiled function parses keywords more slowly
         return requested_order(
-            self._ids, self.id, self._cache.instrument(symbol or self._symbols[0]), side,
-            quantity, self._clock.now_ns(), limit, stop, touch, trail, trail_percent, tif,
+            self.__ids, self.id, self.__cache.instrument(symbol or self.__symbols[0]), side,
+            quantity, self.__clock.now_ns(), limit, stop, touch, trail, trail_percent, tif,
             expire_ns, reduce_only, tag, position_id,
         )
 
     def _send_new(self, orders: tuple[Order, ...]) -> tuple[Order, ...]:
-        cache = self._cache
+        cache = self.__cache
         known = [cache.order(o.client_order_id) for o in orders]
         if None not in known:
             # the same intent again (a restarted node or a replayed signal derives the same

@@ -255,3 +255,18 @@ def test_cancel_and_modify_a_working_order() -> None:
     assert modified.status is OrderStatus.ACCEPTED
     assert (modified.quantity, modified.price) == (D(3), D(85))
     assert [o.client_order_id for o in s.open_orders()] == [modified.client_order_id]
+
+
+def test_a_strategys_own_private_names_do_not_clash_with_the_base_class() -> None:
+    class OwnNames(Scripted):
+        def on_start(self) -> None:
+            self._cache: dict[str, float] = {}  # names a trader may well pick
+            self._clock = "not a clock"
+            self._symbols = ["mine"]
+            self._ids = self._ctx = self._position_keys = None
+
+    s = OwnNames({0: lambda st: st.buy(2), 1: lambda st: st.position().quantity})
+    result = run(s, flat_bars(100, 101, 102))
+    assert not result.failures
+    assert s.results[1] == D(2)
+    assert (s.symbol, s._cache, s._clock) == ("ABC", {}, "not a clock")
