@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from itertools import repeat
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -19,6 +20,8 @@ from tradeloop.data.timeframes import UTC_MIDNIGHT
 from tradeloop.engine.kernel import BarSubscription, Kernel, StrategyFailure, StrategyRunner
 from tradeloop.engine.streams import (
     BarCache,
+    MergedRows,
+    Row,
     Stream,
     StreamKind,
     load_chunks,
@@ -229,6 +232,10 @@ class BacktestEngine:
                 and streams[0].marks and streams[0].delivers:
             self._loop_bars(streams[0], total, progress)
             return
+        merged = merged_rows(streams)
+        if all(s.kind is StreamKind.BAR for s in streams):
+            self._loop_bar_rows(streams, merged, total, progress)
+            return
         clock = self.clock
         venue = self.venue
         books = venue._books
@@ -236,11 +243,9 @@ class BacktestEngine:
         emulator = self.kernel.execution.emulator
         risk = self.kernel.risk
         breakers = risk.has_breakers
-        merged = merged_rows(streams)
         stream_ids, rows = merged.stream_ids, merged.rows
         names = [s.symbol for s in streams]
         makers = [s.make for s in streams]
-        bars_only = all(s.kind is StreamKind.BAR for s in streams)
         single = len(streams) == 1
         BAR, QUOTE = StreamKind.BAR, StreamKind.QUOTE
         labels = [s.label for s in streams]
@@ -251,10 +256,7 @@ class BacktestEngine:
             sym_c = repeat(names[0], hi - lo) if single else [names[s] for s in sid_c]
             tf_c = repeat(labels[0], hi - lo) if single else [labels[s] for s in sid_c]
             rows_c = zip(sym_c, ts_c, a_c, b_c, c_c, d_c, e_c, tf_c, strict=True)
-            items = (
-                map(makers[0], rows_c) if bars_only
-                else [makers[s](row) for s, row in zip(sid_c, rows_c, strict=True)]
-            )
+            items = [makers[s](row) for s, row in zip(sid_c, rows_c, strict=True)]
             row_c = range(lo, hi) if single else python_values(rows[lo:hi])
             load_chunks(streams, stream_ids[lo:hi], rows[lo:hi])
             for s, i, ts, mark, item in zip(sid_c, row_c, ts_c, mark_c, items, strict=True):
@@ -300,6 +302,73 @@ class BacktestEngine:
                 for runner, handler in stream.handlers:
                     try:
                         handler(item)
+                    except Exception as exc:  # user code stops, the run goes on
+                        runner.fail(stream.hook, exc, ts)
+            if progress is not None:
+                progress(hi, total)
+
+    def _loop_bar_rows(self, streams: list[Stream], merged: MergedRows, total: int,
+                       progress: ProgressHandler | None) -> None:
+        """``_loop`` when every stream holds bars (several instruments or timeframes, each
+        primary stream with its open turn): the same steps, with each stream's part looked up
+        once a chunk, and a ``Bar`` made only for a row that is delivered."""
+        clock = self.clock
+        books = self.venue._books
+        process_bar = self.venue.process_bar
+        last_prices = self.kernel.cache.last_prices
+        emulator = self.kernel.execution.emulator
+        risk = self.kernel.risk
+        breakers = risk.has_breakers
+        symbols = [s.symbol for s in streams]
+        matching = [s.matches for s in streams]
+        for lo in range(0, total, _CHUNK):
+            hi = min(lo + _CHUNK, total)
+            ts_c, a_c, b_c, c_c, d_c, e_c, mark_c = merged.chunk(lo, hi)
+            load_chunks(streams, merged.stream_ids[lo:hi], merged.rows[lo:hi])
+            delivering = [_delivery(s) if s.delivers else None for s in streams]
+            for s, i, ts, o, h, low, c, v, mark in zip(
+                python_values(merged.stream_ids[lo:hi]), python_values(merged.rows[lo:hi]),
+                ts_c, a_c, b_c, c_c, d_c, e_c, mark_c, strict=True,
+            ):
+                sym = symbols[s]
+                if matching[s]:
+                    if ts >= clock.next_alert_ns:
+                        clock.advance_to(ts)
+                    else:
+                        clock._now = ts
+                    if books.get(sym):  # working orders to match (most bars have none)
+                        process_bar(sym, ts, o, h, low, c, v)
+                part = delivering[s]
+                if part is None:
+                    continue
+                stream, make, marks, step, label, indicators = part
+                if marks:
+                    last_prices[sym] = mark
+                close_ts = ts + step
+                if close_ts >= clock.next_alert_ns:
+                    clock.advance_to(close_ts)
+                else:
+                    clock._now = close_ts
+                bar = make((sym, ts, o, h, low, c, v, label))
+                if indicators:
+                    j = i - stream.base
+                    count = i + 1
+                    for ind, values, extras in stream.precomputed:
+                        ind.prev = ind.value
+                        ind.value = values[j]
+                        ind.count = count
+                        for name, column in extras:
+                            setattr(ind, name, column[j])
+                    for ind in stream.streaming:
+                        ind.update_bar(bar)
+                if marks:
+                    if emulator.watching:
+                        emulator.on_price(sym, mark)
+                    if breakers:
+                        risk.on_market()
+                for runner, handler in stream.handlers:
+                    try:
+                        handler(bar)
                     except Exception as exc:  # user code stops, the run goes on
                         runner.fail(stream.hook, exc, ts)
             if progress is not None:
@@ -429,6 +498,11 @@ class BacktestEngine:
             fx.rate(inst.quote_currency, account_ccy)  # raises the explanatory ConfigError
         return np.full(n, float(fixed or 0))
 
+
+def _delivery(stream: Stream) -> tuple[Stream, Callable[[Row], Any], bool, int, str, bool]:
+    # what the bar loop needs of a stream that delivers, looked up once a chunk
+    indicators = bool(stream.precomputed or stream.streaming)
+    return stream, stream.make, stream.marks, stream.step_ns, stream.label, indicators
 
 def _choose_primaries(streams: list[Stream]) -> None:
     shortest: dict[str, Stream] = {}

@@ -199,3 +199,28 @@ def test_a_single_bar_run_and_the_run_record() -> None:
     assert run.equity.tolist() == [100_000.0]
     assert run.strategies == {"R": {}}
     assert run.start_equity == run.final_equity == Decimal(100_000)
+
+
+@pytest.mark.parametrize("precompute", [True, False])
+def test_independent_strategies_fill_together_as_each_alone(precompute: bool) -> None:
+    """A daily and an hourly instrument merged into one run (the bar loop for several bar
+    streams) fill exactly as each does in a run of its own (the one-stream loop)."""
+    from tradeloop.data import bundled_path, load_bars
+    from tradeloop.examples.sma_cross import SmaCross
+
+    data = {name: load_bars(bundled_path(name)).bars for name in ("GOOG", "EURUSD")}
+
+    def fills(names: tuple[str, ...]) -> dict[str, list[tuple[int, str, Decimal, Decimal]]]:
+        engine = BacktestEngine(BacktestConfig(cash=Decimal(1_000_000),
+                                               precompute_indicators=precompute))
+        for name in names:
+            engine.add_data(data[name])
+        for name in names:
+            engine.add_strategy(SmaCross(strategy_id=f"sma-{name}"), [name])
+        run = engine.run()
+        return {name: [(f.ts, f.side.value, f.last_qty, f.last_px) for f in run.fills
+                       if f.symbol == name] for name in names}
+
+    together = fills(("GOOG", "EURUSD"))
+    assert together == {**fills(("GOOG",)), **fills(("EURUSD",))}
+    assert len(together["GOOG"]) == 65 and len(together["EURUSD"]) == 166  # 33 and 83 trips
