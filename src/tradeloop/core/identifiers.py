@@ -32,8 +32,11 @@ def _prefix(strategy_id: str) -> str:
     return "".join(ch for ch in strategy_id if ch.isascii() and ch.isalnum())[:10] or "S"
 
 
+_DIGEST = 10  # bytes of hash in an id: 20 hex digits
+
+
 def _id(prefix: str, strategy_id: str, ts_ns: int, seq: int) -> str:
-    digest = hashlib.blake2b(f"{strategy_id}|{ts_ns}|{seq}".encode(), digest_size=10)
+    digest = hashlib.blake2b(f"{strategy_id}|{ts_ns}|{seq}".encode(), digest_size=_DIGEST)
     return f"{prefix}-{digest.hexdigest()}"
 
 
@@ -48,8 +51,10 @@ class ClientOrderIdGenerator:
     _KEEP = 1024  # event times remembered; the clock never comes back further than this
 
     def __init__(self, strategy_id: str) -> None:
-        self._strategy_id = strategy_id
         self._prefix = _prefix(strategy_id)
+        # the hash of "<strategy_id>|", which every id of the strategy starts from: each id
+        # hashes only its own time and sequence number (the same digest as ``_id``)
+        self._hashed_id = hashlib.blake2b(f"{strategy_id}|".encode(), digest_size=_DIGEST)
         self._seqs: dict[int, int] = {}
         self._times: deque[int] = deque()  # the keys of ``_seqs``, oldest first
 
@@ -61,4 +66,6 @@ class ClientOrderIdGenerator:
             self._times.append(ts_ns)
             if len(seqs) > self._KEEP:
                 del seqs[self._times.popleft()]
-        return _id(self._prefix, self._strategy_id, ts_ns, seq)
+        digest = self._hashed_id.copy()
+        digest.update(f"{ts_ns}|{seq}".encode())
+        return f"{self._prefix}-{digest.hexdigest()}"

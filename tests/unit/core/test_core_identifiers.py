@@ -69,3 +69,11 @@ def test_generator_never_repeats_an_id_when_event_times_interleave() -> None:
     ids = [gen.next_id(t) for t in times]
     assert len(set(ids)) == len(ids)
     assert ids[2] == client_order_id("S", TS, 2)  # the second order issued at TS
+
+
+@pytest.mark.parametrize("strategy_id", ["SmaCross", "sma-GOOG", "ünïcode strategy", ""])
+def test_the_generator_issues_exactly_the_documented_ids(strategy_id: str) -> None:
+    gen = ClientOrderIdGenerator(strategy_id)
+    issued = [gen.next_id(TS), gen.next_id(TS), gen.next_id(TS + 1)]
+    assert issued == [client_order_id(strategy_id, TS, 1), client_order_id(strategy_id, TS, 2),
+                      client_order_id(strategy_id, TS + 1, 1)]
