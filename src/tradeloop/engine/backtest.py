@@ -504,6 +504,7 @@ def _delivery(stream: Stream) -> tuple[Stream, Callable[[Row], Any], bool, int, 
     indicators = bool(stream.precomputed or stream.streaming)
     return stream, stream.make, stream.marks, stream.step_ns, stream.label, indicators
 
+
 def _choose_primaries(streams: list[Stream]) -> None:
     shortest: dict[str, Stream] = {}
     for stream in streams:
