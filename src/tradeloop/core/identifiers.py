@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import deque
+from typing import Any
 
 
 def client_order_id(strategy_id: str, ts_ns: int, seq: int) -> str:
@@ -51,6 +52,7 @@ class ClientOrderIdGenerator:
     _KEEP = 1024  # event times remembered; the clock never comes back further than this
 
     def __init__(self, strategy_id: str) -> None:
+        self._strategy_id = strategy_id
         self._prefix = _prefix(strategy_id)
         # the hash of "<strategy_id>|", which every id of the strategy starts from: each id
         # hashes only its own time and sequence number (the same digest as ``_id``)
@@ -69,3 +71,15 @@ class ClientOrderIdGenerator:
         digest = self._hashed_id.copy()
         digest.update(f"{ts_ns}|{seq}".encode())
         return f"{self._prefix}-{digest.hexdigest()}"
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        # a hash state does not pickle, and the compiled class has no default way to: rebuild
+        # the generator from its strategy id and the sequence numbers it has issued
+        return _restored, (self._strategy_id, list(self._times), dict(self._seqs))
+
+
+def _restored(strategy_id: str, times: list[int], seqs: dict[int, int]) -> ClientOrderIdGenerator:
+    generator = ClientOrderIdGenerator(strategy_id)
+    generator._times.extend(times)
+    generator._seqs.update(seqs)
+    return generator

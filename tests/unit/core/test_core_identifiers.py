@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import copy
+import pickle
 import re
+from typing import Any
 
 import pytest
 
@@ -77,3 +80,13 @@ def test_the_generator_issues_exactly_the_documented_ids(strategy_id: str) -> No
     issued = [gen.next_id(TS), gen.next_id(TS), gen.next_id(TS + 1)]
     assert issued == [client_order_id(strategy_id, TS, 1), client_order_id(strategy_id, TS, 2),
                       client_order_id(strategy_id, TS + 1, 1)]
+
+
+@pytest.mark.parametrize("copy_of", [
+    lambda g: pickle.loads(pickle.dumps(g)), copy.deepcopy, copy.copy,
+])
+def test_a_copied_generator_goes_on_with_the_same_ids(copy_of: Any) -> None:
+    gen = ClientOrderIdGenerator("S")
+    gen.next_id(TS)
+    twin = copy_of(gen)
+    assert [twin.next_id(TS), twin.next_id(TS + 1)] == [gen.next_id(TS), gen.next_id(TS + 1)]

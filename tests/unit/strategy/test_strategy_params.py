@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import pickle
 from decimal import Decimal
 from typing import Any, ClassVar
 
@@ -194,3 +196,9 @@ def test_parameters_are_not_shared_between_instances() -> None:
 def test_the_kernel_before_attaching_is_a_clear_error(use: Any) -> None:
     with pytest.raises(RuntimeError, match="strategy Params is not attached"):
         use(Params())
+
+
+@pytest.mark.parametrize("copy_of", [lambda s: pickle.loads(pickle.dumps(s)), copy.deepcopy])
+def test_a_strategy_before_its_run_can_be_copied(copy_of: Any) -> None:
+    twin = copy_of(Params(fast=3))
+    assert (type(twin), twin.fast, twin.params["fast"], twin.id) == (Params, 3, 3, "Params")
