@@ -111,7 +111,13 @@ PUBLIC = {
         "session_from_spec",
     ],
     "tradeloop.strategy": [
+        "Above",
+        "Below",
+        "Cross",
+        "CrossAbove",
+        "CrossBelow",
         "Strategy",
+        "WakeCondition",
         "crossed_above",
         "crossed_below",
     ],

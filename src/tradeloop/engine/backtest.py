@@ -33,6 +33,7 @@ from tradeloop.engine.streams import (
     union_of_times,
     with_open_turns,
 )
+from tradeloop.engine.waking import wake_mask, walk_waking_bars
 from tradeloop.model import events as ev
 from tradeloop.model.account import Account
 from tradeloop.model.data import Bar, BarSeries, MarketSeries
@@ -204,7 +205,8 @@ class BacktestEngine:
         strategy = runner.strategy
         for stream in streams:
             if stream.symbol in runner.symbols and stream.primary:
-                hook = strategy.on_bar if stream.kind is StreamKind.BAR else strategy.on_tick
+                hook = (runner.bar_handler(stream.symbol) if stream.kind is StreamKind.BAR
+                        else strategy.on_tick)
                 stream.handlers.append((runner, hook))
         for wanted in runner.bar_subscriptions:
             stream = _bar_stream(streams, wanted, strategy.id)
@@ -230,6 +232,14 @@ class BacktestEngine:
     def _loop(self, streams: list[Stream], total: int, progress: ProgressHandler | None) -> None:
         if len(streams) == 1 and streams[0].kind is StreamKind.BAR and streams[0].matches \
                 and streams[0].marks and streams[0].delivers:
+            mask = None if self.kernel.risk.has_breakers else wake_mask(streams[0])
+            if mask is not None:
+                cache = self._bar_cache
+                walk_waking_bars(streams[0], mask, self.clock, self.venue,
+                                 self.kernel.cache.last_prices, self.kernel.execution.emulator,
+                                 _CHUNK, progress, cache if cache is not None and cache.wants(
+                                     streams[0].series) else None)
+                return
             self._loop_bars(streams[0], total, progress)
             return
         merged = merged_rows(streams)

@@ -34,6 +34,7 @@ from tradeloop.portfolio.portfolio import Portfolio
 from tradeloop.risk.engine import EXECUTE as RISK_EXECUTE
 from tradeloop.risk.engine import RiskEngine
 from tradeloop.strategy.base import Strategy
+from tradeloop.strategy.wake import WakeCondition
 
 log = get_logger(__name__)
 
@@ -122,6 +123,8 @@ class StrategyRunner:
     indicators: list[tuple[Indicator, str, Timeframe | None]] = field(default_factory=list)
     #: bars of other timeframes the strategy asked for: (symbol, timeframe, alignment)
     bar_subscriptions: list[BarSubscription] = field(default_factory=list)
+    #: the wake conditions of each symbol's bars (see ``Strategy.wake_when``)
+    wakes: dict[str, list[WakeCondition]] = field(default_factory=dict)
     failure: StrategyFailure | None = None
     wired: bool = False  # set by the data loop once it has taken the strategy's indicators
     _clock: _StrategyClock | None = field(default=None, init=False, repr=False)
@@ -192,6 +195,63 @@ class StrategyRunner:
             f"subscribe to bars in on_start; the {timeframe} bars of {symbol} were asked for",
             symbol)
         self._add_subscription(BarSubscription(symbol, timeframe, alignment, deliver=True))
+
+    def register_wake(self, condition: WakeCondition) -> None:
+        """Let ``on_bar`` run for the bars of the condition's symbol only where one of the
+        strategy's conditions holds.
+
+        Raises
+        ------
+        ValueError
+            When the condition reads an indicator the strategy has not declared, one on
+            another timeframe, indicators of two symbols, or once the data loop has started.
+        """
+        strategy_id = self.strategy.id
+        symbols = set()
+        for indicator in condition.indicators:
+            found = [(s, tf) for ind, s, tf in self.indicators if ind is indicator]
+            if not found:
+                raise ValueError(
+                    f"{strategy_id}: {condition!r} reads {indicator.name}, which is not one of "
+                    f"the strategy's indicators; declare it with self.indicator(...) first")
+            symbol, timeframe = found[0]
+            if timeframe is not None:
+                raise ValueError(
+                    f"{strategy_id}: {condition!r} reads {indicator.name} on {timeframe} bars; "
+                    "a wake condition follows indicators of a symbol's own bars")
+            symbols.add(symbol)
+        if len(symbols) != 1:
+            raise ValueError(
+                f"{strategy_id}: {condition!r} reads indicators of {', '.join(sorted(symbols))}; "
+                "a wake condition follows the bars of one symbol")
+        symbol = symbols.pop()
+        self._check_setup(f"declare wake conditions in on_start; {condition!r} was declared",
+                          symbol)
+        self.wakes.setdefault(symbol, []).append(condition)
+
+    def bar_handler(self, symbol: str) -> Callable[[Any], None]:
+        """What a bar of ``symbol``'s own timeframe is handed to: ``on_bar``, behind the
+        strategy's wake conditions for ``symbol`` when it declared any."""
+        on_bar = self.strategy.on_bar
+        conditions = tuple(self.wakes.get(symbol, ()))
+        if not conditions:
+            return on_bar
+        if len(conditions) == 1:
+            holds = conditions[0].holds
+
+            def woken_by_one(bar: Any) -> None:
+                if holds():
+                    on_bar(bar)
+
+            return woken_by_one
+
+        def woken(bar: Any) -> None:
+            for condition in conditions:
+                if condition.holds():
+                    on_bar(bar)
+                    return
+
+        return woken
 
     def _check_setup(self, what: str, symbol: str) -> None:
         if self.wired:

@@ -340,9 +340,8 @@ class TradingNode:
 
     def _wire(self) -> None:
         for runner in self.kernel.runners:
-            strategy = runner.strategy
             for symbol in runner.symbols:
-                self._handlers.setdefault(symbol, []).append((runner, strategy.on_bar))
+                self._handlers.setdefault(symbol, []).append((runner, runner.bar_handler(symbol)))
         self._tick_handlers = {
             symbol: [(r, r.strategy.on_tick) for r in self.kernel.runners if symbol in r.symbols]
             for symbol in {s for r in self.kernel.runners for s in r.symbols}

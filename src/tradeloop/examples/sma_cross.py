@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from tradeloop.indicators import SMA
 from tradeloop.model.data import Bar
-from tradeloop.strategy import Strategy, crossed_above, crossed_below
+from tradeloop.strategy import Cross, Strategy, crossed_above, crossed_below
 
 
 class SmaCross(Strategy):
@@ -20,6 +20,7 @@ class SmaCross(Strategy):
             raise ValueError(f"fast ({self.fast}) must be shorter than slow ({self.slow})")
         self.fast_ma = self.indicator(SMA(self.fast))
         self.slow_ma = self.indicator(SMA(self.slow))
+        self.wake_when(Cross(self.fast_ma, self.slow_ma))  # on_bar runs only where they cross
 
     def on_bar(self, bar: Bar) -> None:
         if crossed_above(self.fast_ma, self.slow_ma):

@@ -44,6 +44,7 @@ from tradeloop.model.position import Position, netting_position_id
 from tradeloop.strategy import sizing
 from tradeloop.strategy.context import PortfolioView, StrategyContext
 from tradeloop.strategy.params import Parameter, declared_parameters, resolve_parameters
+from tradeloop.strategy.wake import WakeCondition
 
 if TYPE_CHECKING:
     from tradeloop.indicators.base import Indicator
@@ -113,7 +114,8 @@ class Strategy:
         """Called once before the first bar: declare indicators here."""
 
     def on_bar(self, bar: Bar) -> None:
-        """Called with every completed bar of the strategy's symbols."""
+        """Called with every completed bar of the strategy's symbols (only where a wake
+        condition holds, for a symbol that has them: see :meth:`wake_when`)."""
 
     def on_tick(self, tick: QuoteTick | TradeTick) -> None:
         """Called with every tick of the strategy's symbols."""
@@ -193,6 +195,36 @@ class Strategy:
         frame = None if timeframe is None else parse_timeframe(timeframe)
         self.context.register_indicator(indicator, symbol or self.symbol, frame, alignment)
         return indicator
+
+    def wake_when(self, *conditions: WakeCondition) -> None:
+        """Call :meth:`on_bar` only on the bars where one of ``conditions`` holds.
+
+        Declare them in :meth:`on_start`, after the indicators they read. Each condition
+        follows the bars of its indicators' symbol; bars of symbols without a condition still
+        reach ``on_bar`` every time. Orders, fills, ``on_fill``, ``on_order`` and alerts are not
+        affected. A backtest skips the bars where nothing can happen, so a strategy that acts
+        only on such events runs much faster, with the same results.
+
+        Parameters
+        ----------
+        *conditions : WakeCondition
+            :class:`~tradeloop.strategy.wake.CrossAbove`, ``CrossBelow``, ``Cross``, ``Above``
+            or ``Below`` of the strategy's indicators or constant levels.
+
+        Examples
+        --------
+        >>> def on_start(self):
+        ...     self.fast_ma = self.indicator(SMA(10))
+        ...     self.slow_ma = self.indicator(SMA(30))
+        ...     self.wake_when(Cross(self.fast_ma, self.slow_ma))
+        """
+        for condition in conditions:
+            if not isinstance(condition, WakeCondition):
+                raise TypeError(
+                    f"{self.id}: wake_when takes conditions such as Cross(fast, slow), not "
+                    f"{type(condition).__name__}"
+                )
+            self.context.register_wake(condition)
 
     def subscribe_bars(
         self, timeframe: str | Timeframe, symbol: str | None = None,

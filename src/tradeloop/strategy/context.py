@@ -14,6 +14,7 @@ from tradeloop.model.orders import Order
 if TYPE_CHECKING:
     from tradeloop.data.timeframes import BucketAlignment, Timeframe
     from tradeloop.indicators.base import Indicator
+    from tradeloop.strategy.wake import WakeCondition
 
 
 class PortfolioView(Protocol):
@@ -90,4 +91,9 @@ class StrategyContext(Protocol):
         self, symbol: str, timeframe: Timeframe, alignment: BucketAlignment | None = None
     ) -> None:
         """Deliver ``symbol``'s bars of ``timeframe`` to ``on_bar`` as each one closes."""
+        ...
+
+    def register_wake(self, condition: WakeCondition) -> None:
+        """Call ``on_bar`` for the bars of the condition's symbol only where one of the
+        strategy's wake conditions holds."""
         ...
