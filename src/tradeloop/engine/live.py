@@ -268,12 +268,12 @@ class TradingNode:
         except BaseException:
             await self.client.disconnect()
             raise
-        self._wire()
         switch = self.settings.kill_switch
         if switch is not None:
             # before any strategy runs: a latch engaged in an earlier session still holds
             self.on_kill_state(switch.poll() or switch.state())
         self.kernel.start()
+        self._wire()  # after on_start, which declares the wake conditions
         self._started = True
         return report
 

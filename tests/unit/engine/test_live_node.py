@@ -16,13 +16,14 @@ from tradeloop.brokers.simulated.venue import SimulatedVenueConfig
 from tradeloop.core.clock import TestClock
 from tradeloop.engine.kernel import Kernel
 from tradeloop.engine.live import NodeSettings, ReconciliationFailed, TradingNode
+from tradeloop.indicators import SMA
 from tradeloop.model import events as ev
 from tradeloop.model.account import Account
 from tradeloop.model.data import Bar
 from tradeloop.model.enums import AccountType, OrderSide, OrderType
 from tradeloop.model.instrument import Instrument
 from tradeloop.model.orders import Order
-from tradeloop.strategy import Strategy
+from tradeloop.strategy import Above, Strategy
 
 T0 = 1_704_153_600_000_000_000
 HOUR = 3_600_000_000_000
@@ -159,3 +160,31 @@ def test_the_node_refuses_to_trade_when_positions_cannot_be_reconciled(tmp_path:
         asyncio.run(node.run(install_signals=False))
     assert not hasattr(strategy, "seen_at_start")  # on_start never ran
     assert node.summary.items == 0
+
+
+class BuysAboveLevel(Strategy):
+    """Declares a wake condition: on_bar runs only while the 2-bar average is above a level."""
+
+    def on_start(self) -> None:
+        self.average = self.indicator(SMA(2))
+        self.wake_when(Above(self.average, 1.1004))
+        self.woken: list[int] = []
+
+    def on_bar(self, bar: Bar) -> None:
+        self.woken.append(bar.ts)
+        self.buy(1000)
+
+
+def test_the_node_calls_on_bar_only_where_a_wake_condition_holds(tmp_path: Path) -> None:
+    venue = PaperVenue(tmp_path / "venue.db", [EURUSD], config=SimulatedVenueConfig(venue="PAPER"))
+    kernel = Kernel(TestClock(), Account("A", "USD", AccountType.MARGIN, Decimal(100_000)))
+    kernel.add_instrument(EURUSD)
+    strategy = BuysAboveLevel()
+    kernel.add_strategy(strategy, ("EURUSD",))
+    node = TradingNode(kernel, ListSource(bars(8)), InProcessPaperClient(venue),
+                       NodeSettings(replay_clock=True, settle_orders=True, reconcile_every_s=0),
+                       venue_feed=venue)
+    asyncio.run(node.run(install_signals=False))
+    # closes 1.1000, 1.1001, ...: the average of two is above 1.1004 from the sixth bar on
+    assert strategy.woken == [T0 + k * HOUR for k in range(5, 8)]
+    assert len(venue.fills_since(0)) == 2  # the last bar's order rests
