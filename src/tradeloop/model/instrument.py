@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal
-from typing import Any
+from typing import Any, Final
 
 from tradeloop.core.native import rebuild
 from tradeloop.model.enums import AssetClass
@@ -23,8 +23,22 @@ def to_decimal(value: Decimal | float | int | str) -> Decimal:
     if isinstance(value, Decimal):
         return value
     if isinstance(value, float):
-        return Decimal(repr(value))
+        known = _DECIMALS.get(value)  # market data repeats prices
+        if known is None:
+            known = Decimal(repr(value))
+            if value:  # 0.0 and -0.0 are one key, with two reprs
+                if len(_DECIMALS) >= _KEPT:
+                    _DECIMALS.clear()
+                _DECIMALS[value] = known
+        return known
     return Decimal(value)
+
+
+#: floats already converted, and float prices already rounded (by tick size), at most
+#: ``_KEPT`` of each
+_DECIMALS: dict[float, Decimal] = {}
+_ROUNDED: dict[Decimal, dict[float, Decimal]] = {}
+_KEPT: Final = 65_536
 
 
 _UNIT = Decimal(1)
@@ -34,6 +48,11 @@ def _plain(value: Decimal) -> Decimal:
     """Drop trailing zeros without turning whole numbers into exponents (100, not 1E+2)."""
     value = value.normalize()
     return value.quantize(_UNIT) if value == value.to_integral_value() else value
+
+
+def _nearest_tick(value: Decimal, tick: Decimal) -> Decimal:
+    ticks = (value / tick).to_integral_value(ROUND_HALF_EVEN)
+    return _plain(ticks * tick) if ticks else Decimal(0)
 
 
 @functools.lru_cache(maxsize=4096)  # strategies send the same few sizes again and again
@@ -86,8 +105,19 @@ class Instrument:
 
     def make_price(self, value: Decimal | float | int | str) -> Decimal:
         """Round a price to the nearest tick."""
-        ticks = (to_decimal(value) / self.tick_size).to_integral_value(ROUND_HALF_EVEN)
-        return _plain(ticks * self.tick_size) if ticks else Decimal(0)
+        if not isinstance(value, float):
+            return _nearest_tick(to_decimal(value), self.tick_size)
+        # market data repeats prices: a float's rounding is kept (per tick size)
+        rounded = _ROUNDED.get(self.tick_size)
+        if rounded is None:
+            rounded = _ROUNDED.setdefault(self.tick_size, {})
+        price = rounded.get(value)
+        if price is None:
+            price = _nearest_tick(to_decimal(value), self.tick_size)
+            if len(rounded) >= _KEPT:
+                rounded.clear()
+            rounded[value] = price
+        return price
 
     def make_quantity(self, value: Decimal | float | int | str) -> Decimal:
         """Round a quantity *down* to the lot step (never trade more than asked)."""

@@ -54,6 +54,41 @@ def test_make_price_exact_halves_round_to_even_tick() -> None:
     assert inst.make_price("1.015") == D("1.02")
 
 
+@settings(max_examples=200)
+@given(value=st.floats(0.0001, 1e6, allow_nan=False), tick=st.sampled_from(
+    ["0.01", "0.05", "0.25", "0.00001", "1", "5"]))
+def test_a_float_price_rounds_as_its_decimal_and_the_same_each_time(value: float, tick: str
+                                                                   ) -> None:
+    """Float prices are converted and rounded once and then remembered (market data repeats
+    them): a remembered answer is the one the Decimal of the float's repr gives."""
+    inst = Instrument("X", tick_size=D(tick))
+    expected = inst.make_price(D(repr(value)))
+    assert inst.make_price(value) == expected
+    assert inst.make_price(value) == expected
+    assert str(inst.make_price(value)) == str(expected)
+    assert to_decimal(value) == D(repr(value))
+
+
+def test_remembered_prices_do_not_mix_tick_sizes_or_the_two_zeros() -> None:
+    cents, nickels = Instrument("X", tick_size=D("0.01")), Instrument("Y", tick_size=D("0.05"))
+    assert str(cents.make_price(10.03)) == "10.03"
+    assert str(nickels.make_price(10.03)) == "10.05"
+    assert str(cents.make_price(10.03)) == "10.03"
+    assert str(to_decimal(-0.0)) == "-0.0" and str(to_decimal(0.0)) == "0.0"
+    assert str(to_decimal(-0.0)) == "-0.0"
+
+
+def test_remembered_conversions_stay_bounded() -> None:
+    import tradeloop.model.instrument as module
+
+    inst = Instrument("X", tick_size=D("0.01"))
+    for k in range(70_000):
+        price = 1_000 + k / 100
+        assert inst.make_price(price) == inst.make_price(D(repr(price)))
+    assert 0 < len(module._DECIMALS) <= 65_536
+    assert all(0 < len(kept) <= 65_536 for kept in module._ROUNDED.values())
+
+
 @pytest.mark.parametrize(
     ("lot", "value", "expected"),
     [
