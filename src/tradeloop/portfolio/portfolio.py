@@ -113,7 +113,8 @@ class Portfolio:
         self.book.append(
             BookEntry(
                 fill.ts, fill.symbol, position_id, float(position.quantity),
-                float(position.avg_px), float(self.account.balance), float(rate), fill,
+                float(position.avg_px), float(self.account.balance),
+                1.0 if rate is _ONE else float(rate), fill,
             )
         )
         if self._publish is not None:

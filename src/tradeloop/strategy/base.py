@@ -334,6 +334,11 @@ class Strategy:
             limit, stop, touch, trail, trail_percent, tif, expire_ns, reduce_only, tag,
             position_id,
         )
+        cache = self.__cache
+        if cache.order(order.client_order_id) is None:  # the common case of _send_new
+            cache.add_order(order)
+            self.__ctx.send(cmd.SubmitOrder(order, order.ts_init))  # type: ignore[union-attr]
+            return order
         return self._send_new((order,))[0]
 
     def prepare(self, side: OrderSide | str, quantity: Number, symbol: str | None = None,
