@@ -122,7 +122,7 @@ def walk_waking_bars(
                 clock.advance_to(close_ts)
             else:
                 clock._now = close_ts
-            count = i + 1
+            count = i + 1  # as in BacktestEngine._loop_bars: a shared helper is a call a bar
             for ind, values in plain:
                 ind.prev = ind.value
                 ind.value = values[j]
