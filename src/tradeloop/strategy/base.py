@@ -334,11 +334,6 @@ class Strategy:
             limit, stop, touch, trail, trail_percent, tif, expire_ns, reduce_only, tag,
             position_id,
         )
-        cache = self.__cache
-        if cache.order(order.client_order_id) is None:  # the common case of _send_new
-            cache.add_order(order)
-            self.__ctx.send(cmd.SubmitOrder(order, order.ts_init))  # type: ignore[union-attr]
-            return order
         return self._send_new((order,))[0]
 
     def prepare(self, side: OrderSide | str, quantity: Number, symbol: str | None = None,
@@ -530,6 +525,12 @@ class Strategy:
 
     def _send_new(self, orders: tuple[Order, ...]) -> tuple[Order, ...]:
         cache = self.__cache
+        if len(orders) == 1:  # the common case, without the lists below (about 1 us an order)
+            order = orders[0]
+            if cache.order(order.client_order_id) is None:
+                cache.add_order(order)
+                self.__ctx.send(cmd.SubmitOrder(order, order.ts_init))  # type: ignore[union-attr]
+                return orders
         known = [cache.order(o.client_order_id) for o in orders]
         if None not in known:
             # the same intent again (a restarted node or a replayed signal derives the same
@@ -539,11 +540,6 @@ class Strategy:
             return tuple(k for k in known if k is not None)
         for order in orders:
             cache.add_order(order)
-        now = orders[0].ts_init
-        command: cmd.Command = (
-            cmd.SubmitOrder(orders[0], now) if len(orders) == 1
-            else cmd.SubmitOrderList(orders, now)
-        )
-        self.context.send(command)
+        self.context.send(cmd.SubmitOrderList(orders, orders[0].ts_init))
         return orders
 
