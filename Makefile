@@ -11,7 +11,7 @@ NATIVE_SOURCES := $(addprefix src/tradeloop/risk/,base.py calendar_rules.py engi
 	src/tradeloop/portfolio/fx.py src/tradeloop/portfolio/portfolio.py \
 	$(addprefix src/tradeloop/model/,cache.py instrument.py position.py account.py \
 	orders.py) \
-	src/tradeloop/core/bus.py src/tradeloop/core/identifiers.py \
+	src/tradeloop/core/bus.py src/tradeloop/core/identifiers.py src/tradeloop/strategy/desk.py \
 	src/tradeloop/execution/engine.py $(addprefix src/tradeloop/brokers/simulated/,venue.py \
 	matching.py fees.py)
 

@@ -58,6 +58,7 @@ COMPILED = (
     "tradeloop.model.orders",
     "tradeloop.core.bus",
     "tradeloop.core.identifiers",
+    "tradeloop.strategy.desk",
 )
 #: Set to 1 to load every module from source.
 PURE_ENV = "TRADELOOP_PURE_PYTHON"

@@ -39,10 +39,11 @@ from tradeloop.model.enums import (
 )
 from tradeloop.model.events import OrderEvent, OrderFilled
 from tradeloop.model.instrument import Instrument, to_decimal
-from tradeloop.model.orders import Number, Order, requested_order
-from tradeloop.model.position import Position, netting_position_id
+from tradeloop.model.orders import Number, Order
+from tradeloop.model.position import Position
 from tradeloop.strategy import sizing
 from tradeloop.strategy.context import PortfolioView, StrategyContext
+from tradeloop.strategy.desk import OrderDesk
 from tradeloop.strategy.params import Parameter, declared_parameters, resolve_parameters
 from tradeloop.strategy.wake import WakeCondition
 
@@ -51,9 +52,6 @@ if TYPE_CHECKING:
 
 # read on every order: bound once, as an enum member lookup costs about 60 ns on Python 3.11
 _BUY, _SELL = OrderSide.BUY, OrderSide.SELL
-_MARKET = OrderType.MARKET
-_GTC = TimeInForce.GTC
-_ZERO = Decimal(0)
 IndicatorT = TypeVar("IndicatorT", bound="Indicator")
 T = TypeVar("T")
 
@@ -92,6 +90,7 @@ class Strategy:
     __cache: _FromContext[Cache] = _FromContext()
     __clock: _FromContext[Clock] = _FromContext()
     __symbols: _FromContext[tuple[str, ...]] = _FromContext()
+    __desk: _FromContext[OrderDesk] = _FromContext()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -106,7 +105,6 @@ class Strategy:
         self.log = get_logger(f"tradeloop.strategy.{self.id}")
         self.__ctx: StrategyContext | None = None
         self.__ids = ClientOrderIdGenerator(self.id)
-        self.__position_keys: dict[str, str] = {}
 
     # -- hooks: override what you need -------------------------------------------------------
 
@@ -137,6 +135,8 @@ class Strategy:
         self.__cache = context.cache
         self.__clock = context.clock
         self.__symbols = context.symbols
+        self.__desk = OrderDesk(self.id, self.__ids, context.cache, context.clock,
+                                context.symbols, context.send, self.log)
 
     @property
     def context(self) -> StrategyContext:
@@ -264,22 +264,7 @@ class Strategy:
 
     def position(self, symbol: str | None = None) -> Position:
         """The strategy's net position in ``symbol``; a flat position when there is none."""
-        sym = symbol or self.__symbols[0]
-        cache = self.__cache
-        key = self.__position_keys.get(sym)
-        if key is None:
-            key = self.__position_keys[sym] = netting_position_id(sym, self.id)
-        found = cache.positions.get(key)
-        if found is not None:
-            return found
-        total = [p for p in cache.open_positions(sym) if p.strategy_id == self.id]
-        if len(total) == 1:
-            return total[0]
-        inst = cache.instrument(sym)
-        merged = Position(key, sym, self.id, inst.quote_currency, inst.multiplier)
-        for p in total:
-            merged.quantity += p.quantity
-        return merged
+        return self.__desk.position(symbol)
 
     def open_orders(self, symbol: str | None = None) -> list[Order]:
         """This strategy's orders that can still fill."""
@@ -293,11 +278,15 @@ class Strategy:
 
     def buy(self, quantity: Number, symbol: str | None = None, **options: Any) -> Order:
         """Buy ``quantity`` units. See :meth:`order` for ``limit``, ``stop``, ``trail`` and more."""
-        return self.order(_BUY, quantity, symbol, **options)
+        if options:
+            return self.order(_BUY, quantity, symbol, **options)
+        return self.__desk.order(_BUY, quantity, symbol)
 
     def sell(self, quantity: Number, symbol: str | None = None, **options: Any) -> Order:
         """Sell ``quantity`` units. See :meth:`order`."""
-        return self.order(_SELL, quantity, symbol, **options)
+        if options:
+            return self.order(_SELL, quantity, symbol, **options)
+        return self.__desk.order(_SELL, quantity, symbol)
 
     def order(
         self,
@@ -329,19 +318,18 @@ class Strategy:
         Order
             The order as sent; later events update it in place.
         """
-        order = self._make_order(
+        return self.__desk.order(
             side if isinstance(side, OrderSide) else OrderSide(side.upper()), quantity, symbol,
             limit, stop, touch, trail, trail_percent, tif, expire_ns, reduce_only, tag,
             position_id,
         )
-        return self._send_new((order,))[0]
 
     def prepare(self, side: OrderSide | str, quantity: Number, symbol: str | None = None,
                 **options: Any) -> Order:
         """Create an order without sending it, to link it with others in :meth:`oco` or
         :meth:`oto`. Takes the same options as :meth:`order`."""
         order_side = side if isinstance(side, OrderSide) else OrderSide(side.upper())
-        return self._make_order(order_side, quantity, symbol, **options)
+        return self.__desk.make(order_side, quantity, symbol, **options)
 
     def oco(self, *orders: Order) -> tuple[Order, ...]:
         """Send prepared orders as one-cancels-other: when one fills (or ends), the venue or
@@ -356,7 +344,7 @@ class Strategy:
         for order in orders:
             order.contingency = ContingencyType.OCO
             order.linked_ids = tuple(o.client_order_id for o in orders if o is not order)
-        return self._send_new(orders)
+        return self.__desk.send_new(orders)
 
     def oto(self, parent: Order, *children: Order) -> tuple[Order, ...]:
         """Send a prepared ``parent`` with ``children`` that start working once it fills.
@@ -371,7 +359,7 @@ class Strategy:
         parent.linked_ids = tuple(c.client_order_id for c in children)
         for child in children:
             child.parent_id = parent.client_order_id
-        return self._send_new((parent, *children))
+        return self.__desk.send_new((parent, *children))
 
     def _check_unlinked(self, orders: tuple[Order, ...], least: int, what: str) -> None:
         if len(orders) < least:
@@ -392,22 +380,7 @@ class Strategy:
         sends one order (working stops and targets do not count). Returns the last order sent,
         or None when nothing is left to close.
         """
-        sym = symbol or self.symbol
-        netting_key = netting_position_id(sym, self.id)
-        held = [p for p in self.__cache.open_positions(sym) if p.strategy_id == self.id]
-        sent: Order | None = None
-        for position in held:
-            hedged = position.position_id != netting_key
-            side = _SELL if position.quantity > _ZERO else _BUY
-            remaining = abs(position.quantity)
-            for o in self.open_orders(sym):
-                if (o.reduce_only and o.side is side and o.order_type is _MARKET
-                        and (not hedged or o.position_id == position.position_id)):
-                    remaining -= o.leaves_qty
-            if remaining > _ZERO:
-                sent = self.order(side, remaining, sym, reduce_only=True, tag=tag,
-                                  position_id=position.position_id if hedged else None)
-        return sent
+        return self.__desk.close(symbol, tag)
 
     def cancel(self, order: Order | str) -> None:
         """Cancel a working order (an ``Order`` or its client order id)."""
@@ -446,17 +419,17 @@ class Strategy:
         """
         entry_side = OrderSide(side.upper()) if isinstance(side, str) else side
         exit_side = entry_side.opposite
-        parent = self._make_order(entry_side, quantity, symbol, limit=entry, tag=tag or "entry")
-        sl = self._make_order(exit_side, quantity, symbol, stop=stop_loss, reduce_only=True,
+        parent = self.__desk.make(entry_side, quantity, symbol, limit=entry, tag=tag or "entry")
+        sl = self.__desk.make(exit_side, quantity, symbol, stop=stop_loss, reduce_only=True,
                               tag="stop_loss")
-        tp = self._make_order(exit_side, quantity, symbol, limit=take_profit, reduce_only=True,
+        tp = self.__desk.make(exit_side, quantity, symbol, limit=take_profit, reduce_only=True,
                               tag="take_profit")
         parent.contingency, parent.linked_ids = ContingencyType.OTO, (
             sl.client_order_id, tp.client_order_id)
         for leg, other in ((sl, tp), (tp, sl)):
             leg.parent_id = parent.client_order_id
             leg.contingency, leg.linked_ids = ContingencyType.OCO, (other.client_order_id,)
-        parent, sl, tp = self._send_new((parent, sl, tp))
+        parent, sl, tp = self.__desk.send_new((parent, sl, tp))
         return parent, sl, tp
 
     # -- sizing -------------------------------------------------------------------------------
@@ -506,40 +479,4 @@ class Strategy:
             price=None if limit is None else inst.make_price(limit),
         )
         return self.context.size_capacity(probe)
-
-    # -- internals ----------------------------------------------------------------------------
-
-    def _make_order(
-        self, side: OrderSide, quantity: Number, symbol: str | None,
-        limit: Number | None = None, stop: Number | None = None, touch: Number | None = None,
-        trail: Number | None = None, trail_percent: Number | None = None,
-        tif: TimeInForce | str = _GTC, expire_ns: int | None = None,
-        reduce_only: bool = False, tag: str = "", position_id: str | None = None,
-    ) -> Order:
-        # positional: the compiled function parses keywords more slowly
-        return requested_order(
-            self.__ids, self.id, self.__cache.instrument(symbol or self.__symbols[0]), side,
-            quantity, self.__clock.now_ns(), limit, stop, touch, trail, trail_percent, tif,
-            expire_ns, reduce_only, tag, position_id,
-        )
-
-    def _send_new(self, orders: tuple[Order, ...]) -> tuple[Order, ...]:
-        cache = self.__cache
-        if len(orders) == 1:  # the common case, without the lists below (about 1 us an order)
-            order = orders[0]
-            if cache.order(order.client_order_id) is None:
-                cache.add_order(order)
-                self.__ctx.send(cmd.SubmitOrder(order, order.ts_init))  # type: ignore[union-attr]
-                return orders
-        known = [cache.order(o.client_order_id) for o in orders]
-        if None not in known:
-            # the same intent again (a restarted node or a replayed signal derives the same
-            # client order ids): it was sent before, so nothing is sent twice
-            self.log.info("order already sent, not sent again", extra={"fields": {
-                "strategy": self.id, "client_order_id": orders[0].client_order_id}})
-            return tuple(k for k in known if k is not None)
-        for order in orders:
-            cache.add_order(order)
-        self.context.send(cmd.SubmitOrderList(orders, orders[0].ts_init))
-        return orders
 
