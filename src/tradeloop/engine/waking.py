@@ -16,7 +16,6 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections.abc import Callable, Sequence
 from itertools import repeat
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -73,7 +72,7 @@ def walk_waking_bars(
     make = stream.make
     label = stream.label
     columns = stream.columns()
-    catch_up = _CatchUp(stream, columns, clock, last_prices)
+    catch_up = _CatchUp(stream, clock, last_prices)
     total = len(stream.series)
     for lo in range(0, total, chunk):
         hi = min(lo + chunk, total)
@@ -92,6 +91,7 @@ def walk_waking_bars(
             stream.load_chunk(lo, hi)
         plain = [(ind, values) for ind, values, extras in stream.precomputed if not extras]
         others = [entry for entry in stream.precomputed if entry[2]]
+        catch_up.enter_chunk(lo, ts_c, d_c)
         wakes = np.flatnonzero(mask[lo:hi]).tolist()
         wakes.append(hi - lo)  # a sentinel: the chunk's end
         w = 0
@@ -105,7 +105,7 @@ def walk_waking_bars(
                 stop = bisect_left(ts_c, clock.next_alert_ns - step, j, wakes[w])
                 if stop > j:
                     j = stop
-                    catch_up(lo + j - 1)
+                    catch_up(j - 1)
                     if j == n:
                         break
             i = lo + j
@@ -149,26 +149,37 @@ def walk_waking_bars(
 
 
 class _CatchUp:
-    """Sets the clock, the mark and the indicators to what they are after bar ``k``."""
+    """Sets the clock, the mark and the indicators to what they are after bar ``k`` of the
+    chunk being walked, from the chunk's values (the previous value of an indicator at the
+    chunk's first bar from the whole column)."""
 
-    def __init__(self, stream: Stream, columns: list[npt.NDArray[Any]], clock: TestClock,
-                 last_prices: dict[str, float]) -> None:
+    def __init__(self, stream: Stream, clock: TestClock, last_prices: dict[str, float]) -> None:
         self._stream = stream
-        self._ts = columns[0]
-        self._marks = columns[6]
+        self._symbol = stream.symbol
+        self._step = stream.step_ns
         self._clock = clock
         self._last_prices = last_prices
-        self._starts = [(ind, out, ind.value) for ind, out in stream.batches]
+        self._starts = {id(ind): ind.value for ind, _ in stream.batches}
+        self._columns = {id(ind): out["value"] for ind, out in stream.batches}
+        self._lo = 0
+        self._ts: Sequence[int] = []
+        self._marks: Sequence[float] = []
+
+    def enter_chunk(self, lo: int, ts: Sequence[int], marks: Sequence[float]) -> None:
+        """Take the chunk starting at row ``lo``: its times and marks (the closes)."""
+        self._lo, self._ts, self._marks = lo, ts, marks
 
     def __call__(self, k: int) -> None:
-        if k < 0:
-            return
-        self._clock._now = int(self._ts[k]) + self._stream.step_ns
-        self._last_prices[self._stream.symbol] = float(self._marks[k])
-        for ind, out, start in self._starts:
-            values = out["value"]
-            ind.prev = float(values[k - 1]) if k else start
-            ind.value = float(values[k])
-            ind.count = k + 1
-            for name in ind.outputs:
-                setattr(ind, name, float(out[name][k]))
+        self._clock._now = self._ts[k] + self._step
+        self._last_prices[self._symbol] = self._marks[k]
+        count = self._lo + k + 1
+        for ind, values, extras in self._stream.precomputed:
+            ind.prev = values[k - 1] if k else self._before_chunk(ind)
+            ind.value = values[k]
+            ind.count = count
+            for name, column in extras:
+                setattr(ind, name, column[k])
+
+    def _before_chunk(self, ind: Indicator) -> float:
+        lo = self._lo
+        return float(self._columns[id(ind)][lo - 1]) if lo else self._starts[id(ind)]

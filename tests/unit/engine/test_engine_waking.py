@@ -127,14 +127,26 @@ def test_sma_cross_wakes_only_where_it_crosses_and_trades_as_on_every_bar(name: 
     assert woken.on_bar_calls == crossings < len(data) / 5
 
 
-def test_an_alert_on_a_skipped_bar_fires_there_and_sees_the_bars_before_it() -> None:
-    data = walk(400, seed=3)
+def quietest_bar(data: BarSeries) -> int:
+    """The bar in the middle of the longest stretch where sma_cross does nothing."""
     quiet = Busy(brackets=False)
     backtest(data, quiet)
     times = np.array([s[1] for s in quiet.seen])
-    longest = int(np.argmax(np.diff(times)))  # the longest stretch where nothing happens
-    middle = int(times[longest] - T0) // DAY + int(np.diff(times)[longest]) // DAY // 2
+    longest = int(np.argmax(np.diff(times)))
     assert int(np.diff(times)[longest]) > 6 * DAY
+    return int(times[longest] - T0) // DAY + int(np.diff(times)[longest]) // DAY // 2
+
+
+@pytest.mark.parametrize("chunk", ["default", "ends before the bar before"])
+def test_an_alert_on_a_skipped_bar_fires_there_and_sees_the_bars_before_it(
+    chunk: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = walk(400, seed=3)
+    middle = quietest_bar(data)
+    if chunk != "default":
+        # a chunk starts on the skipped bar before the alert's: the indicators' previous
+        # values there come from the chunk before
+        monkeypatch.setattr("tradeloop.engine.backtest._CHUNK", middle - 1)
     at = T0 + middle * DAY + DAY // 2  # within the bar opening at T0 + middle days
     woken, _ = same_runs(data, alert_at=at, brackets=False)
     fired = [s for s in woken.seen if s[0] == "alert probe"]
