@@ -280,13 +280,13 @@ class Strategy:
         """Buy ``quantity`` units. See :meth:`order` for ``limit``, ``stop``, ``trail`` and more."""
         if options:
             return self.order(_BUY, quantity, symbol, **options)
-        return self.__desk.order(_BUY, quantity, symbol)
+        return self.__desk.market(_BUY, quantity, symbol)
 
     def sell(self, quantity: Number, symbol: str | None = None, **options: Any) -> Order:
         """Sell ``quantity`` units. See :meth:`order`."""
         if options:
             return self.order(_SELL, quantity, symbol, **options)
-        return self.__desk.order(_SELL, quantity, symbol)
+        return self.__desk.market(_SELL, quantity, symbol)
 
     def order(
         self,
@@ -318,11 +318,11 @@ class Strategy:
         Order
             The order as sent; later events update it in place.
         """
-        return self.__desk.order(
+        return self.__desk.send_one(self.__desk.make(
             side if isinstance(side, OrderSide) else OrderSide(side.upper()), quantity, symbol,
             limit, stop, touch, trail, trail_percent, tif, expire_ns, reduce_only, tag,
             position_id,
-        )
+        ))
 
     def prepare(self, side: OrderSide | str, quantity: Number, symbol: str | None = None,
                 **options: Any) -> Order:

@@ -77,16 +77,19 @@ class OrderDesk:
             expire_ns, reduce_only, tag, position_id,
         )
 
-    def order(
-        self, side: OrderSide, quantity: Number, symbol: str | None = None,
-        limit: Number | None = None, stop: Number | None = None, touch: Number | None = None,
-        trail: Number | None = None, trail_percent: Number | None = None,
-        tif: TimeInForce | str = _GTC, expire_ns: int | None = None,
-        reduce_only: bool = False, tag: str = "", position_id: str | None = None,
-    ) -> Order:
-        """Make one order and send it (see :meth:`make` and :meth:`send_new`)."""
-        order = self.make(side, quantity, symbol, limit, stop, touch, trail, trail_percent, tif,
-                          expire_ns, reduce_only, tag, position_id)
+    def market(self, side: OrderSide, quantity: Number, symbol: str | None = None,
+               reduce_only: bool = False, tag: str = "", position_id: str | None = None) -> Order:
+        """Make a market order (good till cancelled) and send it (see :meth:`send_one`)."""
+        return self.send_one(self.make(side, quantity, symbol, None, None, None, None, None,
+                                       _GTC, None, reduce_only, tag, position_id))
+
+    def send_one(self, order: Order) -> Order:
+        """Cache ``order`` and send it through the risk gate (see :meth:`send_new`)."""
+        cache = self.cache
+        if cache.order(order.client_order_id) is None:
+            cache.add_order(order)
+            self.send(SubmitOrder(order, order.ts_init))
+            return order
         return self.send_new((order,))[0]
 
     def send_new(self, orders: tuple[Order, ...]) -> tuple[Order, ...]:
@@ -98,12 +101,8 @@ class OrderDesk:
         twice, and the known orders are returned.
         """
         cache = self.cache
-        if len(orders) == 1:
-            order = orders[0]
-            if cache.order(order.client_order_id) is None:
-                cache.add_order(order)
-                self.send(SubmitOrder(order, order.ts_init))
-                return orders
+        if len(orders) == 1 and cache.order(orders[0].client_order_id) is None:
+            return (self.send_one(orders[0]),)
         known = [cache.order(o.client_order_id) for o in orders]
         if None not in known:
             self.log.info("order already sent, not sent again", extra={"fields": {
@@ -154,6 +153,6 @@ class OrderDesk:
                         and (not hedged or o.position_id == position.position_id)):
                     remaining -= o.leaves_qty
             if remaining > _ZERO:
-                sent = self.order(side, remaining, sym, None, None, None, None, None, _GTC,
-                                  None, True, tag, position.position_id if hedged else None)
+                sent = self.market(side, remaining, sym, True, tag,
+                                   position.position_id if hedged else None)
         return sent
