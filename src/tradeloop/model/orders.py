@@ -333,8 +333,11 @@ class Order:
         complete = new_filled == self.quantity
         if complete or self.status is not _CANCELED:
             self._move(_FILLED if complete else _PARTIALLY_FILLED)
-        previous_value = (self.avg_px or _ZERO) * self.filled_qty
-        self.avg_px = (previous_value + event.last_px * event.last_qty) / new_filled
+        if self.filled_qty:
+            previous_value = (self.avg_px or _ZERO) * self.filled_qty
+            self.avg_px = (previous_value + event.last_px * event.last_qty) / new_filled
+        else:  # the first fill's price, as the division gives it, without the division
+            self.avg_px = event.last_px
         self.filled_qty = new_filled
         self.commission += event.commission
         self.trade_ids += (event.trade_id,)

@@ -486,3 +486,15 @@ def test_valid_order_fields(order_type: OrderType, fields: dict[str, Any]) -> No
     assert order.leaves_qty == QTY
     assert not order.is_open
     assert not order.is_closed
+
+
+@pytest.mark.parametrize(("qty", "px"), [
+    ("10", "100"), ("3", "101.23"), ("0.5", "1.08765"), ("10.0", "99.990"), ("7", "0.001"),
+    ("0.00000001", "65432.1"), ("1E+2", "150.25"),
+])
+def test_a_first_fill_sets_the_average_price_the_average_would_give(qty: str, px: str) -> None:
+    order = order_in(S.ACCEPTED, quantity=Decimal(qty))
+    order.apply(fill(Decimal(qty), Decimal(px)))
+    averaged = (Decimal(0) * Decimal(0) + Decimal(px) * Decimal(qty)) / Decimal(qty)
+    assert order.avg_px is not None
+    assert (str(order.avg_px), order.avg_px) == (str(averaged), averaged)  # value and digits
