@@ -84,7 +84,8 @@ class OrderDesk:
                                        _GTC, None, reduce_only, tag, position_id))
 
     def send_one(self, order: Order) -> Order:
-        """Cache ``order`` and send it through the risk gate (see :meth:`send_new`)."""
+        """Cache ``order`` and send it through the risk gate; one sent before is not sent again
+        (see :meth:`send_new`)."""
         cache = self.cache
         if cache.order(order.client_order_id) is None:
             cache.add_order(order)
@@ -93,16 +94,14 @@ class OrderDesk:
         return self.send_new((order,))[0]
 
     def send_new(self, orders: tuple[Order, ...]) -> tuple[Order, ...]:
-        """Cache ``orders`` and send them through the risk gate, one ``SubmitOrder`` or, linked,
-        one ``SubmitOrderList``.
+        """Cache linked ``orders`` (a bracket, an OCO pair, an OTO chain) and send them through
+        the risk gate as one ``SubmitOrderList``; a single order goes through :meth:`send_one`.
 
         Orders whose client order ids are all known already (a restarted node or a replayed
         signal derives the same ids for the same intent) were sent before: nothing is sent
         twice, and the known orders are returned.
         """
         cache = self.cache
-        if len(orders) == 1 and cache.order(orders[0].client_order_id) is None:
-            return (self.send_one(orders[0]),)
         known = [cache.order(o.client_order_id) for o in orders]
         if None not in known:
             self.log.info("order already sent, not sent again", extra={"fields": {

@@ -8,6 +8,7 @@ import pytest
 from strategy_harness import DAY, T0, Scripted, bars, flat_bars, run
 
 from tradeloop.brokers.simulated.venue import SimulatedVenueConfig
+from tradeloop.core.identifiers import ClientOrderIdGenerator
 from tradeloop.model.enums import (
     ContingencyType,
     OrderSide,
@@ -270,3 +271,28 @@ def test_a_strategys_own_private_names_do_not_clash_with_the_base_class() -> Non
     assert not result.failures
     assert s.results[1] == D(2)
     assert (s.symbol, s._cache, s._clock) == ("ABC", {}, "not a clock")
+
+
+def _restarted_ids(s: Scripted) -> None:
+    # a restarted node issues the same client order ids for the same intent at the same time
+    s._Strategy__desk.ids = ClientOrderIdGenerator(s.id)  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("send", [
+    lambda s: s.buy(5),
+    lambda s: s.order(OrderSide.BUY, 5, limit=99),
+    lambda s: s.bracket("BUY", 5, stop_loss=95, take_profit=105),
+])
+def test_the_same_intent_again_is_not_sent_twice(send) -> None:
+    def twice(s: Scripted) -> tuple[object, object]:
+        first = send(s)
+        _restarted_ids(s)
+        return first, send(s)
+
+    s = Scripted({0: twice})
+    result = run(s, flat_bars(100, 100, 100))
+    first, again = s.results[0]
+    if isinstance(first, Order):
+        first, again = (first,), (again,)
+    assert all(a is f for a, f in zip(again, first, strict=True))  # the orders already sent
+    assert len(result.orders) == len(first)
