@@ -173,6 +173,7 @@ PUBLIC = {
         "BookEntry",
         "FxRates",
         "Portfolio",
+        "equity_and_exposure",
         "equity_curve",
         "in_market",
         "position_id_for",

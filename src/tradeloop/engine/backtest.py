@@ -41,7 +41,7 @@ from tradeloop.model.enums import AccountType, OmsType
 from tradeloop.model.instrument import Instrument, to_decimal
 from tradeloop.model.orders import Order
 from tradeloop.model.position import Position
-from tradeloop.portfolio.curve import equity_curve, in_market
+from tradeloop.portfolio.curve import equity_and_exposure
 from tradeloop.portfolio.portfolio import BookEntry
 from tradeloop.strategy.base import Strategy
 
@@ -475,13 +475,13 @@ class BacktestEngine:
         }
         book = kernel.portfolio.book
         account = kernel.portfolio.account
-        curve = equity_curve(
+        curve, exposure = equity_and_exposure(
             timeline, float(account.starting_balance), book, marks,
             {s: float(i.multiplier) for s, i in instruments.items()}, to_account,
         )
         return BacktestRun(
             config=self.config, instruments=instruments, series=list(self._series),
-            timeline=timeline, equity=curve, in_market=in_market(timeline, book),
+            timeline=timeline, equity=curve, in_market=exposure,
             orders=list(kernel.cache.orders.values()),
             fills=[e.fill for e in book if e.fill is not None],
             positions=list(kernel.cache.positions.values()), book=list(book), marks=marks,

@@ -49,27 +49,12 @@ def equity_curve(
     Returns
     -------
     ndarray of float64
+
+    See Also
+    --------
+    equity_and_exposure : this curve and :func:`in_market` from one pass over the book.
     """
-    n = timeline.shape[0]
-    if not book:
-        return np.full(n, start_balance)
-    entry_ts = np.fromiter((e.ts for e in book), dtype=np.int64, count=len(book))
-    balances = np.fromiter((e.balance for e in book), dtype=np.float64, count=len(book))
-    # with the start balance in front, the balance after the last entry at or before each time
-    equity = np.concatenate(([start_balance], balances))[_entries_up_to(entry_ts, timeline)]
-    for rows, qty, lo, hi, last in _position_spans(book, entry_ts, timeline):
-        symbol = book[rows[0]].symbol
-        avg = np.fromiter((book[k].avg_px for k in rows), dtype=np.float64, count=len(rows))
-        q = qty[last]
-        # (mark - avg) * qty * multiplier * rate, in place: the curve's arrays are a bar long
-        pnl = marks[symbol][lo:hi] - avg[last]
-        pnl *= q
-        pnl *= multipliers[symbol]
-        pnl *= to_account[symbol][lo:hi]
-        np.nan_to_num(pnl, copy=False)
-        pnl[q == 0] = 0.0
-        equity[lo:hi] += pnl
-    return np.asarray(equity, dtype=np.float64)
+    return equity_and_exposure(timeline, start_balance, book, marks, multipliers, to_account)[0]
 
 
 def in_market(timeline: IntArray, book: Sequence[BookEntry]) -> npt.NDArray[np.bool_]:
@@ -77,37 +62,83 @@ def in_market(timeline: IntArray, book: Sequence[BookEntry]) -> npt.NDArray[np.b
     result = np.zeros(timeline.shape[0], dtype=bool)
     if not book:
         return result
-    entry_ts = np.fromiter((e.ts for e in book), dtype=np.int64, count=len(book))
-    for _, qty, lo, hi, last in _position_spans(book, entry_ts, timeline):
-        result[lo:hi] |= qty[last] != 0
+    for _, qty, lo, hi, counts in _position_spans(book, _starts(timeline, book), len(result)):
+        result[lo:hi] |= np.repeat(qty != 0, counts)
     return result
 
 
+def equity_and_exposure(
+    timeline: IntArray,
+    start_balance: float,
+    book: Sequence[BookEntry],
+    marks: Mapping[str, FloatArray],
+    multipliers: Mapping[str, float],
+    to_account: Mapping[str, FloatArray],
+) -> tuple[FloatArray, npt.NDArray[np.bool_]]:
+    """:func:`equity_curve` and :func:`in_market` together, finding each position's span once.
+
+    Parameters and the two results are those of the two functions.
+    """
+    n = timeline.shape[0]
+    exposure = np.zeros(n, dtype=bool)
+    if not book:
+        return np.full(n, start_balance), exposure
+    balances = np.empty(len(book) + 1)
+    balances[0] = start_balance
+    balances[1:] = np.fromiter((e.balance for e in book), dtype=np.float64, count=len(book))
+    starts = _starts(timeline, book)
+    # the start balance until the first entry's time, then each entry's until the next one's
+    equity = np.repeat(balances, np.diff(starts, prepend=0, append=n))
+    for rows, qty, lo, hi, counts in _position_spans(book, starts, n):
+        symbol = book[rows[0]].symbol
+        avg = np.fromiter((book[k].avg_px for k in rows), dtype=np.float64, count=len(rows))
+        q = np.repeat(qty, counts)
+        exposure[lo:hi] |= q != 0
+        # (mark - avg) * qty * multiplier * rate, in place: the curve's arrays are a bar long.
+        # Where the position is flat this is 0, or NaN before a first mark or rate (made 0).
+        pnl = marks[symbol][lo:hi] - np.repeat(avg, counts)
+        pnl *= q
+        multiplier = multipliers[symbol]
+        if multiplier != 1.0:
+            pnl *= multiplier
+        pnl *= to_account[symbol][lo:hi]
+        missing = np.isnan(pnl)
+        if missing.any():
+            pnl[missing] = 0.0
+        equity[lo:hi] += pnl
+    return equity, exposure
+
+
+def _starts(timeline: IntArray, book: Sequence[BookEntry]) -> IntArray:
+    # for each entry, the first timeline time at or after it: where it starts to count. The
+    # book is in time order; were an entry not, it would count from its predecessor's start.
+    entry_ts = np.fromiter((e.ts for e in book), dtype=np.int64, count=len(book))
+    starts = np.searchsorted(timeline, entry_ts, side="left")
+    return np.maximum.accumulate(starts, out=starts)
+
+
 def _position_spans(
-    book: Sequence[BookEntry], entry_ts: IntArray, timeline: IntArray
-) -> Iterator[tuple[list[int], FloatArray, int, int, IntArray]]:
-    """For each position that is open at some timeline time: its rows in ``book``, its
-    quantity after each of them, the slice ``lo:hi`` of ``timeline`` over which it can be open
-    (from its first entry to the one that leaves it flat for good, else to the end), and for
-    each time in that slice the index of its last entry at or before it."""
-    by_position: dict[str, list[int]] = {}
-    for k, entry in enumerate(book):
-        by_position.setdefault(entry.position_id, []).append(k)
-    for rows in by_position.values():
-        ts = entry_ts[rows]
+    book: Sequence[BookEntry], starts: IntArray, n: int
+) -> Iterator[tuple[Sequence[int], FloatArray, int, int, IntArray]]:
+    """For each position that is open at some time of a timeline of ``n`` times: its rows in
+    ``book``, its quantity after each of them, the slice ``lo:hi`` of the timeline over which it
+    can be open (from its first entry to the one that leaves it flat for good, else to the
+    end), and how many times of that slice each of its rows holds for (from its start to the
+    next row's). ``starts`` holds where each entry starts to count (see ``_starts``)."""
+    position_ids = [e.position_id for e in book]
+    groups: Iterator[Sequence[int]]
+    if position_ids.count(position_ids[0]) == len(position_ids):  # one position (netting)
+        groups = iter((range(len(book)),))
+    else:
+        by_position: dict[str, list[int]] = {}
+        for k, position_id in enumerate(position_ids):
+            by_position.setdefault(position_id, []).append(k)
+        groups = iter(by_position.values())
+    for rows in groups:
+        begins = starts[rows] if isinstance(rows, list) else starts
         qty = np.fromiter((book[k].quantity for k in rows), dtype=np.float64, count=len(rows))
-        lo = int(np.searchsorted(timeline, ts[0], side="left"))
-        hi = (timeline.shape[0] if qty[-1] != 0
-              else int(np.searchsorted(timeline, ts[-1], side="left")))
+        lo = int(begins[0])
+        hi = n if qty[-1] != 0 else int(begins[-1])
         if lo < hi:
-            last = _entries_up_to(ts, timeline[lo:hi])
-            last -= 1  # there is an entry at or before every time from ``lo`` on
-            yield rows, qty, lo, hi, last
-
-
-def _entries_up_to(entry_ts: IntArray, times: IntArray) -> IntArray:
-    """For each of the sorted ``times``, how many of the sorted ``entry_ts`` are at or before
-    it: one binary search per entry rather than per time."""
-    starts = np.searchsorted(times, entry_ts, side="left")  # the first time each entry applies
-    counts = np.bincount(starts, minlength=times.shape[0] + 1)[: times.shape[0]]
-    return np.cumsum(counts, out=counts)
+            # entries are in time order, so their starts are too, and none is past ``hi``
+            yield rows, qty, lo, hi, np.diff(begins, append=hi)

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from engine_harness import DAY, T0, series
+from engine_harness import DAY, HOUR, T0, series
 
 from tradeloop.data import bundled_path, load_bars
 from tradeloop.engine.backtest import BacktestConfig, BacktestEngine, BacktestRun
@@ -29,10 +29,12 @@ from tradeloop.strategy import (
 )
 
 
-def walk(n: int, seed: int) -> BarSeries:
-    """``n`` daily bars of a random walk: more than one chunk of the data loop past 65,536."""
+def walk(n: int, seed: int, step: int = DAY) -> BarSeries:
+    """``n`` bars of a random walk, daily by default: more than one chunk of the data loop past
+    65,536. (Daily bars from 2024 pass the largest int64 nanosecond time after about 106,000.)
+    """
     steps = np.random.default_rng(seed).normal(0, 1, n)
-    return series("WALK", (1_000 + np.cumsum(steps)).tolist())
+    return series("WALK", (1_000 + np.cumsum(steps)).tolist(), step=step)
 
 
 class Busy(SmaCross):
@@ -155,7 +157,7 @@ def test_an_alert_on_a_skipped_bar_fires_there_and_sees_the_bars_before_it(
 
 
 def test_several_chunks_trade_the_same() -> None:
-    same_runs(walk(140_000, seed=11), fast=5, slow=12)
+    same_runs(walk(140_000, seed=11, step=HOUR), fast=5, slow=12)
 
 
 def test_the_unchanged_sma_cross_gives_the_same_fills_with_its_conditions_ignored() -> None:

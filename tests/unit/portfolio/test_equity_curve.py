@@ -12,7 +12,7 @@ from tradeloop.model.account import Account
 from tradeloop.model.cache import Cache
 from tradeloop.model.enums import AccountType, OmsType, OrderSide
 from tradeloop.model.instrument import Instrument
-from tradeloop.portfolio.curve import equity_curve, in_market
+from tradeloop.portfolio.curve import equity_and_exposure, equity_curve, in_market
 from tradeloop.portfolio.portfolio import BookEntry, Portfolio
 
 NAN = np.nan
@@ -90,6 +90,18 @@ def test_no_mark_before_the_first_bar_contributes_nothing() -> None:
     assert not np.isnan(curve).any()
 
 
+def test_an_entry_out_of_time_order_counts_from_its_predecessor() -> None:
+    # the portfolio books in time order; should an entry not be, the curve is still built
+    book = [
+        BookEntry(30, "X", "P", 2.0, 10.0, 100.0),
+        BookEntry(20, "X", "P", 1.0, 10.0, 105.0),
+    ]
+    marks = {"X": np.full(6, 12.0)}
+    curve, held = equity_and_exposure(TIMELINE, 100.0, book, marks, {"X": 1.0}, {"X": ones()})
+    np.testing.assert_array_equal(curve, [100.0, 100.0, 107.0, 107.0, 107.0, 107.0])
+    np.testing.assert_array_equal(held, [0, 0, 1, 1, 1, 1])
+
+
 def test_hedged_legs_in_one_symbol() -> None:
     book = [
         BookEntry(10, "X", "O-1", 10.0, 100.0, 1000.0),
@@ -163,10 +175,14 @@ def _valued_time_by_time(timeline: np.ndarray, start: float, book: list[BookEntr
     return equity, held
 
 
+@pytest.mark.parametrize("legs", [30, 1], ids=["hedged legs", "one netting position"])
 @pytest.mark.parametrize("seed", range(8))
-def test_many_positions_opening_and_closing_match_a_valuation_at_every_time(seed: int) -> None:
+def test_many_positions_opening_and_closing_match_a_valuation_at_every_time(
+    seed: int, legs: int
+) -> None:
     # positions valued only over their own span: hedged legs that open and close at random
-    # times, reopened ones, fills between, before and after the timeline's points
+    # times, reopened ones, fills between, before and after the timeline's points; or one
+    # position that every fill changes
     rng = np.random.default_rng(seed)
     timeline = np.sort(rng.choice(np.arange(0, 2000, 5), size=120, replace=False)).astype(np.int64)
     symbols = {"A": 1.0, "B": 50.0}
@@ -175,16 +191,19 @@ def test_many_positions_opening_and_closing_match_a_valuation_at_every_time(seed
     conv = {"A": np.ones(120), "B": 0.5 + rng.random(120)}
     events = []
     for p in range(40):
-        symbol = "AB"[p % 2]
+        symbol = "AB"[p % 2] if legs > 1 else "B"
         times = np.sort(rng.integers(-20, 2040, size=rng.integers(1, 5)))
         qty = [float(rng.integers(-5, 6)) for _ in times]
         if rng.random() < 0.6:
             qty[-1] = 0.0  # closed for good
         for t, q in zip(times, qty, strict=True):
-            events.append((int(t), symbol, f"P{p % 30}", q, float(rng.uniform(90, 110))))
+            events.append((int(t), symbol, f"P{p % legs}", q, float(rng.uniform(90, 110))))
     events.sort(key=lambda e: e[0])
     book = [BookEntry(t, s, p, q, a, 10_000.0 + k) for k, (t, s, p, q, a) in enumerate(events)]
     expected, held = _valued_time_by_time(timeline, 10_000.0, book, marks, symbols, conv)
     curve = equity_curve(timeline, 10_000.0, book, marks, symbols, conv)
     np.testing.assert_allclose(curve, expected, rtol=1e-12, atol=1e-9)
     np.testing.assert_array_equal(in_market(timeline, book), held)
+    both = equity_and_exposure(timeline, 10_000.0, book, marks, symbols, conv)
+    np.testing.assert_array_equal(both[0], curve)
+    np.testing.assert_array_equal(both[1], held)
