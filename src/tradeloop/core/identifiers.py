@@ -5,8 +5,7 @@ opening a second order."""
 from __future__ import annotations
 
 import hashlib
-from collections import deque
-from typing import Any
+from typing import Any, Final
 
 
 def client_order_id(strategy_id: str, ts_ns: int, seq: int) -> str:
@@ -49,37 +48,43 @@ class ClientOrderIdGenerator:
     comes back to an earlier time (bars of several instruments sharing a timestamp).
     """
 
-    _KEEP = 1024  # event times remembered; the clock never comes back further than this
+    _KEEP = 1024  # event times remembered at least; the clock never comes back further
 
     def __init__(self, strategy_id: str) -> None:
         self._strategy_id = strategy_id
-        self._prefix = _prefix(strategy_id)
+        self._prefix = _prefix(strategy_id) + "-"
         # the hash of "<strategy_id>|", which every id of the strategy starts from: each id
         # hashes only its own time and sequence number (the same digest as ``_id``)
         self._hashed_id = hashlib.blake2b(f"{strategy_id}|".encode(), digest_size=_DIGEST)
+        self._copy = self._hashed_id.copy
+        # sequence numbers issued per event time, oldest time first (dicts keep their order)
         self._seqs: dict[int, int] = {}
-        self._times: deque[int] = deque()  # the keys of ``_seqs``, oldest first
 
     def next_id(self, ts_ns: int) -> str:
         """Return the next id for an order issued at ``ts_ns``."""
         seqs = self._seqs
-        seq = seqs[ts_ns] = seqs.get(ts_ns, 0) + 1
-        if seq == 1:
-            self._times.append(ts_ns)
-            if len(seqs) > self._KEEP:
-                del seqs[self._times.popleft()]
-        digest = self._hashed_id.copy()
-        digest.update(f"{ts_ns}|{seq}".encode())
-        return f"{self._prefix}-{digest.hexdigest()}"
+        seq = seqs.get(ts_ns, 0) + 1
+        seqs[ts_ns] = seq
+        if seq == 1 and len(seqs) > 2 * self._KEEP:
+            # forget all but the latest ``_KEEP`` times at once, not one time per new one
+            self._seqs = dict(list(seqs.items())[-self._KEEP:])
+        digest = self._copy()
+        _UPDATE(digest, f"{ts_ns}|{seq}".encode())
+        hexdigest: str = _HEXDIGEST(digest)
+        return self._prefix + hexdigest
 
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
         # a hash state does not pickle, and the compiled class has no default way to: rebuild
         # the generator from its strategy id and the sequence numbers it has issued
-        return _restored, (self._strategy_id, list(self._times), dict(self._seqs))
+        return _restored, (self._strategy_id, list(self._seqs), dict(self._seqs))
+
+
+# the hash's methods, looked up once rather than by name on every id
+_UPDATE: Final[Any] = type(hashlib.blake2b()).update
+_HEXDIGEST: Final[Any] = type(hashlib.blake2b()).hexdigest
 
 
 def _restored(strategy_id: str, times: list[int], seqs: dict[int, int]) -> ClientOrderIdGenerator:
     generator = ClientOrderIdGenerator(strategy_id)
-    generator._times.extend(times)
-    generator._seqs.update(seqs)
+    generator._seqs.update((t, seqs[t]) for t in times)  # oldest time first
     return generator

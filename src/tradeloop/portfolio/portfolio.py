@@ -90,30 +90,33 @@ class Portfolio:
 
     def on_fill(self, fill: ev.OrderFilled) -> Position:
         """Book one execution: update its position and the account, publish the change."""
-        instrument = self.cache.instrument(fill.symbol)
+        symbol, ts = fill.symbol, fill.ts
+        cache = self.cache
+        instrument = cache.instrument(symbol)
+        quote = instrument.quote_currency
         # rates first: a missing rate must raise before the position is touched
-        commission_ccy = fill.commission_currency or instrument.quote_currency
-        commission = fill.commission * self._fill_rate(commission_ccy, fill)
-        rate = self._fill_rate(instrument.quote_currency, fill)
+        commission = fill.commission
+        commission_rate = self._fill_rate(fill.commission_currency or quote, fill)
+        if commission_rate is not _ONE:
+            commission *= commission_rate
+        rate = self._fill_rate(quote, fill)
         position_id = self.position_id_for(fill)
-        position = self.cache.positions.get(position_id)
+        position = cache.positions.get(position_id)
         if position is None:
-            position = Position(
-                position_id, fill.symbol, fill.strategy_id, instrument.quote_currency,
-                instrument.multiplier,
-            )
-            self.cache.add_position(position)
+            position = Position(position_id, symbol, fill.strategy_id, quote,
+                                instrument.multiplier)
+            cache.add_position(position)
         was_flat = position.is_flat
-        realized = position.apply_fill(
-            fill.side, fill.last_qty, fill.last_px, ZERO, fill.ts
-        )
+        realized = position.apply_fill(fill.side, fill.last_qty, fill.last_px, ZERO, ts)
         position.commissions += commission
-        self.cache.refresh_position(position)
-        self.account.apply(realized * rate, commission)
+        cache.refresh_position(position)
+        account = self.account
+        account.apply(realized if rate is _ONE else realized * rate, commission)
+        quantity = position.quantity
         self.book.append(
             BookEntry(
-                fill.ts, fill.symbol, position_id, float(position.quantity),
-                float(position.avg_px), float(self.account.balance),
+                ts, symbol, position_id, float(quantity) if quantity else 0.0,
+                float(position.avg_px), float(account.balance),
                 1.0 if rate is _ONE else float(rate), fill,
             )
         )
@@ -121,14 +124,14 @@ class Portfolio:
             cls: type[ev.PositionEvent]
             if was_flat:
                 cls = ev.PositionOpened
-            elif position.is_flat:
+            elif not quantity:
                 cls = ev.PositionClosed
             else:
                 cls = ev.PositionChanged
             self._publish(
                 cls(
-                    ts=fill.ts, position_id=position_id, symbol=fill.symbol,
-                    strategy_id=fill.strategy_id, quantity=position.quantity,
+                    ts=ts, position_id=position_id, symbol=symbol,
+                    strategy_id=fill.strategy_id, quantity=quantity,
                     avg_px=position.avg_px, realized_pnl=position.realized_pnl,
                     currency=position.currency,
                 )

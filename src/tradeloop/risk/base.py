@@ -374,8 +374,9 @@ class RiskContext:
     clock : Clock
     """
 
-    __slots__ = ("_book", "_book_key", "_memo", "_nets", "_opening", "_opening_of",
-                 "_working", "_working_of", "account", "cache", "clock")
+    __slots__ = ("_book", "_book_key", "_entries", "_memo", "_nets", "_none_working",
+                 "_opening", "_opening_of", "_working", "_working_of", "account", "cache",
+                 "clock")
 
     def __init__(self, cache: Cache, account: AccountView, clock: Clock) -> None:
         self.cache = cache
@@ -386,9 +387,11 @@ class RiskContext:
         self._opening_of: Order | None = None
         self._opening = ZERO
         self._working_of: Order | None = None
-        self._book = _EntryBook([])
+        self._entries: list[Order] = []
+        self._book: _EntryBook | None = None
         self._book_key = (-1, -1)
-        self._working = WorkingEntries(self._book)
+        self._none_working = WorkingEntries(_EntryBook([]))
+        self._working = self._none_working
 
     def reset(self) -> None:
         """Forget the figures of the last decision (the engine calls it before each one)."""
@@ -444,9 +447,17 @@ class RiskContext:
             cache = self.cache
             key = (cache.order_changes, len(cache.instruments))
             if key != self._book_key:
-                self._book = _EntryBook([o for o in cache.open_orders() if not o.reduce_only])
+                self._entries = [o for o in cache.open_orders() if not o.reduce_only]
+                self._book = None  # made when an order other than these alone asks
                 self._book_key = key
-            self._working = WorkingEntries(self._book, order)
+            entries = self._entries
+            if not entries or (len(entries) == 1 and entries[0] is order):
+                self._working = self._none_working  # the usual case: no other entry works
+            else:
+                book = self._book
+                if book is None:
+                    book = self._book = _EntryBook(entries)
+                self._working = WorkingEntries(book, order)
             self._working_of = order
         return self._working
 

@@ -98,9 +98,10 @@ class BuyingPower(Rule):
         if unit is None:
             return None  # no price to value it yet
         needed = opening * unit
-        freed = (abs(signed) - opening) * unit
-        working = ctx.working_entries(order).value(ctx)
-        available = account.buying_power() + freed - working
+        size = abs(signed)
+        available = account.buying_power() - ctx.working_entries(order).value(ctx)
+        if size != opening:  # the part that closes frees what it held
+            available += (size - opening) * unit
         if needed > available:
             shown = max(available, ZERO)
             return Denial(self.code, f"insufficient buying power: {order.quantity} "

@@ -90,3 +90,15 @@ def test_a_copied_generator_goes_on_with_the_same_ids(copy_of: Any) -> None:
     gen.next_id(TS)
     twin = copy_of(gen)
     assert [twin.next_id(TS), twin.next_id(TS + 1)] == [gen.next_id(TS), gen.next_id(TS + 1)]
+
+
+def test_the_generator_remembers_at_least_the_latest_1024_event_times() -> None:
+    gen = ClientOrderIdGenerator("S")
+    times = [TS + k for k in range(5_000)]
+    for t in times:
+        gen.next_id(t)
+    # coming back to any of the latest 1,024 times goes on with its numbering
+    for t in times[-1024:]:
+        assert gen.next_id(t) == client_order_id("S", t, 2)
+    twin = pickle.loads(pickle.dumps(gen))
+    assert twin.next_id(times[-1]) == gen.next_id(times[-1]) == client_order_id("S", times[-1], 3)

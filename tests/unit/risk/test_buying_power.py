@@ -69,6 +69,17 @@ def test_working_orders_use_up_buying_power() -> None:
     assert "40,600.00 available" in second.reason
 
 
+def test_a_cancelled_working_order_frees_its_buying_power_again() -> None:
+    desk = Desk()
+    first = desk.send(OrderSide.BUY, 600, limit="99")
+    assert desk.send(OrderSide.BUY, 500, limit="99").status is OrderStatus.DENIED
+    desk.kernel.bus.send("RiskEngine.execute",
+                         cmd.CancelOrder(first.client_order_id, desk.clock.now_ns()))
+    assert first.status is OrderStatus.CANCELED
+    assert desk.send(OrderSide.BUY, 500, limit="99").status is OrderStatus.ACCEPTED
+    assert desk.send(OrderSide.BUY, 600, limit="99").status is OrderStatus.DENIED
+
+
 def test_leverage_multiplies_buying_power() -> None:
     desk = Desk(leverage=4)
     assert desk.send(OrderSide.BUY, 3_900).status is OrderStatus.ACCEPTED
