@@ -31,6 +31,10 @@ _CANCELED: Final = OrderStatus.CANCELED
 _EXPIRED: Final = OrderStatus.EXPIRED
 _NO_CONTINGENCY: Final = ContingencyType.NONE
 _REJECTED: Final = OrderStatus.REJECTED
+# classes met on every order, bound once: ``ev.X`` is a module lookup each time
+_ORDER_SUBMITTED: Final = ev.OrderSubmitted
+_SUBMIT_ORDER: Final = cmd.SubmitOrder
+_SUBMIT_ORDER_LIST: Final = cmd.SubmitOrderList
 
 log = get_logger(__name__)
 
@@ -96,9 +100,9 @@ class ExecutionEngine:
 
     def execute(self, command: cmd.Command) -> None:
         """Carry out a command that passed the risk gate."""
-        if isinstance(command, cmd.SubmitOrder):
+        if isinstance(command, _SUBMIT_ORDER):
             self._submit((command.order,))
-        elif isinstance(command, cmd.SubmitOrderList):
+        elif isinstance(command, _SUBMIT_ORDER_LIST):
             self._submit(command.orders)
         elif isinstance(command, cmd.CancelOrder):
             self._cancel(command)
@@ -108,7 +112,7 @@ class ExecutionEngine:
     def _submit(self, orders: tuple[Order, ...]) -> None:
         now = self._clock.now_ns()
         submitted = [
-            ev.OrderSubmitted(ts=now, client_order_id=order.client_order_id,
+            _ORDER_SUBMITTED(ts=now, client_order_id=order.client_order_id,
                               strategy_id=order.strategy_id, symbol=order.symbol)
             for order in orders
         ]

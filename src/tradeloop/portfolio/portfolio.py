@@ -15,9 +15,12 @@ from tradeloop.model.enums import AccountType, OmsType
 from tradeloop.model.position import Position, netting_position_id
 from tradeloop.portfolio.fx import FxRates
 
-# enum members read on the hot path, bound once (docs/decisions/0011)
+# enum members and event classes read on the hot path, bound once (docs/decisions/0011)
 _CASH: Final = AccountType.CASH
 _HEDGING: Final = OmsType.HEDGING
+_POSITION_OPENED: Final = ev.PositionOpened
+_POSITION_CHANGED: Final = ev.PositionChanged
+_POSITION_CLOSED: Final = ev.PositionClosed
 
 ZERO = Decimal(0)
 _ONE = Decimal(1)
@@ -123,11 +126,11 @@ class Portfolio:
         if self._publish is not None:
             cls: type[ev.PositionEvent]
             if was_flat:
-                cls = ev.PositionOpened
+                cls = _POSITION_OPENED
             elif not quantity:
-                cls = ev.PositionClosed
+                cls = _POSITION_CLOSED
             else:
-                cls = ev.PositionChanged
+                cls = _POSITION_CHANGED
             self._publish(
                 cls(
                     ts=ts, position_id=position_id, symbol=symbol,

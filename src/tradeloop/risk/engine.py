@@ -42,6 +42,9 @@ from tradeloop.risk.rules import BuyingPower, InstrumentPrecision, ReduceOnly
 # enum members read on the hot path, bound once (docs/decisions/0011)
 _ACTIVE: Final = TradingState.ACTIVE
 _HALTED: Final = TradingState.HALTED
+# the commands checked on every order, bound once: ``cmd.X`` is a module lookup each time
+_SUBMIT_ORDER: Final = cmd.SubmitOrder
+_SUBMIT_ORDER_LIST: Final = cmd.SubmitOrderList
 
 log = logging.getLogger(__name__)
 
@@ -308,9 +311,9 @@ class RiskEngine:
 
     def execute(self, command: cmd.Command) -> None:
         """Check a command and pass it to the execution engine, or deny it."""
-        if isinstance(command, (cmd.SubmitOrder, cmd.SubmitOrderList)):
+        if isinstance(command, (_SUBMIT_ORDER, _SUBMIT_ORDER_LIST)):
             orders = (
-                (command.order,) if isinstance(command, cmd.SubmitOrder) else command.orders
+                (command.order,) if isinstance(command, _SUBMIT_ORDER) else command.orders
             )
             denial = None
             for order in orders:

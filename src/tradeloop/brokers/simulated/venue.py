@@ -61,6 +61,9 @@ ConflictPolicy = Literal["stop_first", "target_first", "path"]
 _STOPS: Final = frozenset({_STOP, _STOP_LIMIT, _TRAILING_STOP})
 _TAKER: Final = frozenset({_MARKET, _STOP, _MARKET_IF_TOUCHED, _TRAILING_STOP})
 _ZERO: Final = Decimal(0)
+# event classes made on every order, bound once: ``ev.X`` is a module lookup each time
+_ORDER_ACCEPTED: Final = ev.OrderAccepted
+_ORDER_FILLED: Final = ev.OrderFilled
 
 
 @dataclass(frozen=True)
@@ -179,7 +182,7 @@ class SimulatedVenue:
         handler = self._handler
         if handler is None:
             raise RuntimeError("simulated venue is not bound to an execution engine")
-        handler(ev.OrderAccepted(
+        handler(_ORDER_ACCEPTED(
             ts=self._clock.now_ns(), client_order_id=order.client_order_id,
             strategy_id=order.strategy_id, symbol=order.symbol,
             venue_order_id=f"{self.venue}-{seq}",
@@ -415,7 +418,7 @@ class SimulatedVenue:
         handler = self._handler
         if handler is None:
             raise RuntimeError("simulated venue is not bound to an execution engine")
-        handler(ev.OrderFilled(
+        handler(_ORDER_FILLED(
             ts=ts, client_order_id=o.client_order_id, strategy_id=o.strategy_id,
             symbol=o.symbol, venue_order_id=o.venue_order_id or "",
             trade_id=f"{self.venue}-T{next(self._trade_seq)}", side=o.side, last_qty=qty,
