@@ -72,7 +72,8 @@ def walk_waking_bars(
     make = stream.make
     label = stream.label
     columns = stream.columns()
-    catch_up = _CatchUp(stream, clock, last_prices)
+    state = _CatchUp(stream, clock, last_prices)
+    catch_up = state.after  # a bound method: calling an instance costs twice as much
     total = len(stream.series)
     for lo in range(0, total, chunk):
         hi = min(lo + chunk, total)
@@ -91,12 +92,13 @@ def walk_waking_bars(
             stream.load_chunk(lo, hi)
         plain = [(ind, values) for ind, values, extras in stream.precomputed if not extras]
         others = [entry for entry in stream.precomputed if entry[2]]
-        catch_up.enter_chunk(lo, ts_c, d_c)
+        state.enter_chunk(lo, ts_c, d_c)
         wakes = np.flatnonzero(mask[lo:hi]).tolist()
         wakes.append(hi - lo)  # a sentinel: the chunk's end
         w = 0
         j = 0
         n = hi - lo
+        jumped = False  # over bars whose state nothing saw: the indicators' prev is column's
         while j < n:
             while wakes[w] < j:
                 w += 1
@@ -105,10 +107,16 @@ def walk_waking_bars(
                 stop = bisect_left(ts_c, clock.next_alert_ns - step, j, wakes[w])
                 if stop > j:
                     j = stop
-                    catch_up(j - 1)
                     if j == n:
+                        catch_up(j - 1)
                         break
-            i = lo + j
+                    if ts_c[j] + step >= clock.next_alert_ns:
+                        catch_up(j - 1)  # an alert due within this bar sees the bar before
+                    else:
+                        # nothing reads the state between the bar before and this one's
+                        # close: no fill (no order works), no alert; the mark and the clock
+                        # are set below, the indicators from their columns
+                        jumped = True
             ts = ts_c[j]
             if ts >= clock.next_alert_ns:
                 clock.advance_to(ts)
@@ -122,17 +130,30 @@ def walk_waking_bars(
                 clock.advance_to(close_ts)
             else:
                 clock._now = close_ts
-            count = i + 1  # as in BacktestEngine._loop_bars: a shared helper is a call a bar
-            for ind, values in plain:
-                ind.prev = ind.value
-                ind.value = values[j]
-                ind.count = count
-            for ind, values, extras in others:
-                ind.prev = ind.value
-                ind.value = values[j]
-                ind.count = count
-                for name, column in extras:
-                    setattr(ind, name, column[j])
+            count = lo + j + 1  # as in BacktestEngine._loop_bars: a shared helper is a call
+            if jumped:  # j > 0: a jump lands past the bar it starts from
+                jumped = False
+                for ind, values in plain:
+                    ind.prev = values[j - 1]
+                    ind.value = values[j]
+                    ind.count = count
+                for ind, values, extras in others:
+                    ind.prev = values[j - 1]
+                    ind.value = values[j]
+                    ind.count = count
+                    for name, column in extras:
+                        setattr(ind, name, column[j])
+            else:
+                for ind, values in plain:
+                    ind.prev = ind.value
+                    ind.value = values[j]
+                    ind.count = count
+                for ind, values, extras in others:
+                    ind.prev = ind.value
+                    ind.value = values[j]
+                    ind.count = count
+                    for name, column in extras:
+                        setattr(ind, name, column[j])
             if emulator.watching:
                 emulator.on_price(sym, d_c[j])
             if wakes[w] == j:
@@ -169,7 +190,8 @@ class _CatchUp:
         """Take the chunk starting at row ``lo``: its times and marks (the closes)."""
         self._lo, self._ts, self._marks = lo, ts, marks
 
-    def __call__(self, k: int) -> None:
+    def after(self, k: int) -> None:
+        """Set everything to what it is after bar ``k`` of the chunk."""
         self._clock._now = self._ts[k] + self._step
         self._last_prices[self._symbol] = self._marks[k]
         count = self._lo + k + 1
