@@ -55,7 +55,9 @@ def _nearest_tick(value: Decimal, tick: Decimal) -> Decimal:
     return _plain(ticks * tick) if ticks else Decimal(0)
 
 
-@functools.lru_cache(maxsize=4096)  # strategies send the same few sizes again and again
+# strategies send the same few sizes again and again; typed, so that a float size is not
+# compared with a Decimal of the same hash (1.0 and Decimal(1)), which costs a conversion
+@functools.lru_cache(maxsize=4096, typed=True)
 def _round_down(value: Decimal | float | int | str, step: Decimal) -> Decimal:
     steps = (to_decimal(value) / step).to_integral_value(ROUND_DOWN)
     return _plain(steps * step) if steps else Decimal(0)

@@ -96,7 +96,8 @@ def equity_and_exposure(
         exposure[lo:hi] |= q != 0
         # (mark - avg) * qty * multiplier * rate, in place: the curve's arrays are a bar long.
         # Where the position is flat this is 0, or NaN before a first mark or rate (made 0).
-        pnl = marks[symbol][lo:hi] - np.repeat(avg, counts)
+        pnl = np.repeat(avg, counts)
+        np.subtract(marks[symbol][lo:hi], pnl, out=pnl)  # one bar-long array fewer
         pnl *= q
         multiplier = multipliers[symbol]
         if multiplier != 1.0:
