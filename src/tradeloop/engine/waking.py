@@ -22,6 +22,7 @@ import numpy.typing as npt
 
 from tradeloop.brokers.simulated.venue import SimulatedVenue
 from tradeloop.core.clock import TestClock
+from tradeloop.engine.kernel import StrategyRunner
 from tradeloop.engine.streams import BarCache, Stream, python_values
 from tradeloop.execution.emulator import OrderEmulator
 from tradeloop.indicators.base import Indicator
@@ -74,6 +75,8 @@ def walk_waking_bars(
     columns = stream.columns()
     state = _CatchUp(stream, clock, last_prices)
     catch_up = state.after  # a bound method: calling an instance costs twice as much
+    wired = stream.handlers
+    called = _called(wired)
     total = len(stream.series)
     for lo in range(0, total, chunk):
         hi = min(lo + chunk, total)
@@ -159,14 +162,28 @@ def walk_waking_bars(
             if wakes[w] == j:
                 bar = make((sym, ts, a_c[j], b_c[j], c_c[j], d_c[j], e_c[j], label)
                            ) if items is None else items[j]
-                for runner, handler in stream.handlers:
+                if stream.handlers is not wired:  # a strategy failed and was unwired
+                    wired = stream.handlers
+                    called = _called(wired)
+                for runner, handler in called:
                     try:
-                        handler(bar)  # behind the strategy's own wake conditions
+                        handler(bar)
                     except Exception as exc:  # user code stops, the run goes on
                         runner.fail(hook, exc, ts)
             j += 1
         if progress is not None:
             progress(hi, total)
+
+
+def _called(handlers: list[tuple[StrategyRunner, Callable[[Bar], None]]]
+            ) -> list[tuple[StrategyRunner, Callable[[Bar], None]]]:
+    # What a bar where the mask is set goes to. With one strategy on the stream the mask is
+    # its own wake conditions, which hold wherever it is set: its on_bar, without asking them
+    # again. With several, each behind its conditions (the mask is all of theirs).
+    if len(handlers) == 1:
+        runner = handlers[0][0]
+        return [(runner, runner.strategy.on_bar)]
+    return handlers
 
 
 class _CatchUp:

@@ -233,3 +233,40 @@ def test_cross_is_either_crossing() -> None:
     backtest(data, both)
     backtest(data, each)
     assert both.at == each.at and len(both.at) > 50
+
+
+class FailsOnItsThirdBar(SmaCross):
+    """sma_cross that raises in ``on_bar`` the third time it is woken."""
+
+    def on_start(self) -> None:
+        super().on_start()
+        self.calls = 0
+
+    def on_bar(self, bar: Bar) -> None:
+        self.calls += 1
+        if self.calls == 3:
+            raise RuntimeError("boom")
+        super().on_bar(bar)
+
+
+@pytest.mark.parametrize("others", [0, 1], ids=["alone", "with another strategy"])
+def test_a_strategy_that_fails_is_not_woken_again_and_the_others_go_on(others: int) -> None:
+    data = load_bars(bundled_path("EURUSD")).bars
+    engine = BacktestEngine(BacktestConfig(cash=Decimal(1_000_000)))
+    engine.add_data(data)
+    failing = FailsOnItsThirdBar(strategy_id="fails")
+    engine.add_strategy(failing)
+    other = SmaCross(strategy_id="goes-on")
+    if others:
+        engine.add_strategy(other)
+    run = engine.run()
+    assert failing.calls == 3
+    assert [f.strategy_id for f in run.failures] == ["fails"]
+    if others:
+        alone = backtest(data, SmaCross(strategy_id="goes-on"))
+
+        def fills(r: BacktestRun) -> list[tuple[Any, ...]]:
+            return [(f.ts, f.client_order_id, f.side, f.last_qty, f.last_px) for f in r.fills
+                    if f.strategy_id == "goes-on"]
+
+        assert len(fills(alone)) > 20 and fills(run) == fills(alone)
