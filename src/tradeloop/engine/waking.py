@@ -125,10 +125,17 @@ def walk_waking_bars(
                 clock.advance_to(ts)
             else:
                 clock._now = ts
+            close_ts = ts + step
             if books.get(sym):
                 process_bar(sym, ts, a_c[j], b_c[j], c_c[j], d_c[j], e_c[j])
+                if (wakes[w] > j + 1 and not books.get(sym) and not emulator.watching
+                        and ts_c[j + 1] + step < clock.next_alert_ns):
+                    # the orders are done and the next bar is jumped over (no wake there, no
+                    # alert due by its close, so none in this bar either): nothing reads this
+                    # bar's mark, clock or indicators before the bar jumped to sets them again
+                    j += 1
+                    continue
             last_prices[sym] = d_c[j]
-            close_ts = ts + step
             if close_ts >= clock.next_alert_ns:
                 clock.advance_to(close_ts)
             else:

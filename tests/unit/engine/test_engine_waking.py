@@ -156,6 +156,23 @@ def test_an_alert_on_a_skipped_bar_fires_there_and_sees_the_bars_before_it(
     assert fired[0][5] == middle  # the indicators have seen every bar before it
 
 
+@pytest.mark.parametrize("later", [0, 1], ids=["within the bar of a fill", "in the bar after"])
+def test_an_alert_by_a_fill_sees_what_it_sees_on_every_bar(later: int) -> None:
+    # after a fill the loop jumps over the quiet bars that follow, unless an alert falls due
+    # in the fill's bar or the one after
+    data = walk(400, seed=3)
+    quiet = Busy(brackets=False)
+    backtest(data, quiet)
+    # bar indices: on_bar sees the clock at the bar's close, a market order fills at an open
+    woken_at = {int(s[1] - T0) // DAY - 1 for s in quiet.seen if s[0] == "bar"}
+    fills = [int(s[1] - T0) // DAY for s in quiet.seen if s[0].startswith("fill")]
+    k = next(k for k in fills if not woken_at & {k, k + 1, k + 2})
+    at = T0 + (k + later) * DAY + DAY // 2
+    woken, _ = same_runs(data, alert_at=at, brackets=False)
+    fired = [s for s in woken.seen if s[0] == "alert probe"]
+    assert len(fired) == 1 and fired[0][1] == at
+
+
 def test_several_chunks_trade_the_same() -> None:
     same_runs(walk(140_000, seed=11, step=HOUR), fast=5, slow=12)
 
