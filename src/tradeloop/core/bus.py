@@ -116,6 +116,11 @@ class StrategyPublisher:
             found = self._topics[strategy_id] = self.prefix + strategy_id
         return found
 
+    def wanted(self, strategy_id: str) -> bool:
+        """Whether anything subscribes to ``strategy_id``'s topic: a message nobody would
+        receive need not be made."""
+        return bool(self.bus.handlers_for(self.topic(strategy_id)))
+
     def __call__(self, message: Any) -> None:
         """Publish ``message`` on the topic of ``message.strategy_id``."""
         self.bus.publish(self.topic(message.strategy_id), message)

@@ -8,6 +8,7 @@ from typing import Final
 
 import msgspec
 
+from tradeloop.core.bus import StrategyPublisher
 from tradeloop.model import events as ev
 from tradeloop.model.account import Account, Valuation
 from tradeloop.model.cache import Cache
@@ -123,7 +124,9 @@ class Portfolio:
                 1.0 if rate is _ONE else float(rate), fill,
             )
         )
-        if self._publish is not None:
+        publish = self._publish
+        if publish is not None and (not isinstance(publish, StrategyPublisher)
+                                    or publish.wanted(fill.strategy_id)):
             cls: type[ev.PositionEvent]
             if was_flat:
                 cls = _POSITION_OPENED
@@ -131,7 +134,7 @@ class Portfolio:
                 cls = _POSITION_CLOSED
             else:
                 cls = _POSITION_CHANGED
-            self._publish(
+            publish(
                 cls(
                     ts=ts, position_id=position_id, symbol=symbol,
                     strategy_id=fill.strategy_id, quantity=quantity,
