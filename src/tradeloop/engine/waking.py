@@ -5,10 +5,12 @@ When every strategy on a symbol's one bar stream declared wake conditions on pre
 indicators (``Strategy.wake_when``), the engine knows before the run on which bars ``on_bar``
 will run. Between them, a bar does something only if an order is working at the venue, the
 order emulator watches the price, or an alert falls due; on every other bar the loop would set
-the clock, the mark and the indicators and call nothing. This loop jumps over such bars and,
-before the next bar it walks, sets the clock, the mark and the indicators to what they were
-after the last one it jumped over. So every hook, alert and fill sees exactly the state it sees
-when every bar is walked, and the results are the same (a test compares both).
+the clock, the mark and the indicators and call nothing. This loop jumps over such bars. When
+an alert falls due in the bar it lands on, it first sets the clock, the mark and the indicators
+to what they were after the last bar it jumped over; otherwise nothing could read them before
+the bar sets them, and the indicators' previous values come from their columns. So every hook,
+alert and fill sees exactly the state it sees when every bar is walked, and the results are the
+same (tests compare both).
 """
 
 from __future__ import annotations
