@@ -145,27 +145,18 @@ def walk_waking_bars(
             count = lo + j + 1  # as in BacktestEngine._loop_bars: a shared helper is a call
             if jumped:  # j > 0: a jump lands past the bar it starts from
                 jumped = False
-                for ind, values in plain:
-                    ind.prev = values[j - 1]
-                    ind.value = values[j]
-                    ind.count = count
-                for ind, values, extras in others:
-                    ind.prev = values[j - 1]
-                    ind.value = values[j]
-                    ind.count = count
-                    for name, column in extras:
-                        setattr(ind, name, column[j])
-            else:
-                for ind, values in plain:
-                    ind.prev = ind.value
-                    ind.value = values[j]
-                    ind.count = count
-                for ind, values, extras in others:
-                    ind.prev = ind.value
-                    ind.value = values[j]
-                    ind.count = count
-                    for name, column in extras:
-                        setattr(ind, name, column[j])
+                for ind, values, _ in stream.precomputed:  # the bar before, from its column
+                    ind.value = values[j - 1]
+            for ind, values in plain:
+                ind.prev = ind.value
+                ind.value = values[j]
+                ind.count = count
+            for ind, values, extras in others:
+                ind.prev = ind.value
+                ind.value = values[j]
+                ind.count = count
+                for name, column in extras:
+                    setattr(ind, name, column[j])
             if emulator.watching:
                 emulator.on_price(sym, d_c[j])
             if wakes[w] == j:
