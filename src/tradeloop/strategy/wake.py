@@ -63,15 +63,8 @@ class _Side:
     def describe(self) -> str:
         return self.indicator.name if self.indicator is not None else f"{self.level:g}"
 
-    def arrays(self, values_of: ValuesOf, start: float) -> tuple[FloatArray, FloatArray]:
-        if self.indicator is None:
-            return np.float64(self.level), np.float64(self.level)  # type: ignore[return-value]
-        now = values_of(self.indicator)
-        before = np.empty_like(now)
-        if now.shape[0]:
-            before[0] = start
-            before[1:] = now[:-1]
-        return before, now
+    def values(self, values_of: ValuesOf) -> FloatArray | np.float64:
+        return values_of(self.indicator) if self.indicator is not None else np.float64(self.level)
 
 
 class WakeCondition(ABC):
@@ -117,11 +110,24 @@ class WakeCondition(ABC):
             Element ``i`` is what :meth:`holds` says after bar ``i``.
         """
 
-    def _pairs(self, values_of: ValuesOf, starts: dict[int, float]) -> tuple[
-            FloatArray, FloatArray, FloatArray, FloatArray]:
-        a_prev, a_now = self._a.arrays(values_of, _start(self._a, starts))
-        b_prev, b_now = self._b.arrays(values_of, _start(self._b, starts))
-        return a_prev, a_now, b_prev, b_now
+    def _comparisons(self, values_of: ValuesOf, starts: dict[int, float]) -> tuple[
+            BoolArray, BoolArray, BoolArray, BoolArray]:
+        # Whether ``a`` is below ``b`` and whether above, on the previous bar and now. Each
+        # comparison is made once: the previous bar's is the current one shifted by a bar.
+        a, b = self._a.values(values_of), self._b.values(values_of)
+        with np.errstate(invalid="ignore"):  # NaN (not ready yet) is neither below nor above
+            below, above = np.less(a, b), np.greater(a, b)
+        a_start, b_start = _start(self._a, starts), _start(self._b, starts)
+        return (_shifted(below, a_start < b_start), below,
+                _shifted(above, a_start > b_start), above)
+
+
+def _shifted(now: BoolArray, first: bool) -> BoolArray:
+    before = np.empty_like(now)
+    if now.shape[0]:
+        before[0] = first
+        before[1:] = now[:-1]
+    return before
 
 
 def _start(side: _Side, starts: dict[int, float]) -> float:
@@ -147,9 +153,8 @@ class CrossAbove(WakeCondition):
 
     def mask(self, values_of: ValuesOf, starts: dict[int, float]) -> BoolArray:
         """Where ``a`` crosses above ``b`` (see :meth:`WakeCondition.mask`)."""
-        a_prev, a_now, b_prev, b_now = self._pairs(values_of, starts)
-        with np.errstate(invalid="ignore"):
-            return np.asarray((a_prev < b_prev) & (a_now > b_now))
+        below_before, _, _, above = self._comparisons(values_of, starts)
+        return below_before & above
 
 
 class CrossBelow(WakeCondition):
@@ -163,9 +168,8 @@ class CrossBelow(WakeCondition):
 
     def mask(self, values_of: ValuesOf, starts: dict[int, float]) -> BoolArray:
         """Where ``a`` crosses below ``b`` (see :meth:`WakeCondition.mask`)."""
-        a_prev, a_now, b_prev, b_now = self._pairs(values_of, starts)
-        with np.errstate(invalid="ignore"):
-            return np.asarray((a_prev > b_prev) & (a_now < b_now))
+        _, below, above_before, _ = self._comparisons(values_of, starts)
+        return above_before & below
 
 
 class Cross(WakeCondition):
@@ -181,10 +185,10 @@ class Cross(WakeCondition):
 
     def mask(self, values_of: ValuesOf, starts: dict[int, float]) -> BoolArray:
         """Where ``a`` crosses ``b`` either way (see :meth:`WakeCondition.mask`)."""
-        a_prev, a_now, b_prev, b_now = self._pairs(values_of, starts)
-        with np.errstate(invalid="ignore"):
-            return np.asarray(
-                ((a_prev < b_prev) & (a_now > b_now)) | ((a_prev > b_prev) & (a_now < b_now)))
+        below_before, below, above_before, above = self._comparisons(values_of, starts)
+        crossed = below_before & above
+        crossed |= above_before & below
+        return crossed
 
 
 class Above(WakeCondition):
@@ -198,9 +202,7 @@ class Above(WakeCondition):
 
     def mask(self, values_of: ValuesOf, starts: dict[int, float]) -> BoolArray:
         """Where ``a`` is above ``b`` (see :meth:`WakeCondition.mask`)."""
-        _, a_now, _, b_now = self._pairs(values_of, starts)
-        with np.errstate(invalid="ignore"):
-            return np.asarray(a_now > b_now)
+        return self._comparisons(values_of, starts)[3]
 
 
 class Below(WakeCondition):
@@ -214,6 +216,4 @@ class Below(WakeCondition):
 
     def mask(self, values_of: ValuesOf, starts: dict[int, float]) -> BoolArray:
         """Where ``a`` is below ``b`` (see :meth:`WakeCondition.mask`)."""
-        _, a_now, _, b_now = self._pairs(values_of, starts)
-        with np.errstate(invalid="ignore"):
-            return np.asarray(a_now < b_now)
+        return self._comparisons(values_of, starts)[1]
