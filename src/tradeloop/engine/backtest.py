@@ -497,7 +497,7 @@ class BacktestEngine:
     ) -> FloatArray:
         account_ccy = self.config.currency
         if inst.quote_currency == account_ccy:
-            return np.ones(n)
+            return _constant(1.0, n)
         fx = self.kernel.portfolio.fx
         found = fx.source(inst.quote_currency, account_ccy)
         if found is not None and found[0] in marks:
@@ -506,7 +506,12 @@ class BacktestEngine:
         fixed = fx.fixed_rate(inst.quote_currency, account_ccy)
         if fixed is None:
             fx.rate(inst.quote_currency, account_ccy)  # raises the explanatory ConfigError
-        return np.full(n, float(fixed or 0))
+        return _constant(float(fixed or 0), n)
+
+
+def _constant(value: float, n: int) -> FloatArray:
+    # the same value at every time, as a read-only view of one number: not a bar-long array
+    return np.broadcast_to(np.float64(value), (n,))
 
 
 def _delivery(stream: Stream) -> tuple[Stream, Callable[[Row], Any], bool, int, str, bool]:

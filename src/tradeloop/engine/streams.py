@@ -240,11 +240,17 @@ def marks_on(timeline: IntArray, streams: list[Stream]) -> dict[str, FloatArray]
     for stream in sorted(streams, key=lambda s: s.kind is StreamKind.BAR):
         columns = stream.columns()
         if columns[0] is timeline:  # the stream's own times (one stream): a mark at each
-            marks[stream.symbol] = np.where(True, columns[6], np.nan)
+            marks[stream.symbol] = _read_only(columns[6])  # its own closes, not a copy
             continue
         idx = np.searchsorted(columns[0], timeline, side="right") - 1
         marks[stream.symbol] = np.where(idx >= 0, columns[6][np.maximum(idx, 0)], np.nan)
     return marks
+
+
+def _read_only(column: FloatArray) -> FloatArray:
+    view = column.view()
+    view.flags.writeable = False
+    return view
 
 
 def union_of_times(columns: list[IntArray]) -> IntArray:

@@ -8,7 +8,7 @@ from math import fsum
 import numpy as np
 
 from tradeloop.indicators._bases import SourceIndicator
-from tradeloop.indicators._kernels import ema_tail, nan_array, rolling_mean, rolling_weighted_sum
+from tradeloop.indicators._kernels import ema_tail, nan_array, rolling_sum, rolling_weighted_sum
 from tradeloop.indicators.base import FloatArray
 
 
@@ -77,8 +77,11 @@ class SMA(SourceIndicator):
 
     def _batch(self, columns: Sequence[np.ndarray]) -> dict[str, FloatArray]:
         x = columns[0]
-        out = nan_array(x.size)
-        out[self._period - 1 :] = rolling_mean(x, self._period)
+        p = self._period
+        out = np.empty(x.size)
+        out[: p - 1] = np.nan
+        if x.size >= p:
+            np.divide(rolling_sum(x, p), p, out=out[p - 1 :])  # no bar-long temporary
         return {"value": out}
 
 
