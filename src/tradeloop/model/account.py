@@ -50,8 +50,9 @@ class Account:
 
     def apply(self, realized_pnl: Decimal, commission: Decimal) -> None:
         """Book realised PnL and a commission, both already in the account currency."""
-        self.balance += realized_pnl - commission
-        self.commissions += commission
+        if realized_pnl or commission:  # else the balance stays the same object
+            self.balance += realized_pnl - commission
+            self.commissions += commission
 
 
 class Valuation(msgspec.Struct, frozen=True):

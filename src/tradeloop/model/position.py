@@ -77,7 +77,8 @@ class Position:
             raise ValueError(f"fill quantity must be positive, got {qty}")
         signed = qty if side is _BUY else -qty
         realized = ZERO
-        self.commissions += commission
+        if commission:
+            self.commissions += commission
         if self.quantity == ZERO:
             self.ts_opened, self.ts_closed, self.entry_side = ts, None, side
             self.avg_px = px
@@ -100,5 +101,6 @@ class Position:
                 self.quantity = remaining
                 self.avg_px = px
                 self.ts_opened, self.entry_side = ts, side
-        self.realized_pnl += realized
+        if realized:
+            self.realized_pnl += realized
         return realized

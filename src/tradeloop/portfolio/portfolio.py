@@ -86,6 +86,9 @@ class Portfolio:
         self.fx = fx or FxRates(cache)
         self._publish = publish
         self.book: list[BookEntry] = []
+        # the last balance booked and it as a float: a fill that realises nothing and costs
+        # nothing leaves the balance (the same object) as it was
+        self._booked_balance = (account.balance, float(account.balance))
         cache.accounts[account.account_id] = account
 
     def position_id_for(self, fill: ev.OrderFilled) -> str:
@@ -112,15 +115,21 @@ class Portfolio:
             cache.add_position(position)
         was_flat = position.is_flat
         realized = position.apply_fill(fill.side, fill.last_qty, fill.last_px, ZERO, ts)
-        position.commissions += commission
+        if commission:
+            position.commissions += commission
         cache.refresh_position(position)
         account = self.account
         account.apply(realized if rate is _ONE else realized * rate, commission)
+        balance, balance_float = self._booked_balance
+        if account.balance is not balance:
+            balance = account.balance
+            self._booked_balance = (balance, float(balance))
+            balance_float = self._booked_balance[1]
         quantity = position.quantity
         self.book.append(
             BookEntry(
                 ts, symbol, position_id, float(quantity) if quantity else 0.0,
-                float(position.avg_px), float(account.balance),
+                float(position.avg_px), balance_float,
                 1.0 if rate is _ONE else float(rate), fill,
             )
         )
