@@ -108,14 +108,17 @@ def walk_waking_bars(
             while wakes[w] < j:
                 w += 1
             if not books.get(sym) and not emulator.watching:  # nothing to do before a wake
-                # an alert falls due within the bar whose close reaches it
-                stop = bisect_left(ts_c, clock.next_alert_ns - step, j, wakes[w])
+                # an alert falls due within the bar whose close reaches it: a bar from ``due``
+                stop = wakes[w]
+                due = clock.next_alert_ns - step
+                if stop > j and ts_c[stop - 1] >= due:  # one falls due before the wake
+                    stop = bisect_left(ts_c, due, j, stop)
                 if stop > j:
                     j = stop
                     if j == n:
                         catch_up(j - 1)
                         break
-                    if ts_c[j] + step >= clock.next_alert_ns:
+                    if ts_c[j] >= due:
                         catch_up(j - 1)  # an alert due within this bar sees the bar before
                     else:
                         # nothing reads the state between the bar before and this one's
