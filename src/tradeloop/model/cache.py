@@ -138,6 +138,9 @@ class Cache:
         total = _ZERO
         by_id = self._open_positions.get(symbol)
         if by_id:
+            if strategy_id is None and len(by_id) == 1:  # netting: the one position
+                for position in by_id.values():
+                    return position.quantity
             for position in by_id.values():
                 if strategy_id is None or position.strategy_id == strategy_id:
                     total += position.quantity

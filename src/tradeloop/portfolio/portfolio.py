@@ -175,11 +175,17 @@ class Portfolio:
     def valuation(self) -> Valuation:
         """The account and its open positions at the latest prices, in one pass."""
         account = self.account
+        positions = self.cache.open_positions()
+        if not positions:  # flat: the balance is all there is
+            balance = account.balance
+            return Valuation(balance, balance, ZERO, ZERO, max(
+                balance if account.account_type is _CASH else balance * account.leverage, ZERO),
+                {})
         rates: dict[str, Decimal] = {}
         units: dict[str, Decimal] = {}
         nets: dict[str, Decimal] = {}
         unrealized = gross = cost = ZERO
-        for position in self.cache.open_positions():
+        for position in positions:
             currency, symbol, quantity = position.currency, position.symbol, position.quantity
             rate = rates.get(currency)
             if rate is None:
