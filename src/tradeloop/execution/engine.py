@@ -23,13 +23,14 @@ from tradeloop.execution.ports import ExecutionClient, IntentJournal
 from tradeloop.model import commands as cmd
 from tradeloop.model import events as ev
 from tradeloop.model.cache import Cache
-from tradeloop.model.enums import ContingencyType, OrderStatus
+from tradeloop.model.enums import ContingencyType, OrderStatus, OrderType
 from tradeloop.model.orders import Order
 
 # enum members read on the hot path, bound once (docs/decisions/0011)
 _CANCELED: Final = OrderStatus.CANCELED
 _EXPIRED: Final = OrderStatus.EXPIRED
 _NO_CONTINGENCY: Final = ContingencyType.NONE
+_TRAILING_STOP: Final = OrderType.TRAILING_STOP
 _REJECTED: Final = OrderStatus.REJECTED
 # classes met on every order, bound once: ``ev.X`` is a module lookup each time
 _ORDER_SUBMITTED: Final = ev.OrderSubmitted
@@ -131,7 +132,10 @@ class ExecutionEngine:
         # cancel them.
         to_send = []
         for order in orders:
-            if self.emulator.should_hold(order, caps):
+            if (order.contingency is _NO_CONTINGENCY and order.parent_id is None
+                    and order.order_type is not _TRAILING_STOP):
+                to_send.append(order)  # nothing for the emulator to hold or link
+            elif self.emulator.should_hold(order, caps):
                 self.emulator.hold(order)
             else:
                 to_send.append(order)

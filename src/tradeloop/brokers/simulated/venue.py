@@ -177,7 +177,10 @@ class SimulatedVenue:
         working = _Working(order, seq, active)
         if order.order_type is _TRAILING_STOP:
             working.trail_ref = self._cache.last_prices.get(order.symbol)
-        self._books.setdefault(order.symbol, []).append(working)
+        book = self._books.get(order.symbol)
+        if book is None:
+            book = self._books[order.symbol] = []
+        book.append(working)
         self._by_id[order.client_order_id] = working
         handler = self._handler
         if handler is None:
