@@ -339,7 +339,8 @@ class Order:
         else:  # the first fill's price, as the division gives it, without the division
             self.avg_px = event.last_px
         self.filled_qty = new_filled
-        self.commission += event.commission
+        if event.commission:
+            self.commission += event.commission
         self.trade_ids += (event.trade_id,)
         if event.venue_order_id and not self.venue_order_id:
             self.venue_order_id = event.venue_order_id

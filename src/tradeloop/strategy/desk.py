@@ -117,10 +117,7 @@ class OrderDesk:
         position when there is none."""
         sym = symbol or self.symbols[0]
         cache = self.cache
-        key = self._position_keys.get(sym)
-        if key is None:
-            key = netting_position_id(sym, self.strategy_id)
-            self._position_keys[sym] = key
+        key = self._netting_key(sym)
         found = cache.positions.get(key)
         if found is not None:
             return found
@@ -133,20 +130,28 @@ class OrderDesk:
             merged.quantity += p.quantity
         return merged
 
+    def _netting_key(self, symbol: str) -> str:
+        key = self._position_keys.get(symbol)
+        if key is None:
+            key = self._position_keys[symbol] = netting_position_id(symbol, self.strategy_id)
+        return key
+
     def close(self, symbol: str | None = None, tag: str = "close") -> Order | None:
         """Flatten the strategy's position in ``symbol`` with reduce-only market orders, one per
         open position (the account may hedge), less what market closing orders already working
         will close. Returns the last order sent, or None when nothing is left to close."""
         sym = symbol or self.symbols[0]
         cache = self.cache
-        netting_key = netting_position_id(sym, self.strategy_id)
+        netting_key = self._netting_key(sym)
         sent: Order | None = None
         for position in cache.open_positions(sym):
             if position.strategy_id != self.strategy_id:
                 continue
             hedged = position.position_id != netting_key
-            side = _SELL if position.quantity > _ZERO else _BUY
-            remaining = abs(position.quantity)
+            quantity = position.quantity
+            side = _SELL if quantity > _ZERO else _BUY
+            # a long position's own quantity, not a copy: the rounding cache knows its hash
+            remaining = quantity if side is _SELL else -quantity
             for o in cache.open_orders(sym, self.strategy_id):
                 if (o.reduce_only and o.side is side and o.order_type is _MARKET
                         and (not hedged or o.position_id == position.position_id)):
