@@ -86,6 +86,7 @@ class Portfolio:
         self.fx = fx or FxRates(cache)
         self._publish = publish
         self.book: list[BookEntry] = []
+        self._netting_ids: dict[str, dict[str, str]] = {}  # symbol -> strategy id -> position id
         # the last balance booked and it as a float: a fill that realises nothing and costs
         # nothing leaves the balance (the same object) as it was
         self._booked_balance = (account.balance, float(account.balance))
@@ -93,7 +94,16 @@ class Portfolio:
 
     def position_id_for(self, fill: ev.OrderFilled) -> str:
         """The id of the position a fill belongs to."""
-        return position_id_for(fill, self.oms)
+        if fill.position_id or self.oms is _HEDGING:
+            return position_id_for(fill, self.oms)
+        # netting: one id per symbol and strategy, spelled once (its hash is then known too)
+        ids = self._netting_ids.get(fill.symbol)
+        if ids is None:
+            ids = self._netting_ids[fill.symbol] = {}
+        found = ids.get(fill.strategy_id)
+        if found is None:
+            found = ids[fill.strategy_id] = netting_position_id(fill.symbol, fill.strategy_id)
+        return found
 
     def on_fill(self, fill: ev.OrderFilled) -> Position:
         """Book one execution: update its position and the account, publish the change."""
