@@ -221,7 +221,8 @@ class Order:
     @property
     def leaves_qty(self) -> Decimal:
         """Quantity still to fill."""
-        return self.quantity - self.filled_qty
+        filled = self.filled_qty
+        return self.quantity - filled if filled else self.quantity  # nothing filled: as sent
 
     @property
     def is_open(self) -> bool:
