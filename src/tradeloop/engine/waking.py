@@ -98,12 +98,7 @@ def walk_waking_bars(
         plain = [(ind, values) for ind, values, extras in stream.precomputed if not extras]
         others = [entry for entry in stream.precomputed if entry[2]]
         state.enter_chunk(lo, ts_c, d_c)
-        rows = np.flatnonzero(mask[lo:hi])
-        if items is None:  # the bars where the mask is set, made at once in C, not one by one
-            woken = list(map(make, zip(
-                repeat(sym), *[col[lo:hi][rows].tolist() for col in columns[:6]],
-                repeat(label))))
-        wakes = rows.tolist()
+        wakes = np.flatnonzero(mask[lo:hi]).tolist()
         wakes.append(hi - lo)  # a sentinel: the chunk's end
         w = 0
         j = 0
@@ -168,7 +163,8 @@ def walk_waking_bars(
             if emulator.watching:
                 emulator.on_price(sym, d_c[j])
             if wakes[w] == j:
-                bar = woken[w] if items is None else items[j]
+                bar = make((sym, ts, a_c[j], b_c[j], c_c[j], d_c[j], e_c[j], label)
+                           ) if items is None else items[j]
                 if stream.handlers is not wired:  # a strategy failed and was unwired
                     wired = stream.handlers
                     called = _called(wired)
