@@ -133,8 +133,8 @@ class Portfolio:
         balance, balance_float = self._booked_balance
         if account.balance is not balance:
             balance = account.balance
-            self._booked_balance = (balance, float(balance))
-            balance_float = self._booked_balance[1]
+            balance_float = float(balance)
+            self._booked_balance = (balance, balance_float)
         quantity = position.quantity
         self.book.append(
             BookEntry(

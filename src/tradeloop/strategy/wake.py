@@ -42,7 +42,8 @@ ValuesOf = Callable[[Indicator], FloatArray]
 
 
 class _Side:
-    """One operand, read as a pair (previous, current) one bar at a time or as two arrays."""
+    """One operand, read as a pair (previous, current) one bar at a time, or as its values over
+    the whole series (a column, or the level)."""
 
     __slots__ = ("indicator", "level")
 
