@@ -53,10 +53,9 @@ class ClientOrderIdGenerator:
     def __init__(self, strategy_id: str) -> None:
         self._strategy_id = strategy_id
         self._prefix = _prefix(strategy_id) + "-"
-        # the hash of "<strategy_id>|", which every id of the strategy starts from: each id
-        # hashes only its own time and sequence number (the same digest as ``_id``)
-        self._hashed_id = hashlib.blake2b(f"{strategy_id}|".encode(), digest_size=_DIGEST)
-        self._copy = self._hashed_id.copy
+        # copies of the hash of "<strategy_id>|", which every id of the strategy starts from:
+        # each id hashes only its own time and sequence number (the same digest as ``_id``)
+        self._copy = hashlib.blake2b(f"{strategy_id}|".encode(), digest_size=_DIGEST).copy
         # sequence numbers issued per event time, oldest time first (dicts keep their order)
         self._seqs: dict[int, int] = {}
 

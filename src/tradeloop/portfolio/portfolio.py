@@ -185,12 +185,25 @@ class Portfolio:
     def valuation(self) -> Valuation:
         """The account and its open positions at the latest prices, in one pass."""
         account = self.account
+        balance = account.balance
         positions = self.cache.open_positions()
-        if not positions:  # flat: the balance is all there is
-            balance = account.balance
-            return Valuation(balance, balance, ZERO, ZERO, max(
-                balance if account.account_type is _CASH else balance * account.leverage, ZERO),
-                {})
+        if positions:
+            unrealized, gross, cost, holdings = self._value_positions(positions)
+            equity = balance + unrealized
+        else:  # flat: the balance is all there is
+            unrealized = gross = cost = ZERO
+            holdings = {}
+            equity = balance
+        if account.account_type is _CASH:
+            buying_power = max(balance - cost, ZERO)
+        else:
+            buying_power = max(equity * account.leverage - gross, ZERO)
+        return Valuation(balance, equity, unrealized, gross, buying_power, holdings)
+
+    def _value_positions(self, positions: list[Position]) -> tuple[
+            Decimal, Decimal, Decimal, dict[str, tuple[Decimal, Decimal]]]:
+        # unrealised PnL, gross exposure, cost basis and holdings of open positions
+        account_ccy = self.account.currency
         rates: dict[str, Decimal] = {}
         units: dict[str, Decimal] = {}
         nets: dict[str, Decimal] = {}
@@ -199,7 +212,7 @@ class Portfolio:
             currency, symbol, quantity = position.currency, position.symbol, position.quantity
             rate = rates.get(currency)
             if rate is None:
-                rate = rates[currency] = self.fx.rate(currency, account.currency)
+                rate = rates[currency] = self.fx.rate(currency, account_ccy)
             multiplier = position.multiplier
             unit = units.get(symbol)
             if unit is None:
@@ -214,14 +227,8 @@ class Portfolio:
             unrealized += value - basis
             cost += basis
             gross += abs(value)
-        balance = account.balance
-        equity = balance + unrealized
-        if account.account_type is _CASH:
-            buying_power = max(balance - cost, ZERO)
-        else:
-            buying_power = max(equity * account.leverage - gross, ZERO)
-        return Valuation(balance, equity, unrealized, gross, buying_power,
-                         {symbol: (net, units[symbol]) for symbol, net in nets.items()})
+        return unrealized, gross, cost, {
+            symbol: (net, units[symbol]) for symbol, net in nets.items()}
 
     def unrealized_pnl(self, symbol: str | None = None) -> Decimal:
         """Unrealised PnL of open positions in the account currency."""
